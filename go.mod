@@ -1,0 +1,3 @@
+module hbgo
+
+go 1.26.8
