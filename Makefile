@@ -1,0 +1,63 @@
+# hbgo: `make demo` shows a failover, `make test` runs every test CI runs.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+BIN     := bin/hbgo
+# Names operators type; each is a link to the one binary.
+SBIN_LINKS := heartbeat ldirectord
+BIN_LINKS  := hb_standby hb_takeover cl_status hb_serialtest
+# What the tests need, as command:debian-package.
+TEST_DEPS := ip:iproute2 socat:socat iptables:iptables nft:nftables ping:iputils-ping
+FUZZTIME ?= 20s
+
+.PHONY: all build test unit fuzz demo bench install uninstall deps clean vet
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/hbgo
+
+deps:
+	@scripts/deps.sh $(TEST_DEPS)
+
+vet:
+	$(GO) vet ./...
+
+# Everything CI runs: vet, unit and integration tests (network namespaces,
+# pty pairs), and every fuzz target's seed corpus.
+test: deps vet build
+	$(GO) test -count=1 -timeout 40m ./...
+
+unit:
+	$(GO) test -short ./...
+
+# Each fuzz target for a bounded time.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t"; \
+	    $(GO) test -run XXX -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+demo: deps build
+	$(GO) run ./test/demo
+
+bench: deps build
+	$(GO) test -run XXX -bench . -benchtime 1x -timeout 60m ./...
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/hbgo
+	for l in $(SBIN_LINKS); do ln -sf hbgo $(DESTDIR)$(PREFIX)/sbin/$$l; done
+	for l in $(BIN_LINKS); do ln -sf ../sbin/hbgo $(DESTDIR)$(PREFIX)/bin/$$l; done
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/hbgo
+	for l in $(SBIN_LINKS); do rm -f $(DESTDIR)$(PREFIX)/sbin/$$l; done
+	for l in $(BIN_LINKS); do rm -f $(DESTDIR)$(PREFIX)/bin/$$l; done
+
+clean:
+	rm -rf bin
