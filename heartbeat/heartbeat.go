@@ -1,0 +1,386 @@
+package heartbeat
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config is what one heartbeat instance needs. The daemon fills it from
+// ha.cf and authkeys; tests fill it directly.
+type Config struct {
+	Node     string   // this node's name
+	Peers    []string // the other nodes and witnesses of ha.cf
+	Autojoin string   // "none" (default), "other", "any": accept unlisted senders
+	Cluster  uint32   // see ClusterID
+	Signer   Signer
+	// Generation must rise at every start (NextGeneration).
+	Generation uint64
+	Timing     Timing
+	Links      []Link
+	// Services are the addresses of this node's cluster services, sent in
+	// every heartbeat so that peers need no address lines.
+	Services []Service
+	Logger   *slog.Logger
+	// OnEvent hears every liveness change, in order, from one goroutine.
+	OnEvent func(Event)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// ClusterID identifies a cluster by its member names, so that two clusters
+// sharing a segment and a port tell each other's packets apart before any
+// signature is checked. It is 0 (any) with autojoin, where the member list
+// is not fixed.
+func ClusterID(members []string, autojoin string) uint32 {
+	if autojoin == "other" || autojoin == "any" {
+		return 0
+	}
+	s := append([]string(nil), members...)
+	sort.Strings(s)
+	sum := sha256.Sum256([]byte("hbgo-cluster\x00" + strings.Join(s, "\x00")))
+	return binary.BigEndian.Uint32(sum[:4])
+}
+
+// LinkCounters counts one link's traffic.
+type LinkCounters struct {
+	SentPackets, SentBytes, SendErrors uint64
+	RecvPackets, RecvBytes             uint64
+}
+
+// Counters is a snapshot of the instance's counters.
+type Counters struct {
+	Links   map[string]LinkCounters
+	Dropped map[string]uint64 // by reason
+}
+
+// Heartbeat sends this node's heartbeats on every link and turns what it
+// hears into liveness events.
+type Heartbeat struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	peerSet map[string]bool
+
+	mu       sync.Mutex
+	tracker  *Tracker
+	hist     *history
+	seq      map[string]uint64
+	status   Status
+	counters Counters
+	services map[string][]Service
+	limiter  *rateLimiter
+
+	events chan Event
+	kick   chan struct{} // wakes the senders (leave)
+}
+
+// New checks cfg and makes an instance; Run starts it.
+func New(cfg Config) (*Heartbeat, error) {
+	if cfg.Node == "" {
+		return nil, errors.New("heartbeat: no node name")
+	}
+	if len(cfg.Links) == 0 {
+		return nil, errors.New("heartbeat: no links")
+	}
+	t := cfg.Timing
+	if t.Keepalive <= 0 || t.Deadtime <= t.Keepalive {
+		return nil, fmt.Errorf("heartbeat: deadtime %v must exceed keepalive %v", t.Deadtime, t.Keepalive)
+	}
+	if t.Warntime <= 0 || t.Warntime > t.Deadtime {
+		cfg.Timing.Warntime = t.Keepalive + (t.Deadtime-t.Keepalive)/2
+	}
+	if t.Initdead < t.Deadtime {
+		cfg.Timing.Initdead = t.Deadtime
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, l := range cfg.Links {
+		if seen[l.Name()] {
+			return nil, fmt.Errorf("heartbeat: two links named %s", l.Name())
+		}
+		seen[l.Name()] = true
+		names = append(names, l.Name())
+	}
+	h := &Heartbeat{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		peerSet:  map[string]bool{},
+		hist:     newHistory(),
+		seq:      map[string]uint64{},
+		status:   StatusUp,
+		services: map[string][]Service{},
+		limiter:  newRateLimiter(10 * time.Second),
+		events:   make(chan Event, 1024),
+		kick:     make(chan struct{}),
+		counters: Counters{Links: map[string]LinkCounters{}, Dropped: map[string]uint64{}},
+	}
+	var peers []string
+	for _, p := range cfg.Peers {
+		if p != cfg.Node {
+			h.peerSet[p] = true
+			peers = append(peers, p)
+		}
+	}
+	h.tracker = NewTracker(cfg.Timing, cfg.Now(), names, peers)
+	return h, nil
+}
+
+// Run sends, receives and ticks until ctx ends, then closes the links.
+func (h *Heartbeat) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range h.cfg.Links {
+		wg.Add(2)
+		go func() { defer wg.Done(); h.sendLoop(ctx, l) }()
+		go func() { defer wg.Done(); h.recvLoop(ctx, l) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); h.dispatch(ctx) }()
+
+	tick := h.cfg.Timing.Deadtime / 20
+	tick = min(max(tick, 5*time.Millisecond), 250*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for _, l := range h.cfg.Links {
+				l.Close()
+			}
+			wg.Wait()
+			return nil
+		case <-t.C:
+			h.mu.Lock()
+			evs := h.tracker.Tick(h.now())
+			h.emit(evs)
+			h.mu.Unlock()
+		}
+	}
+}
+
+// Leave tells every peer at once that this node is going away on purpose,
+// so that they need not wait for deadtime. Heartbeats go on saying so until
+// Run ends.
+func (h *Heartbeat) Leave() {
+	h.mu.Lock()
+	h.status = StatusLeaving
+	h.mu.Unlock()
+	for _, l := range h.cfg.Links {
+		h.sendOne(l)
+	}
+}
+
+func (h *Heartbeat) sendLoop(ctx context.Context, l Link) {
+	t := time.NewTicker(h.cfg.Timing.Keepalive)
+	defer t.Stop()
+	h.sendOne(l)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.sendOne(l)
+		}
+	}
+}
+
+func (h *Heartbeat) sendOne(l Link) {
+	h.mu.Lock()
+	h.seq[l.Name()]++
+	p := Packet{
+		Cluster:    h.cfg.Cluster,
+		Status:     h.status,
+		Generation: h.cfg.Generation,
+		Seq:        h.seq[l.Name()],
+		Node:       h.cfg.Node,
+		Link:       l.Name(),
+		Services:   h.cfg.Services,
+	}
+	h.mu.Unlock()
+	buf, err := h.cfg.Signer.Encode(make([]byte, 0, 256), &p)
+	if err != nil {
+		h.log.Error("cannot encode heartbeat", "node", h.cfg.Node, "err", err)
+		return
+	}
+	err = l.Send(buf)
+	h.mu.Lock()
+	c := h.counters.Links[l.Name()]
+	if err != nil {
+		c.SendErrors++
+		if ok, n := h.limiter.allow("send:"+l.Name(), h.now()); ok {
+			h.log.Warn(fmt.Sprintf("Cannot send heartbeat on %s: %v (%d failures)", l.Name(), err, n))
+		}
+	} else {
+		c.SentPackets++
+		c.SentBytes += uint64(len(buf))
+	}
+	h.counters.Links[l.Name()] = c
+	h.mu.Unlock()
+}
+
+func (h *Heartbeat) recvLoop(ctx context.Context, l Link) {
+	buf := make([]byte, MaxPacket+64)
+	for {
+		n, from, err := l.Recv(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+				return
+			}
+			h.mu.Lock()
+			if ok, _ := h.limiter.allow("recv:"+l.Name(), h.now()); ok {
+				h.log.Warn(fmt.Sprintf("Receive error on %s: %v", l.Name(), err))
+			}
+			h.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		h.receive(l.Name(), buf[:n], from)
+	}
+}
+
+// receive handles one packet that arrived on the local link.
+func (h *Heartbeat) receive(link string, b []byte, from string) {
+	p, err := h.cfg.Signer.Decode(b, h.cfg.Cluster)
+	now := h.now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.counters.Links[link]
+	c.RecvPackets++
+	c.RecvBytes += uint64(len(b))
+	h.counters.Links[link] = c
+	if err == nil && p.Node == h.cfg.Node {
+		if p.Generation == h.cfg.Generation {
+			return // our own broadcast or multicast, looped back
+		}
+		err = drop(DropDuplicateName, "another host sends as %s", p.Node)
+	}
+	if err == nil && !h.peerSet[p.Node] && !h.tracker.Known(p.Node) && h.cfg.Autojoin != "other" && h.cfg.Autojoin != "any" {
+		err = drop(DropUnknownNode, "node %s is not in ha.cf", p.Node)
+	}
+	var restarted bool
+	if err == nil {
+		restarted, err = h.hist.accept(p)
+	}
+	if err != nil {
+		reason := DropReason(err)
+		h.counters.Dropped[reason]++
+		if ok, n := h.limiter.allow("drop:"+reason, now); ok {
+			h.log.Warn(fmt.Sprintf("Dropped heartbeat on %s from %s: %v (%d dropped for %s so far)", link, from, err, h.counters.Dropped[reason], reason), "suppressed", n)
+		}
+		return
+	}
+	h.services[p.Node] = p.Services
+	h.emit(h.tracker.Heard(p.Node, link, p.Status, restarted, now))
+}
+
+// emit queues events for the dispatcher; called with h.mu held.
+func (h *Heartbeat) emit(evs []Event) {
+	for _, e := range evs {
+		select {
+		case h.events <- e:
+		default:
+			h.log.Error("event queue full, dropping event", "event", e.String())
+		}
+	}
+}
+
+func (h *Heartbeat) dispatch(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-h.events:
+			switch e.Kind {
+			case EventLinkDead, EventNodeDead, EventNodeLate:
+				h.log.Warn(e.String(), "node", h.cfg.Node)
+			default:
+				h.log.Info(e.String(), "node", h.cfg.Node)
+			}
+			if h.cfg.OnEvent != nil {
+				h.cfg.OnEvent(e)
+			}
+		}
+	}
+}
+
+// Status returns every peer's liveness.
+func (h *Heartbeat) Status() []NodeStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.tracker.Snapshot()
+}
+
+// LinkNames lists this node's links in configuration order.
+func (h *Heartbeat) LinkNames() []string {
+	out := make([]string, len(h.cfg.Links))
+	for i, l := range h.cfg.Links {
+		out[i] = l.Name()
+	}
+	return out
+}
+
+// PeerServices returns the service addresses a peer last sent.
+func (h *Heartbeat) PeerServices(node string) []Service {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Service(nil), h.services[node]...)
+}
+
+// Counters returns a copy of the counters.
+func (h *Heartbeat) Counters() Counters {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := Counters{Links: map[string]LinkCounters{}, Dropped: map[string]uint64{}}
+	for k, v := range h.counters.Links {
+		out.Links[k] = v
+	}
+	for k, v := range h.counters.Dropped {
+		out.Dropped[k] = v
+	}
+	return out
+}
+
+// rateLimiter lets one log line per key through per interval and counts
+// the ones it held back.
+type rateLimiter struct {
+	every      time.Duration
+	last       map[string]time.Time
+	suppressed map[string]int
+}
+
+func newRateLimiter(every time.Duration) *rateLimiter {
+	return &rateLimiter{every: every, last: map[string]time.Time{}, suppressed: map[string]int{}}
+}
+
+// allow reports whether a line for key may be logged now, and how many were
+// held back since the last one.
+func (r *rateLimiter) allow(key string, now time.Time) (bool, int) {
+	if last, ok := r.last[key]; ok && now.Sub(last) < r.every {
+		r.suppressed[key]++
+		return false, 0
+	}
+	n := r.suppressed[key]
+	r.suppressed[key] = 0
+	r.last[key] = now
+	return true, n
+}

@@ -1,0 +1,200 @@
+//go:build linux
+
+package heartbeat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// udpLink is one UDP medium: a socket bound to the link's interface on
+// udpport, sending to a broadcast address, a multicast group, or a list of
+// unicast peers.
+type udpLink struct {
+	name  string
+	conn  *net.UDPConn
+	dests []netip.AddrPort
+}
+
+// listenOnDevice binds 0.0.0.0:port to one interface, so that several
+// media on several interfaces share the port and each packet is known by
+// the link it came in on.
+func listenOnDevice(iface string, port int, broadcast bool) (*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			s := int(fd)
+			if serr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
+				return
+			}
+			if serr = unix.BindToDevice(s, iface); serr != nil {
+				serr = fmt.Errorf("bind to device %s: %w", iface, serr)
+				return
+			}
+			// Only the groups this socket joins, not every group of the host.
+			_ = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+			if broadcast {
+				serr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	return pc.(*net.UDPConn), nil
+}
+
+// interfaceV4 returns the interface and its IPv4 addresses with prefixes.
+func interfaceV4(name string) (*net.Interface, []netip.Prefix, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok || !ip.Unmap().Is4() {
+			continue
+		}
+		ones, _ := ipn.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+	}
+	return ifi, out, nil
+}
+
+// broadcastOf is the directed broadcast address of p.
+func broadcastOf(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	host := uint32(0xffffffff) >> p.Bits()
+	if p.Bits() == 32 {
+		host = 0
+	}
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// OpenBcast opens a broadcast medium on iface: it sends to the directed
+// broadcast address of the interface's first IPv4 address (or
+// 255.255.255.255 when it has none) on port.
+func OpenBcast(iface string, port int) (Link, error) {
+	_, prefixes, err := interfaceV4(iface)
+	if err != nil {
+		return nil, err
+	}
+	dst := netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	if len(prefixes) > 0 {
+		dst = broadcastOf(prefixes[0])
+	}
+	conn, err := listenOnDevice(iface, port, true)
+	if err != nil {
+		return nil, fmt.Errorf("bcast %s: %w", iface, err)
+	}
+	return &udpLink{name: iface, conn: conn, dests: []netip.AddrPort{netip.AddrPortFrom(dst, uint16(port))}}, nil
+}
+
+// OpenMcast opens a multicast medium: it joins group on iface and sends
+// there with the given TTL; loop makes this host hear its own packets.
+func OpenMcast(iface string, group netip.Addr, port, ttl int, loop bool) (Link, error) {
+	if !group.Is4() || !group.IsMulticast() {
+		return nil, fmt.Errorf("mcast %s: %s is not an IPv4 multicast group", iface, group)
+	}
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("mcast %s: %w", iface, err)
+	}
+	conn, err := listenOnDevice(iface, port, false)
+	if err != nil {
+		return nil, fmt.Errorf("mcast %s: %w", iface, err)
+	}
+	pc := ipv4.NewPacketConn(conn)
+	err = errors.Join(
+		pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
+		pc.SetMulticastInterface(ifi),
+		pc.SetMulticastTTL(ttl),
+		pc.SetMulticastLoopback(loop),
+	)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("mcast %s %s: %w", iface, group, err)
+	}
+	return &udpLink{name: iface, conn: conn, dests: []netip.AddrPort{netip.AddrPortFrom(group, uint16(port))}}, nil
+}
+
+// OpenUcast opens a unicast medium on iface that sends to every peer
+// address; addresses of this host are skipped, so one ha.cf serves every
+// node, as in Heartbeat.
+func OpenUcast(iface string, port int, peers []netip.Addr) (Link, error) {
+	_, own, err := interfaceV4(iface)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := listenOnDevice(iface, port, false)
+	if err != nil {
+		return nil, fmt.Errorf("ucast %s: %w", iface, err)
+	}
+	l := &udpLink{name: iface, conn: conn}
+next:
+	for _, p := range peers {
+		for _, o := range own {
+			if o.Addr() == p.Unmap() {
+				continue next
+			}
+		}
+		l.dests = append(l.dests, netip.AddrPortFrom(p.Unmap(), uint16(port)))
+	}
+	return l, nil
+}
+
+func (l *udpLink) Name() string { return l.name }
+
+func (l *udpLink) Send(pkt []byte) error {
+	var errs []error
+	for _, d := range l.dests {
+		if _, err := l.conn.WriteToUDPAddrPort(pkt, d); err != nil {
+			errs = append(errs, fmt.Errorf("%s to %s: %w", l.name, d, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l *udpLink) Recv(buf []byte) (int, string, error) {
+	for {
+		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return 0, "", ErrClosed
+			}
+			// ICMP errors surface as read errors on Linux; they say
+			// nothing about our peers' liveness.
+			if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+				continue
+			}
+			return 0, "", err
+		}
+		return n, from.String(), nil
+	}
+}
+
+func (l *udpLink) Close() error { return l.conn.Close() }
