@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -13,7 +14,20 @@ const (
 	DefaultGossipPort = 696 // hbgo: memberlist gossip
 	DefaultKeepalive  = 2 * time.Second
 	DefaultDeadtime   = 30 * time.Second
+
+	DefaultAutoFailback         = "legacy" // Heartbeat's default, with a warning
+	DefaultAutojoin             = "none"
+	DefaultHopfudge             = 1
+	DefaultMsgFmt               = "classic"
+	DefaultUUIDFrom             = "file"
+	DefaultHBGenMethod          = "file"
+	DefaultCompressionThreshold = 2 // KB
+	DefaultConnLogdTime         = 60 * time.Second
+	DefaultClusterName          = "linux-ha"
 )
+
+// ValidBauds are the serial speeds ha.cf accepts.
+var ValidBauds = []int{9600, 19200, 38400, 57600, 115200, 230400, 460800}
 
 // MediumKind names a heartbeat medium.
 type MediumKind string
@@ -53,6 +67,27 @@ func (m Medium) Name() string {
 	return m.Iface
 }
 
+// String renders a medium as its ha.cf line would read, with what was in
+// force: "bcast eth0 (port 694)".
+func (m Medium) String() string {
+	switch m.Kind {
+	case MediumMcast:
+		return fmt.Sprintf("mcast %s %s %d %d %d", m.Iface, m.Group, m.Port, m.TTL, boolInt(m.Loop))
+	case MediumSerial:
+		return fmt.Sprintf("serial %s (baud %d)", m.Device, m.Baud)
+	case MediumUcast:
+		return fmt.Sprintf("ucast %s %s (port %d)", m.Iface, m.Peer, m.Port)
+	}
+	return fmt.Sprintf("%s %s (port %d)", m.Kind, m.Iface, m.Port)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // PingGroup is a ping_group line: the group counts as up when any member answers.
 type PingGroup struct {
 	Name  string
@@ -62,6 +97,26 @@ type PingGroup struct {
 
 // HAConfig is ha.cf, typed. Time values are already converted; zero values
 // of optional settings mean "not set".
+//
+// ParseHACF reads every directive Heartbeat 3 knows. Those hbgo implements
+// keep their meaning; those it replaces (crm/pacemaker, respawn, apiauth,
+// use_logd, stonith, stonith_host, msgfmt, compression, ...) are accepted
+// with a warning that names what takes their place; the rest is an error.
+//
+// hbgo adds four directives:
+//
+//	witness NAME...     voters that never own a resource group: a third box
+//	                    that breaks ties between two directors. A name may
+//	                    not be both a node and a witness.
+//	raft_port PORT      TCP port of the raft transport (default 695).
+//	gossip_port PORT    TCP and UDP port of membership gossip (default 696);
+//	                    it must differ from every heartbeat UDP port.
+//	metrics ADDR:PORT   serve Prometheus metrics there ("off" by default;
+//	                    ADDR may be empty for every address: ":9695").
+//
+// udpport and baud are positional, as in Heartbeat: each applies to the
+// media lines after it, and Medium.Port and Medium.Baud record the value in
+// force on the medium's line.
 type HAConfig struct {
 	File string
 
@@ -97,6 +152,17 @@ type HAConfig struct {
 	CompressionThreshold   int
 	TraditionalCompression bool
 
+	ClusterName    string        // cluster: name in logs, "linux-ha" by default
+	Rtprio         int           // 0: not set (halfway between min and max)
+	HBGenMethod    string        // "file" or "time": how generation numbers persist
+	CoreRoot       string        // coreroot: where core dumps go
+	LogBadPack     bool          // log_badpack
+	SyslogMsgFmt   bool          // syslogmsgfmt
+	ConnLogdTime   time.Duration // accepted for compatibility; logd is not used
+	MaxRexmitDelay time.Duration // accepted for compatibility; 0: not set
+	Memreserve     int           // accepted for compatibility; 0: not set
+	Crm            string        // crm/pacemaker value as written, "" if unset; ignored
+
 	RaftPort   int    // hbgo
 	GossipPort int    // hbgo
 	Metrics    string // hbgo: ADDR:PORT of the Prometheus endpoint, "" = off
@@ -104,6 +170,39 @@ type HAConfig struct {
 	// Lines records where each directive was last set, for cross-file
 	// messages ("node" -> 12).
 	Lines map[string]int
+}
+
+// NewHAConfig returns the configuration an empty ha.cf describes: every
+// default filled in, no media and no nodes.
+func NewHAConfig(file string) *HAConfig {
+	return &HAConfig{
+		File:                 file,
+		Keepalive:            DefaultKeepalive,
+		Deadtime:             DefaultDeadtime,
+		UDPPort:              DefaultUDPPort,
+		Baud:                 DefaultBaud,
+		AutoFailback:         DefaultAutoFailback,
+		Autojoin:             DefaultAutojoin,
+		Realtime:             true,
+		Hopfudge:             DefaultHopfudge,
+		MsgFmt:               DefaultMsgFmt,
+		UUIDFrom:             DefaultUUIDFrom,
+		CompressionThreshold: DefaultCompressionThreshold,
+		HBGenMethod:          DefaultHBGenMethod,
+		ConnLogdTime:         DefaultConnLogdTime,
+		ClusterName:          DefaultClusterName,
+		RaftPort:             DefaultRaftPort,
+		GossipPort:           DefaultGossipPort,
+		Lines:                map[string]int{},
+	}
+}
+
+// EffectiveDeadping is deadping, or deadtime when deadping is not set.
+func (c *HAConfig) EffectiveDeadping() time.Duration {
+	if c.Deadping > 0 {
+		return c.Deadping
+	}
+	return c.Deadtime
 }
 
 // EffectiveInitdead is initdead, or deadtime when initdead is not set.

@@ -1,0 +1,989 @@
+package conf
+
+import (
+	"net"
+	"net/netip"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseHACF reads ha.cf. It always returns a configuration, filled with
+// defaults where the file is silent, and reports every problem to ds as
+// file:line; it never stops at the first one.
+func ParseHACF(file string, data []byte, ds *Diags) *HAConfig {
+	p := &hacfParser{
+		file: file,
+		c:    NewHAConfig(file),
+		ds:   ds,
+		seen: map[string]int{},
+	}
+	for _, l := range SplitLines(file, data, ds) {
+		p.line(l)
+	}
+	p.finish()
+	return p.c
+}
+
+// hacfParser carries the state that makes ha.cf order-dependent.
+type hacfParser struct {
+	file string
+	c    *HAConfig
+	ds   *Diags
+	seen map[string]int // single-valued directive -> line that last set it
+
+	portUsedAt int // first bcast/ucast line, which took the udpport then in force
+	baudUsedAt int // first serial line, which took the baud then in force
+
+	nodeLines    map[string]int // lower-cased name -> line
+	witnessLines map[string]int
+	pingLines    map[string]int // host -> line
+}
+
+// hacfDirective describes one ha.cf keyword: its arguments (the last may
+// repeat when it ends in "..."), and whether a second line replaces the first.
+type hacfDirective struct {
+	args   []string
+	min    int
+	single bool
+	fn     func(p *hacfParser, l Line, args []string)
+}
+
+// hacfAliases maps old spellings to the directive that took their name.
+var hacfAliases = map[string]string{
+	"udp":           "bcast",
+	"nice_failback": "auto_failback",
+	"pacemaker":     "crm",
+}
+
+var hacfDirectives map[string]hacfDirective
+
+// hacfNames lists every directive, for "did you mean" hints.
+var hacfNames []string
+
+func init() {
+	d := func(args string, min int, single bool, fn func(*hacfParser, Line, []string)) hacfDirective {
+		return hacfDirective{args: strings.Fields(args), min: min, single: single, fn: fn}
+	}
+	hacfDirectives = map[string]hacfDirective{
+		// Timing.
+		"keepalive":        d("TIME", 1, true, (*hacfParser).timing),
+		"deadtime":         d("TIME", 1, true, (*hacfParser).timing),
+		"warntime":         d("TIME", 1, true, (*hacfParser).timing),
+		"initdead":         d("TIME", 1, true, (*hacfParser).timing),
+		"deadping":         d("TIME", 1, true, (*hacfParser).timing),
+		"conn_logd_time":   d("TIME", 1, true, (*hacfParser).timing),
+		"max_rexmit_delay": d("TIME", 1, true, (*hacfParser).timing),
+
+		// Media and what they take from the lines before them.
+		"udpport": d("PORT", 1, false, (*hacfParser).udpport),
+		"baud":    d("RATE", 1, false, (*hacfParser).baud),
+		"bcast":   d("IFACE...", 1, false, (*hacfParser).bcast),
+		"udp":     d("IFACE...", 1, false, (*hacfParser).bcast),
+		"mcast":   d("IFACE GROUP PORT TTL LOOP", 5, false, (*hacfParser).mcast),
+		"mcast6":  d("IFACE GROUP PORT HOPS LOOP", 5, false, (*hacfParser).mcast),
+		"ucast":   d("IFACE PEER", 2, false, (*hacfParser).ucast),
+		"ucast6":  d("IFACE PEER", 2, false, (*hacfParser).ucast),
+		"serial":  d("DEVICE...", 1, false, (*hacfParser).serial),
+
+		// Members.
+		"node":     d("NAME...", 1, false, (*hacfParser).node),
+		"witness":  d("NAME...", 1, false, (*hacfParser).witness),
+		"autojoin": d("none|other|any", 1, true, (*hacfParser).word),
+
+		// Failover policy and connectivity.
+		"auto_failback": d("on|off|legacy", 1, true, (*hacfParser).autoFailback),
+		"nice_failback": d("on|off", 1, true, (*hacfParser).autoFailback),
+		"ping":          d("HOST...", 1, false, (*hacfParser).ping),
+		"ping6":         d("HOST...", 1, false, (*hacfParser).ping),
+		"ping_group":    d("NAME HOST...", 2, false, (*hacfParser).pingGroup),
+		"hbaping":       d("CARD...", 1, false, (*hacfParser).replaced),
+
+		// Logging and process.
+		"logfile":      d("FILE", 1, true, (*hacfParser).word),
+		"debugfile":    d("FILE", 1, true, (*hacfParser).word),
+		"logfacility":  d("FACILITY", 1, true, (*hacfParser).word),
+		"debug":        d("LEVEL", 1, true, (*hacfParser).number),
+		"watchdog":     d("DEVICE", 1, true, (*hacfParser).word),
+		"realtime":     d("on|off", 1, true, (*hacfParser).boolean),
+		"rtprio":       d("PRIORITY", 1, true, (*hacfParser).number),
+		"coredumps":    d("on|off", 1, true, (*hacfParser).boolean),
+		"coreroot":     d("DIR", 1, true, (*hacfParser).word),
+		"log_badpack":  d("on|off", 1, true, (*hacfParser).boolean),
+		"syslogmsgfmt": d("on|off", 1, true, (*hacfParser).boolean),
+		"uuidfrom":     d("file|nodename", 1, true, (*hacfParser).word),
+		"hbgenmethod":  d("file|time", 1, true, (*hacfParser).word),
+		"hopfudge":     d("COUNT", 1, true, (*hacfParser).number),
+		"cluster":      d("NAME", 1, true, (*hacfParser).word),
+
+		// Replaced by hbgo: accepted, with a warning naming the replacement.
+		"use_logd":                d("on|off", 1, true, (*hacfParser).boolean),
+		"msgfmt":                  d("classic|netstring", 1, true, (*hacfParser).word),
+		"compression":             d("zlib|bz2", 1, true, (*hacfParser).word),
+		"compression_threshold":   d("KB", 1, true, (*hacfParser).number),
+		"traditional_compression": d("on|off", 1, true, (*hacfParser).boolean),
+		"memreserve":              d("KB", 1, true, (*hacfParser).number),
+		"crm":                     d("on|off|respawn|minimal|manual|ccm-only|valgrind", 1, true, (*hacfParser).crm),
+		"pacemaker":               d("on|off|respawn|minimal|manual|ccm-only|valgrind", 1, true, (*hacfParser).crm),
+		"respawn":                 d("USER PROGRAM ARGS...", 2, false, (*hacfParser).respawn),
+		"apiauth":                 d("CLIENT IDS...", 2, false, (*hacfParser).apiauth),
+		"stonith":                 d("TYPE FILE", 2, false, (*hacfParser).replaced),
+		"stonith_host":            d("HOST TYPE PARAMS...", 2, false, (*hacfParser).replaced),
+		"use_apphbd":              d("on|off", 1, true, (*hacfParser).boolean),
+		"env":                     d("NAME=VALUE", 1, false, (*hacfParser).replaced),
+		"quorum_server":           d("HOST", 1, true, (*hacfParser).replaced),
+		"crm_daemon_dir":          d("DIR", 1, true, (*hacfParser).replaced),
+		"crmd_spawns_pengine":     d("on|off", 1, true, (*hacfParser).boolean),
+		"record_config_changes":   d("on|off", 1, true, (*hacfParser).boolean),
+		"record_pengine_inputs":   d("on|off", 1, true, (*hacfParser).boolean),
+		"enable_config_writes":    d("on|off", 1, true, (*hacfParser).boolean),
+
+		// hbgo's own.
+		"raft_port":   d("PORT", 1, true, (*hacfParser).port),
+		"gossip_port": d("PORT", 1, true, (*hacfParser).port),
+		"metrics":     d("ADDR:PORT", 1, true, (*hacfParser).metrics),
+	}
+	for name := range hacfDirectives {
+		hacfNames = append(hacfNames, name)
+	}
+	slices.Sort(hacfNames)
+}
+
+// hacfReplacement says, for each directive hbgo accepts but does not act
+// on, what takes its place.
+var hacfReplacement = map[string]string{
+	"use_logd":                "hbgo writes its own log (logfile, debugfile, logfacility)",
+	"conn_logd_time":          "hbgo writes its own log and never connects to logd",
+	"msgfmt":                  "hbgo's packet format is its own",
+	"compression":             "hbgo's packets are small and never compressed",
+	"compression_threshold":   "hbgo's packets are small and never compressed",
+	"traditional_compression": "hbgo's packets are small and never compressed",
+	"max_rexmit_delay":        "hbgo retransmits nothing on heartbeat links; cluster state travels by raft",
+	"memreserve":              "the Go runtime manages hbgo's memory",
+	"crm":                     "hbgo places the groups of haresources itself, by raft, without Pacemaker",
+	"apiauth":                 "hbgo's control socket admits only root and the haclient group",
+	"stonith":                 "not needed: hbgo's leases keep a group from running on two nodes at once",
+	"stonith_host":            "not needed: hbgo's leases keep a group from running on two nodes at once",
+	"hbaping":                 "Fibre Channel ping is not supported; use ping or ping_group",
+	"use_apphbd":              "apphbd is not used; let systemd supervise hbgo",
+	"env":                     "hbgo starts no respawn clients to pass it to",
+	"quorum_server":           "declare a witness instead",
+	"crm_daemon_dir":          "hbgo runs no Pacemaker daemons",
+	"crmd_spawns_pengine":     "hbgo runs no Pacemaker daemons",
+	"record_config_changes":   "it concerns Pacemaker's CIB, which hbgo does not use",
+	"record_pengine_inputs":   "it concerns Pacemaker's policy engine, which hbgo does not use",
+	"enable_config_writes":    "it concerns Pacemaker's CIB, which hbgo does not use",
+}
+
+// syslogFacilities are the facility names logfacility accepts.
+var syslogFacilities = []string{
+	"auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news",
+	"syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4",
+	"local5", "local6", "local7", "none",
+}
+
+// hacfWords are the enumerated values of word directives.
+var hacfWords = map[string][]string{
+	"autojoin":    {"none", "other", "any"},
+	"uuidfrom":    {"file", "nodename"},
+	"hbgenmethod": {"file", "time"},
+	"msgfmt":      {"classic", "netstring"},
+	"compression": {"zlib", "bz2"},
+	"logfacility": syslogFacilities,
+}
+
+func (p *hacfParser) errorf(line int, format string, args ...any) {
+	p.ds.Errorf(p.file, line, format, args...)
+}
+
+func (p *hacfParser) warnf(line int, format string, args ...any) {
+	p.ds.Warnf(p.file, line, format, args...)
+}
+
+// line dispatches one logical line.
+func (p *hacfParser) line(l Line) {
+	name, args := l.Fields[0], l.Fields[1:]
+	d, ok := hacfDirectives[name]
+	if !ok {
+		shown := name
+		if !validHostname(name) {
+			shown = strconv.Quote(name)
+		}
+		p.errorf(l.Num, "unknown directive %s%s", shown, didYouMean(name, hacfNames))
+		return
+	}
+	key := name
+	if a, ok := hacfAliases[name]; ok {
+		key = a
+	}
+	if len(args) < d.min {
+		p.errorf(l.Num, "%s: missing %s (syntax: %s)", name, strings.TrimSuffix(d.args[len(args)], "..."), usage(name, d))
+		return
+	}
+	variadic := len(d.args) > 0 && strings.HasSuffix(d.args[len(d.args)-1], "...")
+	if !variadic && len(args) > len(d.args) {
+		p.errorf(l.Num, "%s: unexpected extra value %q (syntax: %s)", name, args[len(d.args)], usage(name, d))
+		return
+	}
+	if d.single {
+		if prev, ok := p.seen[key]; ok {
+			p.warnf(l.Num, "%s repeated; this overrides line %d", name, prev)
+		}
+		p.seen[key] = l.Num
+	}
+	p.c.Lines[key] = l.Num
+	errs := len(p.ds.Errors())
+	d.fn(p, l, args)
+	if why, ok := hacfReplacement[key]; ok && !customWarning[key] && len(p.ds.Errors()) == errs {
+		p.warnf(l.Num, "%s ignored: %s", name, why)
+	}
+}
+
+// customWarning marks replaced directives whose handler words its own
+// warning, because some of their values are harmless.
+var customWarning = map[string]bool{"crm": true, "use_logd": true, "apiauth": true}
+
+func usage(name string, d hacfDirective) string {
+	return strings.TrimSpace(name + " " + strings.Join(d.args, " "))
+}
+
+// --- values -----------------------------------------------------------------
+
+func (p *hacfParser) duration(l Line, name, s string) (time.Duration, bool) {
+	v, err := ParseDuration(s)
+	if err != nil {
+		p.errorf(l.Num, "%s: %v", name, err)
+		return 0, false
+	}
+	return v, true
+}
+
+// integer reads a decimal number within [lo, hi].
+func (p *hacfParser) integer(l Line, name, s string, lo, hi int) (int, bool) {
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			p.errorf(l.Num, "%s: %s is out of range %d-%d", name, s, lo, hi)
+		} else {
+			p.errorf(l.Num, "%s: %q is not a number", name, s)
+		}
+		return 0, false
+	}
+	if v < lo || v > hi {
+		p.errorf(l.Num, "%s: %d is out of range %d-%d", name, v, lo, hi)
+		return 0, false
+	}
+	return v, true
+}
+
+func (p *hacfParser) portValue(l Line, name, s string) (int, bool) {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 || v > 65535 {
+		p.errorf(l.Num, "%s: %q is not a port (1-65535)", name, s)
+		return 0, false
+	}
+	return v, true
+}
+
+// enum reads one of allowed, case-insensitively, hinting at the closest.
+func (p *hacfParser) enum(l Line, name, s string, allowed []string) (string, bool) {
+	v := strings.ToLower(s)
+	if slices.Contains(allowed, v) {
+		return v, true
+	}
+	p.errorf(l.Num, "%s: bad value %q, want %s%s", name, s, orList(allowed), didYouMean(s, allowed))
+	return "", false
+}
+
+// Heartbeat's boolean spellings, case-insensitive.
+var (
+	hacfTrue  = []string{"true", "on", "yes", "y", "1"}
+	hacfFalse = []string{"false", "off", "no", "n", "0"}
+)
+
+func (p *hacfParser) boolValue(l Line, name, s string) (bool, bool) {
+	v := strings.ToLower(s)
+	switch {
+	case slices.Contains(hacfTrue, v):
+		return true, true
+	case slices.Contains(hacfFalse, v):
+		return false, true
+	}
+	p.errorf(l.Num, "%s: bad value %q, want on or off%s", name, s, didYouMean(s, []string{"on", "off", "yes", "no", "true", "false"}))
+	return false, false
+}
+
+func orList(words []string) string {
+	switch len(words) {
+	case 0:
+		return ""
+	case 1:
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// fmtDur prints a duration the way a person writes it in ha.cf messages.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	case d%time.Millisecond == 0:
+		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+	}
+	return d.String()
+}
+
+// ifaceName checks a network interface name as Linux does: 1-15 bytes, no
+// slash, blank or colon. An alias label ("eth0:0") is reduced to its device
+// with a warning, since heartbeats bind to devices.
+func (p *hacfParser) ifaceName(l Line, name, s string) (string, bool) {
+	if dev, label, ok := strings.Cut(s, ":"); ok && dev != "" && label != "" && !strings.Contains(label, ":") {
+		if _, ok := checkIface(dev); ok {
+			p.warnf(l.Num, "%s: %s is an address label; heartbeats use device %s", name, s, dev)
+			return dev, true
+		}
+	}
+	if why, ok := checkIface(s); !ok {
+		p.errorf(l.Num, "%s: %q is not an interface name (%s)", name, s, why)
+		return "", false
+	}
+	return s, true
+}
+
+func checkIface(s string) (string, bool) {
+	switch {
+	case s == "" || s == "." || s == "..":
+		return "empty or a dot", false
+	case len(s) > 15:
+		return "longer than 15 bytes", false
+	case strings.ContainsAny(s, "/: \t\n"):
+		return "contains a slash, colon or blank", false
+	}
+	for _, r := range s {
+		if r < 0x21 || r > 0x7e {
+			return "contains a control or non-ASCII character", false
+		}
+	}
+	return "", true
+}
+
+// validHostname reports whether s is an RFC 1123 host name (underscores
+// allowed, as uname -n may hold them).
+func validHostname(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// host checks an IP address or host name.
+func (p *hacfParser) host(l Line, name, s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	if validHostname(s) {
+		return true
+	}
+	p.errorf(l.Num, "%s: %q is neither an IP address nor a host name", name, s)
+	return false
+}
+
+func (p *hacfParser) absPath(l Line, name, s string, isErr bool) bool {
+	if strings.HasPrefix(s, "/") {
+		return true
+	}
+	if isErr {
+		p.errorf(l.Num, "%s: %s is not an absolute path", name, s)
+		return false
+	}
+	p.warnf(l.Num, "%s: %s is not an absolute path; it is taken from hbgo's working directory", name, s)
+	return true
+}
+
+// --- directives -------------------------------------------------------------
+
+func (p *hacfParser) timing(l Line, args []string) {
+	name := l.Fields[0]
+	v, ok := p.duration(l, name, args[0])
+	if !ok {
+		return
+	}
+	switch name {
+	case "keepalive":
+		if v <= 0 {
+			p.errorf(l.Num, "keepalive must be longer than 0")
+			return
+		}
+		p.c.Keepalive = v
+	case "deadtime":
+		if v <= 0 {
+			p.errorf(l.Num, "deadtime must be longer than 0")
+			return
+		}
+		p.c.Deadtime = v
+	case "warntime":
+		p.c.Warntime = v
+	case "initdead":
+		p.c.Initdead = v
+	case "deadping":
+		p.c.Deadping = v
+	case "conn_logd_time":
+		p.c.ConnLogdTime = v
+	case "max_rexmit_delay":
+		p.c.MaxRexmitDelay = v
+	}
+}
+
+func (p *hacfParser) udpport(l Line, args []string) {
+	v, ok := p.portValue(l, "udpport", args[0])
+	if !ok {
+		return
+	}
+	p.positional(l, "udpport", p.portUsedAt, args[0], "bcast or ucast")
+	p.c.UDPPort = v
+}
+
+func (p *hacfParser) baud(l Line, args []string) {
+	v, err := strconv.Atoi(args[0])
+	if err != nil || !slices.Contains(ValidBauds, v) {
+		var rates []string
+		for _, b := range ValidBauds {
+			rates = append(rates, strconv.Itoa(b))
+		}
+		p.errorf(l.Num, "baud: bad rate %q, want %s", args[0], orList(rates))
+		return
+	}
+	p.positional(l, "baud", p.baudUsedAt, args[0], "serial")
+	p.c.Baud = v
+}
+
+// positional explains a udpport or baud line whose predecessor was used by
+// media already, or was never used at all.
+func (p *hacfParser) positional(l Line, name string, usedAt int, now, media string) {
+	if usedAt > 0 {
+		// Heartbeat refuses this order; hbgo follows the file as written.
+		p.warnf(l.Num, "%s %s comes after %s media (first at line %d); it applies only to media after it", name, now, media, usedAt)
+		return
+	}
+	if prev, ok := p.seen[name]; ok {
+		p.warnf(l.Num, "%s repeated; this overrides line %d", name, prev)
+	}
+	p.seen[name] = l.Num
+}
+
+func (p *hacfParser) addMedium(l Line, m Medium) {
+	m.Line = l.Num
+	for _, o := range p.c.Media {
+		if o.Kind == m.Kind && o.Iface == m.Iface && o.Peer == m.Peer && o.Device == m.Device && o.Group == m.Group {
+			p.warnf(l.Num, "%s %s repeats line %d", m.Kind, mediumText(m), o.Line)
+			break
+		}
+	}
+	p.c.Media = append(p.c.Media, m)
+}
+
+func mediumText(m Medium) string {
+	switch m.Kind {
+	case MediumMcast:
+		return m.Iface + " " + m.Group.String()
+	case MediumUcast:
+		return m.Iface + " " + m.Peer
+	case MediumSerial:
+		return m.Device
+	}
+	return m.Iface
+}
+
+func (p *hacfParser) bcast(l Line, args []string) {
+	name := l.Fields[0]
+	if name == "udp" {
+		p.warnf(l.Num, "udp is the old name of bcast; write bcast")
+	}
+	for _, a := range args {
+		iface, ok := p.ifaceName(l, name, a)
+		if !ok {
+			continue
+		}
+		p.udpMediumSeen(l)
+		p.addMedium(l, Medium{Kind: MediumBcast, Iface: iface, Port: p.c.UDPPort})
+	}
+}
+
+func (p *hacfParser) udpMediumSeen(l Line) {
+	if p.portUsedAt == 0 {
+		p.portUsedAt = l.Num
+	}
+}
+
+func (p *hacfParser) mcast(l Line, args []string) {
+	name := l.Fields[0]
+	v6 := name == "mcast6"
+	iface, ok := p.ifaceName(l, name, args[0])
+	group, err := netip.ParseAddr(args[1])
+	switch {
+	case err != nil || group.Zone() != "":
+		p.errorf(l.Num, "%s: %q is not an IP address", name, args[1])
+		ok = false
+	case !v6 && !group.Is4():
+		p.errorf(l.Num, "%s: group %s is not IPv4 (use mcast6)", name, group)
+		ok = false
+	case v6 && !group.Is6():
+		p.errorf(l.Num, "%s: group %s is not IPv6 (use mcast)", name, group)
+		ok = false
+	case !group.IsMulticast():
+		if v6 {
+			p.errorf(l.Num, "%s: %s is not a multicast group (ff00::/8)", name, group)
+		} else {
+			p.errorf(l.Num, "%s: %s is not a multicast group (224.0.0.0-239.255.255.255)", name, group)
+		}
+		ok = false
+	case !v6 && netip.MustParsePrefix("224.0.0.0/24").Contains(group):
+		p.warnf(l.Num, "%s: %s is reserved for local network control; choose from 239.192.0.0/14", name, group)
+	case v6 && group.IsInterfaceLocalMulticast():
+		p.errorf(l.Num, "%s: %s is interface-local and never leaves this host", name, group)
+		ok = false
+	}
+	port, pok := p.portValue(l, name, args[2])
+	ttlName := "ttl"
+	if v6 {
+		ttlName = "hops"
+	}
+	ttl, tok := p.integer(l, name+" "+ttlName, args[3], 1, 255)
+	var loop bool
+	switch args[4] {
+	case "0":
+	case "1":
+		loop = true
+	default:
+		p.errorf(l.Num, "%s: loop must be 0 or 1, not %q", name, args[4])
+		ok = false
+	}
+	if !ok || !pok || !tok {
+		return
+	}
+	p.addMedium(l, Medium{Kind: MediumMcast, Iface: iface, Group: group, Port: port, TTL: ttl, Loop: loop})
+}
+
+func (p *hacfParser) ucast(l Line, args []string) {
+	name := l.Fields[0]
+	iface, ok := p.ifaceName(l, name, args[0])
+	peer := args[1]
+	if name == "ucast6" {
+		a, err := netip.ParseAddr(peer)
+		switch {
+		case err != nil || !a.Is6() || a.Is4In6():
+			p.errorf(l.Num, "ucast6: %q is not an IPv6 address", peer)
+			ok = false
+		case a.Zone() != "" && ok && a.Zone() != iface:
+			p.errorf(l.Num, "ucast6: scope %%%s of %s differs from device %s", a.Zone(), peer, iface)
+			ok = false
+		}
+	} else if !p.host(l, name, peer) {
+		ok = false
+	} else if a, err := netip.ParseAddr(peer); err == nil && a.IsMulticast() {
+		p.errorf(l.Num, "ucast: %s is a multicast group; use mcast", peer)
+		ok = false
+	}
+	if !ok {
+		return
+	}
+	p.udpMediumSeen(l)
+	p.addMedium(l, Medium{Kind: MediumUcast, Iface: iface, Peer: peer, Port: p.c.UDPPort})
+}
+
+func (p *hacfParser) serial(l Line, args []string) {
+	for _, dev := range args {
+		if !p.absPath(l, "serial", dev, true) {
+			continue
+		}
+		if p.baudUsedAt == 0 {
+			p.baudUsedAt = l.Num
+		}
+		p.addMedium(l, Medium{Kind: MediumSerial, Device: path.Clean(dev), Baud: p.c.Baud})
+	}
+}
+
+func (p *hacfParser) memberName(l Line, name, s string) bool {
+	if validHostname(s) {
+		return true
+	}
+	p.errorf(l.Num, "%s: %q is not a valid node name (as uname -n prints it)", name, s)
+	return false
+}
+
+func (p *hacfParser) node(l Line, args []string) {
+	if p.nodeLines == nil {
+		p.nodeLines = map[string]int{}
+	}
+	for _, n := range args {
+		if !p.memberName(l, "node", n) {
+			continue
+		}
+		k := strings.ToLower(n)
+		if prev, ok := p.nodeLines[k]; ok {
+			p.warnf(l.Num, "node %s repeats line %d", n, prev)
+			continue
+		}
+		p.nodeLines[k] = l.Num
+		p.c.Nodes = append(p.c.Nodes, n)
+	}
+}
+
+func (p *hacfParser) witness(l Line, args []string) {
+	if p.witnessLines == nil {
+		p.witnessLines = map[string]int{}
+	}
+	for _, n := range args {
+		if !p.memberName(l, "witness", n) {
+			continue
+		}
+		k := strings.ToLower(n)
+		if prev, ok := p.witnessLines[k]; ok {
+			p.warnf(l.Num, "witness %s repeats line %d", n, prev)
+			continue
+		}
+		p.witnessLines[k] = l.Num
+		p.c.Witnesses = append(p.c.Witnesses, n)
+	}
+}
+
+func (p *hacfParser) autoFailback(l Line, args []string) {
+	v := strings.ToLower(args[0])
+	if l.Fields[0] == "nice_failback" {
+		b, ok := p.boolValue(l, "nice_failback", args[0])
+		if !ok {
+			return
+		}
+		if b {
+			p.c.AutoFailback = "off"
+			p.warnf(l.Num, "nice_failback is obsolete: nice_failback %s means auto_failback off; write that", args[0])
+		} else {
+			p.c.AutoFailback = "legacy"
+			p.warnf(l.Num, "nice_failback is obsolete: nice_failback %s means auto_failback legacy; write auto_failback on", args[0])
+		}
+		return
+	}
+	switch {
+	case v == "legacy":
+		p.c.AutoFailback = "legacy"
+		p.warnf(l.Num, "auto_failback legacy is deprecated and behaves as on; write auto_failback on")
+	case slices.Contains(hacfTrue, v):
+		p.c.AutoFailback = "on"
+	case slices.Contains(hacfFalse, v):
+		p.c.AutoFailback = "off"
+	default:
+		p.enum(l, "auto_failback", args[0], []string{"off", "on", "legacy"})
+	}
+}
+
+func (p *hacfParser) ping(l Line, args []string) {
+	name := l.Fields[0]
+	for _, h := range args {
+		if name == "ping6" {
+			if a, err := netip.ParseAddr(h); err != nil || !a.Is6() || a.Is4In6() {
+				p.errorf(l.Num, "ping6: %q is not an IPv6 address", h)
+				continue
+			}
+		} else if !p.host(l, name, h) {
+			continue
+		}
+		if prev, ok := p.pingLines[h]; ok {
+			p.warnf(l.Num, "%s %s repeats line %d", name, h, prev)
+			continue
+		}
+		if p.pingLines == nil {
+			p.pingLines = map[string]int{}
+		}
+		p.pingLines[h] = l.Num
+		p.c.Ping = append(p.c.Ping, h)
+	}
+}
+
+func (p *hacfParser) pingGroup(l Line, args []string) {
+	g := PingGroup{Name: args[0], Line: l.Num}
+	if !validHostname(g.Name) {
+		p.errorf(l.Num, "ping_group: %q is not a valid group name", g.Name)
+		return
+	}
+	for _, o := range p.c.PingGroups {
+		if strings.EqualFold(o.Name, g.Name) {
+			p.errorf(l.Num, "ping_group %s is already defined at line %d", g.Name, o.Line)
+			return
+		}
+	}
+	for _, h := range args[1:] {
+		if p.host(l, "ping_group", h) {
+			g.Hosts = append(g.Hosts, h)
+		}
+	}
+	if len(g.Hosts) > 0 {
+		p.c.PingGroups = append(p.c.PingGroups, g)
+	}
+}
+
+// word handles directives that take one free or enumerated word.
+func (p *hacfParser) word(l Line, args []string) {
+	name, s := l.Fields[0], args[0]
+	if allowed, ok := hacfWords[name]; ok {
+		v, ok := p.enum(l, name, s, allowed)
+		if !ok {
+			return
+		}
+		s = v
+	}
+	switch name {
+	case "autojoin":
+		p.c.Autojoin = s
+	case "uuidfrom":
+		p.c.UUIDFrom = s
+	case "hbgenmethod":
+		p.c.HBGenMethod = s
+	case "msgfmt":
+		p.c.MsgFmt = s
+	case "compression":
+		p.c.Compression = s
+	case "logfacility":
+		p.c.LogFacility = s
+	case "logfile":
+		if p.absPath(l, name, s, false) {
+			p.c.LogFile = s
+		}
+	case "debugfile":
+		if p.absPath(l, name, s, false) {
+			p.c.DebugFile = s
+		}
+	case "coreroot":
+		if p.absPath(l, name, s, false) {
+			p.c.CoreRoot = s
+		}
+	case "watchdog":
+		if p.absPath(l, name, s, true) {
+			p.c.Watchdog = s
+		}
+	case "cluster":
+		if !validHostname(s) {
+			p.errorf(l.Num, "cluster: %q is not a valid cluster name (letters, digits, '-', '_', '.')", s)
+			return
+		}
+		p.c.ClusterName = s
+	}
+}
+
+func (p *hacfParser) number(l Line, args []string) {
+	name := l.Fields[0]
+	switch name {
+	case "debug":
+		if v, ok := p.integer(l, name, args[0], 0, 255); ok {
+			p.c.Debug = v
+		}
+	case "rtprio":
+		if v, ok := p.integer(l, name, args[0], 1, 99); ok {
+			p.c.Rtprio = v
+		}
+	case "hopfudge":
+		if v, ok := p.integer(l, name, args[0], 0, 255); ok {
+			p.c.Hopfudge = v
+		}
+	case "compression_threshold":
+		if v, ok := p.integer(l, name, args[0], 1, 1<<20); ok {
+			p.c.CompressionThreshold = v
+		}
+	case "memreserve":
+		if v, ok := p.integer(l, name, args[0], 0, 1<<30); ok {
+			p.c.Memreserve = v
+		}
+	}
+}
+
+func (p *hacfParser) boolean(l Line, args []string) {
+	name := l.Fields[0]
+	b, ok := p.boolValue(l, name, args[0])
+	if !ok {
+		return
+	}
+	switch name {
+	case "realtime":
+		p.c.Realtime = b
+	case "coredumps":
+		p.c.Coredumps = b
+	case "log_badpack":
+		p.c.LogBadPack = b
+	case "syslogmsgfmt":
+		p.c.SyslogMsgFmt = b
+	case "traditional_compression":
+		p.c.TraditionalCompression = b
+	case "use_logd":
+		p.c.UseLogd = b
+		if b {
+			p.warnf(l.Num, "use_logd ignored: %s", hacfReplacement["use_logd"])
+		}
+	}
+}
+
+func (p *hacfParser) crm(l Line, args []string) {
+	name := l.Fields[0]
+	v := strings.ToLower(args[0])
+	switch {
+	case slices.Contains(hacfFalse, v):
+		p.c.Crm = "off"
+		return
+	case slices.Contains(hacfTrue, v):
+		p.c.Crm = "on"
+	case slices.Contains([]string{"respawn", "minimal", "manual", "ccm-only", "valgrind"}, v):
+		p.c.Crm = v
+	default:
+		p.enum(l, name, args[0], []string{"on", "off", "respawn", "minimal", "manual", "ccm-only", "valgrind"})
+		return
+	}
+	p.warnf(l.Num, "%s %s ignored: %s", name, args[0], hacfReplacement["crm"])
+}
+
+func (p *hacfParser) respawn(l Line, args []string) {
+	prog := args[1]
+	if path.Base(prog) == "ipfail" {
+		p.warnf(l.Num, "respawn of ipfail ignored: hbgo's ping and ping_group scores replace ipfail")
+		return
+	}
+	p.warnf(l.Num, "respawn ignored: hbgo starts no other programs; run %s as a systemd service", prog)
+}
+
+func (p *hacfParser) apiauth(l Line, args []string) {
+	var uid, gid bool
+	for _, a := range args[1:] {
+		switch {
+		case strings.HasPrefix(a, "uid=") && !uid:
+			uid = true
+		case strings.HasPrefix(a, "gid=") && !gid:
+			gid = true
+		case strings.HasPrefix(a, "uid=") || strings.HasPrefix(a, "gid="):
+			p.errorf(l.Num, "apiauth: second %s list for client %s", a[:3], args[0])
+			return
+		default:
+			p.errorf(l.Num, "apiauth: %q is neither uid=LIST nor gid=LIST", a)
+			return
+		}
+	}
+	p.warnf(l.Num, "apiauth ignored: %s", hacfReplacement["apiauth"])
+}
+
+// replaced handles directives whose arguments hbgo has no use for; the
+// warning comes from line().
+func (p *hacfParser) replaced(Line, []string) {}
+
+func (p *hacfParser) port(l Line, args []string) {
+	name := l.Fields[0]
+	v, ok := p.portValue(l, name, args[0])
+	if !ok {
+		return
+	}
+	if name == "raft_port" {
+		p.c.RaftPort = v
+	} else {
+		p.c.GossipPort = v
+	}
+}
+
+func (p *hacfParser) metrics(l Line, args []string) {
+	s := args[0]
+	if v := strings.ToLower(s); v == "off" || v == "none" {
+		p.c.Metrics = ""
+		return
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		p.errorf(l.Num, "metrics: %q is not ADDR:PORT (like 127.0.0.1:9695, [::1]:9695 or :9695)", s)
+		return
+	}
+	if host != "" && !p.host(l, "metrics", host) {
+		return
+	}
+	if _, ok := p.portValue(l, "metrics", port); !ok {
+		return
+	}
+	p.c.Metrics = s
+}
+
+// --- whole-file checks ------------------------------------------------------
+
+// at returns the line a directive was set on, or 0 (the whole file).
+func (p *hacfParser) at(key string) int { return p.c.Lines[key] }
+
+// atLater returns the later of two directives' lines.
+func (p *hacfParser) atLater(a, b string) int { return max(p.at(a), p.at(b)) }
+
+func (p *hacfParser) finish() {
+	c := p.c
+	if c.Deadtime <= c.Keepalive {
+		p.errorf(p.atLater("deadtime", "keepalive"), "deadtime %s must exceed keepalive %s", fmtDur(c.Deadtime), fmtDur(c.Keepalive))
+	} else if c.Warntime > 0 && (c.Warntime <= c.Keepalive || c.Warntime >= c.Deadtime) {
+		p.warnf(p.at("warntime"), "warntime %s should lie between keepalive %s and deadtime %s", fmtDur(c.Warntime), fmtDur(c.Keepalive), fmtDur(c.Deadtime))
+	}
+	if c.Initdead > 0 && c.Initdead < c.Deadtime {
+		p.warnf(p.at("initdead"), "initdead %s is shorter than deadtime %s; make it at least twice deadtime (%s)", fmtDur(c.Initdead), fmtDur(c.Deadtime), fmtDur(2*c.Deadtime))
+	}
+	if c.Deadping > 0 && c.Deadping <= c.Keepalive {
+		p.errorf(p.atLater("deadping", "keepalive"), "deadping %s must exceed keepalive %s", fmtDur(c.Deadping), fmtDur(c.Keepalive))
+	}
+
+	if len(c.Media) == 0 {
+		p.errorf(0, "no heartbeat media: add a bcast, mcast, ucast or serial line")
+	}
+	if len(c.Nodes) == 0 && c.Autojoin == "none" {
+		p.errorf(0, "no node line: list every director with node NAME (or set autojoin any)")
+	}
+	if _, ok := p.seen["auto_failback"]; !ok {
+		p.warnf(0, "auto_failback not set: Heartbeat's default legacy applies, which behaves as on; set auto_failback on or off")
+	}
+
+	for _, w := range c.Witnesses {
+		if nl, ok := p.nodeLines[strings.ToLower(w)]; ok {
+			p.errorf(p.witnessLines[strings.ToLower(w)], "%s is both a node (line %d) and a witness", w, nl)
+		}
+	}
+	for _, h := range c.Ping {
+		if _, ok := p.nodeLines[strings.ToLower(h)]; ok {
+			p.warnf(p.pingLines[h], "ping node %s is a cluster node; ping a router or a host outside the cluster", h)
+		}
+	}
+	for _, g := range c.PingGroups {
+		if _, ok := p.nodeLines[strings.ToLower(g.Name)]; ok {
+			p.errorf(g.Line, "ping_group %s has the name of a node", g.Name)
+		}
+	}
+
+	// Ports: raft is TCP, gossip is TCP and UDP, heartbeats are UDP.
+	if c.RaftPort == c.GossipPort {
+		p.errorf(p.atLater("raft_port", "gossip_port"), "raft_port and gossip_port are both %d; they must differ", c.RaftPort)
+	}
+	udp := map[int]int{c.UDPPort: p.at("udpport")}
+	for _, m := range c.Media {
+		if m.Kind != MediumSerial {
+			if _, ok := udp[m.Port]; !ok {
+				udp[m.Port] = m.Line
+			}
+		}
+	}
+	if line, ok := udp[c.GossipPort]; ok {
+		p.errorf(max(p.at("gossip_port"), line), "gossip_port %d is also a heartbeat UDP port", c.GossipPort)
+	}
+	if c.Metrics != "" {
+		if _, port, err := net.SplitHostPort(c.Metrics); err == nil {
+			if n, _ := strconv.Atoi(port); n == c.RaftPort || n == c.GossipPort {
+				p.errorf(p.at("metrics"), "metrics port %d is taken by raft_port or gossip_port", n)
+			}
+		}
+	}
+}
