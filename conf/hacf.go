@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path"
@@ -227,16 +228,20 @@ func (p *hacfParser) line(l Line) {
 		p.errorf(l.Num, "%s: unexpected extra value %q (syntax: %s)", name, args[len(d.args)], usage(name, d))
 		return
 	}
+	errs := len(p.ds.Errors())
+	d.fn(p, l, args)
+	accepted := len(p.ds.Errors()) == errs
+	if !accepted && d.single {
+		return // a rejected value sets nothing, so it overrides nothing
+	}
+	p.c.Lines[key] = l.Num
 	if d.single {
 		if prev, ok := p.seen[key]; ok {
 			p.warnf(l.Num, "%s repeated; this overrides line %d", name, prev)
 		}
 		p.seen[key] = l.Num
 	}
-	p.c.Lines[key] = l.Num
-	errs := len(p.ds.Errors())
-	d.fn(p, l, args)
-	if why, ok := hacfReplacement[key]; ok && !customWarning[key] && len(p.ds.Errors()) == errs {
+	if why, ok := hacfReplacement[key]; ok && !customWarning[key] && accepted {
 		p.warnf(l.Num, "%s ignored: %s", name, why)
 	}
 }
@@ -634,7 +639,7 @@ func (p *hacfParser) node(l Line, args []string) {
 		}
 		k := strings.ToLower(n)
 		if prev, ok := p.nodeLines[k]; ok {
-			p.warnf(l.Num, "node %s repeats line %d", n, prev)
+			p.warnf(l.Num, "node %s%s", n, repeats(l.Num, prev))
 			continue
 		}
 		p.nodeLines[k] = l.Num
@@ -652,12 +657,20 @@ func (p *hacfParser) witness(l Line, args []string) {
 		}
 		k := strings.ToLower(n)
 		if prev, ok := p.witnessLines[k]; ok {
-			p.warnf(l.Num, "witness %s repeats line %d", n, prev)
+			p.warnf(l.Num, "witness %s%s", n, repeats(l.Num, prev))
 			continue
 		}
 		p.witnessLines[k] = l.Num
 		p.c.Witnesses = append(p.c.Witnesses, n)
 	}
+}
+
+// repeats words a second mention of a name.
+func repeats(line, prev int) string {
+	if line == prev {
+		return " is listed twice"
+	}
+	return fmt.Sprintf(" repeats line %d", prev)
 }
 
 func (p *hacfParser) autoFailback(l Line, args []string) {
@@ -701,7 +714,7 @@ func (p *hacfParser) ping(l Line, args []string) {
 			continue
 		}
 		if prev, ok := p.pingLines[h]; ok {
-			p.warnf(l.Num, "%s %s repeats line %d", name, h, prev)
+			p.warnf(l.Num, "%s %s%s", name, h, repeats(l.Num, prev))
 			continue
 		}
 		if p.pingLines == nil {
@@ -977,7 +990,7 @@ func (p *hacfParser) finish() {
 		}
 	}
 	if line, ok := udp[c.GossipPort]; ok {
-		p.errorf(max(p.at("gossip_port"), line), "gossip_port %d is also a heartbeat UDP port", c.GossipPort)
+		p.errorf(max(p.at("gossip_port"), line), "gossip_port %d is also a heartbeat UDP port; give gossip_port another port", c.GossipPort)
 	}
 	if c.Metrics != "" {
 		if _, port, err := net.SplitHostPort(c.Metrics); err == nil {
