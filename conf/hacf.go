@@ -41,6 +41,7 @@ type hacfParser struct {
 	nodeLines    map[string]int // lower-cased name -> line
 	witnessLines map[string]int
 	pingLines    map[string]int // host -> line
+	mediaLines   map[Medium]int // medium, Line and settings zeroed -> line
 }
 
 // hacfDirective describes one ha.cf keyword: its arguments (the last may
@@ -61,8 +62,12 @@ var hacfAliases = map[string]string{
 
 var hacfDirectives map[string]hacfDirective
 
-// hacfNames lists every directive, for "did you mean" hints.
-var hacfNames []string
+// hacfNames lists every directive, for "did you mean" hints; hacfLongest
+// is the length of the longest.
+var (
+	hacfNames   []string
+	hacfLongest int
+)
 
 func init() {
 	d := func(args string, min int, single bool, fn func(*hacfParser, Line, []string)) hacfDirective {
@@ -148,6 +153,7 @@ func init() {
 	}
 	for name := range hacfDirectives {
 		hacfNames = append(hacfNames, name)
+		hacfLongest = max(hacfLongest, len(name))
 	}
 	slices.Sort(hacfNames)
 }
@@ -212,7 +218,11 @@ func (p *hacfParser) line(l Line) {
 		if !validHostname(name) {
 			shown = strconv.Quote(name)
 		}
-		p.errorf(l.Num, "unknown directive %s%s", shown, didYouMean(name, hacfNames))
+		hint := ""
+		if len(name) <= hacfLongest+3 { // longer words are no typo of a directive
+			hint = didYouMean(name, hacfNames)
+		}
+		p.errorf(l.Num, "unknown directive %s%s", shown, hint)
 		return
 	}
 	key := name
@@ -490,13 +500,16 @@ func (p *hacfParser) positional(l Line, name string, usedAt int, now, media stri
 }
 
 func (p *hacfParser) addMedium(l Line, m Medium) {
-	m.Line = l.Num
-	for _, o := range p.c.Media {
-		if o.Kind == m.Kind && o.Iface == m.Iface && o.Peer == m.Peer && o.Device == m.Device && o.Group == m.Group {
-			p.warnf(l.Num, "%s %s repeats line %d", m.Kind, mediumText(m), o.Line)
-			break
+	id := Medium{Kind: m.Kind, Iface: m.Iface, Peer: m.Peer, Device: m.Device, Group: m.Group}
+	if prev, ok := p.mediaLines[id]; ok {
+		p.warnf(l.Num, "%s %s%s", m.Kind, mediumText(m), repeats(l.Num, prev))
+	} else {
+		if p.mediaLines == nil {
+			p.mediaLines = map[Medium]int{}
 		}
+		p.mediaLines[id] = l.Num
 	}
+	m.Line = l.Num
 	p.c.Media = append(p.c.Media, m)
 }
 
