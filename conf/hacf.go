@@ -15,6 +15,9 @@ import (
 // defaults where the file is silent, and reports every problem to ds as
 // file:line; it never stops at the first one.
 func ParseHACF(file string, data []byte, ds *Diags) *HAConfig {
+	if ds == nil {
+		ds = new(Diags)
+	}
 	p := &hacfParser{
 		file: file,
 		c:    NewHAConfig(file),
@@ -238,9 +241,9 @@ func (p *hacfParser) line(l Line) {
 		p.errorf(l.Num, "%s: unexpected extra value %q (syntax: %s)", name, args[len(d.args)], usage(name, d))
 		return
 	}
-	errs := len(p.ds.Errors())
+	before := len(*p.ds)
 	d.fn(p, l, args)
-	accepted := len(p.ds.Errors()) == errs
+	accepted := !(*p.ds)[before:].HasErrors()
 	if !accepted && d.single {
 		return // a rejected value sets nothing, so it overrides nothing
 	}
@@ -558,7 +561,7 @@ func (p *hacfParser) mcast(l Line, args []string) {
 	case !v6 && !group.Is4():
 		p.errorf(l.Num, "%s: group %s is not IPv4 (use mcast6)", name, group)
 		ok = false
-	case v6 && !group.Is6():
+	case v6 && (!group.Is6() || group.Is4In6()):
 		p.errorf(l.Num, "%s: group %s is not IPv6 (use mcast)", name, group)
 		ok = false
 	case !group.IsMulticast():

@@ -202,6 +202,8 @@ func TestHACFMedia(t *testing.T) {
 			}},
 		{name: "mcast6 wrong family", lines: []string{"mcast6 eth0 239.0.0.1 694 1 0"},
 			want: []string{"ha.cf:1: error: mcast6: group 239.0.0.1 is not IPv6 (use mcast)"}},
+		{name: "mcast6 mapped v4", lines: []string{"mcast6 eth0 ::ffff:239.1.1.1 694 1 0"},
+			want: []string{"ha.cf:1: error: mcast6: group ::ffff:239.1.1.1 is not IPv6 (use mcast)"}},
 		{name: "mcast6 interface-local", lines: []string{"mcast6 eth0 ff01::1 694 1 0"},
 			want: []string{"ha.cf:1: error: mcast6: ff01::1 is interface-local and never leaves this host"}},
 		{name: "ucast", lines: []string{"udpport 1694", "ucast eth1 10.0.0.7", "ucast eth1 peer-b.example.com"},
