@@ -114,25 +114,38 @@ func newPrefix() (string, error) {
 	return "", errors.New("netns: no free prefix after 16 draws")
 }
 
+// onThread runs fn on a goroutine locked to its OS thread and hands the
+// thread back to the runtime only once it is home in its first namespace
+// again. A thread that cannot go home stays locked and ends with the
+// goroutine, except the main thread, which Go parks for good instead: so
+// going home is the rule, not letting the thread die.
+func onThread(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		home, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread() // nothing was changed
+			fn()                     // fn fails to enter and says so
+			return
+		}
+		defer home.Close()
+		defer func() {
+			if netns.Set(home) == nil {
+				runtime.UnlockOSThread()
+			}
+		}()
+		fn()
+	}()
+	<-done
+}
+
 // createNS makes a named namespace the way `ip netns add` does, applies the
 // sysctls, brings lo up and returns a handle and a netlink socket in it.
-// The work runs on a thread of its own that ends with it, so no thread of
-// the process is left inside the namespace.
-func createNS(name string, sysctls map[string]string) (netns.NsHandle, *netlink.Handle, error) {
-	type result struct {
-		fd  netns.NsHandle
-		nl  *netlink.Handle
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: the runtime ends the thread with the goroutine.
-		runtime.LockOSThread()
-		fd, nl, err := createNSLocked(name, sysctls)
-		ch <- result{fd, nl, err}
-	}()
-	r := <-ch
-	return r.fd, r.nl, r.err
+func createNS(name string, sysctls map[string]string) (fd netns.NsHandle, nl *netlink.Handle, err error) {
+	onThread(func() { fd, nl, err = createNSLocked(name, sysctls) })
+	return fd, nl, err
 }
 
 func createNSLocked(name string, sysctls map[string]string) (fd netns.NsHandle, nl *netlink.Handle, err error) {
@@ -495,64 +508,45 @@ func (h *Host) Heal() error { return h.setBlocked(h.Interfaces(), false) }
 // the namespace. fn must not call t.FailNow (Fatal); a panic in fn is
 // raised again in the caller.
 func (h *Host) Do(fn func() error) error {
-	type result struct {
+	var (
 		err      error
-		panicked bool
+		panicked = true
 		value    any
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		back, err := netns.Get()
-		if err != nil {
-			ch <- result{err: fmt.Errorf("netns: %s: do: current namespace: %w", h.name, err)}
-			return // the thread ends with this goroutine
-		}
-		defer back.Close()
-		if err := h.enter(); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		r := result{panicked: true}
+	)
+	onThread(func() {
 		defer func() {
-			if r.panicked {
-				r.value = recover()
-				if r.value == nil {
-					r.err = fmt.Errorf("netns: %s: do: fn called runtime.Goexit (t.FailNow?)", h.name)
-					r.panicked = false
+			if panicked {
+				value = recover()
+				if value == nil {
+					err = fmt.Errorf("netns: %s: do: fn called runtime.Goexit (t.FailNow?)", h.name)
+					panicked = false
 				}
 			}
-			// Only a thread that is back home may serve other goroutines.
-			if netns.Set(back) == nil {
-				runtime.UnlockOSThread()
-			}
-			ch <- r
 		}()
-		r.err = fn()
-		r.panicked = false
-	}()
-	r := <-ch
-	if r.panicked {
-		panic(r.value)
+		if err = h.enter(); err == nil {
+			err = fn()
+		}
+		panicked = false
+	})
+	if panicked {
+		panic(value)
 	}
-	return r.err
+	return err
 }
 
 // Go runs fn on a goroutine whose OS thread stays in the host's namespace
-// until fn returns, then is discarded; its result arrives on the channel.
-// Use it for servers that must open sockets over time; fn should return
-// when the lab's Done channel closes.
+// until fn returns; its result arrives on the channel. Use it for servers
+// that open sockets over time; fn should return when the lab's Done channel
+// closes. fn must not call runtime.Goexit.
 func (h *Host) Go(fn func() error) <-chan error {
 	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with fn
-		if err := h.enter(); err != nil {
-			ch <- err
-			return
+	go onThread(func() {
+		err := h.enter()
+		if err == nil {
+			err = fn()
 		}
-		ch <- fn()
-	}()
+		ch <- err
+	})
 	return ch
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,6 +88,25 @@ func leftovers(t testing.TB, prefix string) []string {
 
 // gone reports whether pid has exited (a zombie counts as gone).
 func gone(pid int) bool { return !alive(pid) }
+
+// threadsHome checks that every thread of the process is in the namespace
+// of the main thread: the threads the lab borrowed went home or ended, and
+// the main thread was never left in a lab namespace.
+func threadsHome(t testing.TB) {
+	t.Helper()
+	home, err := os.Readlink("/proc/self/ns/net")
+	must(t, err)
+	if orig, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", origNS)); err == nil && orig != home {
+		t.Errorf("main thread in %s, not %s where the process started", home, orig)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	must(t, err)
+	for _, task := range tasks {
+		if ns, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net"); err == nil && ns != home {
+			t.Errorf("thread %s left in %s, not %s", task.Name(), ns, home)
+		}
+	}
+}
 
 func procState(pid int) string {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -368,6 +388,10 @@ func TestNetnsDoPanicAndError(t *testing.T) {
 		}()
 		_ = h.Do(func() error { panic("boom") })
 	}()
+	if err := h.Do(func() error { runtime.Goexit(); return nil }); err == nil {
+		t.Error("Do hid a Goexit")
+	}
+	threadsHome(t)
 	must(t, l.Close())
 	if err := h.Do(func() error { return nil }); !errors.Is(err, ErrClosed) {
 		t.Errorf("Do after Close: %v, want ErrClosed", err)
@@ -423,6 +447,7 @@ func TestNetnsStartClose(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	threadsHome(t)
 	if _, err := a.Start(a.Command("true")); !errors.Is(err, ErrClosed) {
 		t.Errorf("Start after Close: %v, want ErrClosed", err)
 	}
