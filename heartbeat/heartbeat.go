@@ -33,6 +33,9 @@ type Config struct {
 	OnEvent func(Event)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// App, when set, gives the cluster layer's state to carry in each
+	// heartbeat (at most MaxApp bytes).
+	App func() []byte
 }
 
 // ClusterID identifies a cluster by its member names, so that two clusters
@@ -76,6 +79,7 @@ type Heartbeat struct {
 	status   Status
 	counters Counters
 	services map[string][]Service
+	apps     map[string][]byte
 	limiter  *rateLimiter
 
 	events chan Event
@@ -124,6 +128,7 @@ func New(cfg Config) (*Heartbeat, error) {
 		seq:      map[string]uint64{},
 		status:   StatusUp,
 		services: map[string][]Service{},
+		apps:     map[string][]byte{},
 		limiter:  newRateLimiter(10 * time.Second),
 		events:   make(chan Event, 1024),
 		kick:     make(chan struct{}),
@@ -213,6 +218,9 @@ func (h *Heartbeat) sendOne(l Link) {
 		Services:   h.cfg.Services,
 	}
 	h.mu.Unlock()
+	if h.cfg.App != nil {
+		p.App = h.cfg.App()
+	}
 	buf, err := h.cfg.Signer.Encode(make([]byte, 0, 256), &p)
 	if err != nil {
 		h.log.Error("cannot encode heartbeat", "node", h.cfg.Node, "err", err)
@@ -290,6 +298,7 @@ func (h *Heartbeat) receive(link string, b []byte, from string) {
 		return
 	}
 	h.services[p.Node] = p.Services
+	h.apps[p.Node] = p.App
 	h.emit(h.tracker.Heard(p.Node, link, p.Status, restarted, now))
 }
 
@@ -344,6 +353,21 @@ func (h *Heartbeat) PeerServices(node string) []Service {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]Service(nil), h.services[node]...)
+}
+
+// PeerApp returns the cluster-layer state a peer last sent.
+func (h *Heartbeat) PeerApp(node string) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.apps[node]
+}
+
+// SendNow sends a heartbeat on every link at once, outside the keepalive
+// rhythm, so that a change of cluster state travels without delay.
+func (h *Heartbeat) SendNow() {
+	for _, l := range h.cfg.Links {
+		h.sendOne(l)
+	}
 }
 
 // Counters returns a copy of the counters.

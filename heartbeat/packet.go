@@ -26,10 +26,12 @@ import (
 //	link      1+n sender's link name (so each link has its own sequence)
 //	nsvc      1  count of service addresses, then per service:
 //	  kind 1, addrlen 1 (4 or 16), addr, port 2
+//	app       2+n opaque state of the cluster layer (at most MaxApp bytes)
 //	mac       4 (crc), 16 (md5) or 20 (sha1)
 //
 // With a node name of 8 bytes, a link name of 4 and two IPv4 services the
-// packet is 57 bytes plus its MAC: 77 bytes with sha1.
+// packet is 59 bytes plus its MAC: 79 bytes with sha1, with no
+// cluster-layer state.
 const (
 	magic0, magic1 = 'h', 'B'
 	wireVersion    = 1
@@ -37,6 +39,8 @@ const (
 	headerLen      = 2 + 1 + 1 + 4 + 1 + 1 + 8 + 8
 	maxNameLen     = 64
 	maxServices    = 8
+	// MaxApp bounds the cluster layer's state carried in each heartbeat.
+	MaxApp = 256
 )
 
 // Status is what a node says of itself in its heartbeats.
@@ -97,6 +101,10 @@ type Packet struct {
 	Node       string
 	Link       string
 	Services   []Service
+	// App is the cluster layer's state, carried on every medium (serial
+	// included) so that two-node mode sees its peer's claims wherever the
+	// peer is heard.
+	App []byte
 }
 
 // Reasons a received packet is dropped; each is counted and logged, rate-limited.
@@ -203,6 +211,11 @@ func (s Signer) Encode(dst []byte, p *Packet) ([]byte, error) {
 		dst = append(dst, b...)
 		dst = binary.BigEndian.AppendUint16(dst, sv.Addr.Port())
 	}
+	if len(p.App) > MaxApp {
+		return dst[:start], fmt.Errorf("heartbeat: cluster state of %d bytes exceeds %d", len(p.App), MaxApp)
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(p.App)))
+	dst = append(dst, p.App...)
 	dst = append(dst, s.mac(dst[start:])...)
 	if len(dst)-start > MaxPacket {
 		return dst[:start], fmt.Errorf("heartbeat: packet of %d bytes exceeds %d", len(dst)-start, MaxPacket)
@@ -259,6 +272,11 @@ func (s Signer) Decode(b []byte, cluster uint32) (*Packet, error) {
 		a, _ := netip.AddrFromSlice(r.bytes(l))
 		port := r.uint16()
 		p.Services = append(p.Services, Service{Kind: kind, Addr: netip.AddrPortFrom(a, port)})
+	}
+	if n := int(r.uint16()); n > MaxApp {
+		return nil, drop(DropMalformed, "cluster state of %d bytes", n)
+	} else if n > 0 {
+		p.App = append([]byte(nil), r.bytes(n)...)
 	}
 	if r.err != nil {
 		return nil, drop(DropMalformed, "%v", r.err)

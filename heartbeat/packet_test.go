@@ -13,6 +13,7 @@ func testPacket() *Packet {
 			{ServiceRaft, netip.MustParseAddrPort("10.0.0.1:695")},
 			{ServiceGossip, netip.MustParseAddrPort("[2001:db8::1]:696")},
 		},
+		App: []byte("owner-state"),
 	}
 }
 
@@ -30,7 +31,7 @@ func TestPacketRoundTrip(t *testing.T) {
 		want := testPacket()
 		want.KeyNum = 1
 		if p.Node != want.Node || p.Link != want.Link || p.Seq != want.Seq || p.Generation != want.Generation ||
-			p.Status != want.Status || len(p.Services) != 2 || p.Services[1] != want.Services[1] || p.Services[0] != want.Services[0] {
+			p.Status != want.Status || string(p.App) != string(want.App) || len(p.Services) != 2 || p.Services[1] != want.Services[1] || p.Services[0] != want.Services[0] {
 			t.Fatalf("%s: got %+v", method, p)
 		}
 	}
@@ -42,9 +43,10 @@ func TestPacketSize(t *testing.T) {
 	p.Node = "director"
 	p.Services = p.Services[:1]
 	p.Services = append(p.Services, Service{ServiceGossip, netip.MustParseAddrPort("10.0.0.1:696")})
+	p.App = nil
 	b, _ := s.Encode(nil, p)
-	if len(b) != 77 {
-		t.Fatalf("heartbeat with an 8-byte name, 4-byte link and two IPv4 services is %d bytes; the doc says 77", len(b))
+	if len(b) != 79 {
+		t.Fatalf("heartbeat with an 8-byte name, 4-byte link and two IPv4 services is %d bytes; the doc says 79", len(b))
 	}
 }
 

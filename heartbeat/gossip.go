@@ -1,0 +1,239 @@
+package heartbeat
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Meta is what every node tells the others about itself through gossip.
+// It must stay under memberlist's 512-byte metadata limit.
+type Meta struct {
+	Role    string            `json:"r"`           // "director" or "witness"
+	Version string            `json:"v"`           // hbgo version
+	Ping    int               `json:"p,omitempty"` // connectivity score: ping nodes answering
+	Digests map[string]string `json:"d,omitempty"` // config file -> short digest
+}
+
+// GossipConfig configures the membership layer.
+type GossipConfig struct {
+	Node      string
+	Bind      netip.AddrPort // where to listen (address may be unspecified)
+	Advertise netip.AddrPort // what peers dial
+	// Key encrypts and authenticates gossip (AES-GCM); 16, 24 or 32 bytes,
+	// derived from authkeys.
+	Key []byte
+	// Fast picks intervals for sub-second deadtimes; otherwise memberlist's
+	// LAN preset is used.
+	Fast bool
+	Meta func() Meta
+	// OnChange hears joins, leaves and metadata updates.
+	OnChange func(node string, meta Meta, alive bool)
+	Logger   *slog.Logger
+	// Dial, when set, opens memberlist's outgoing TCP streams. A daemon
+	// lives wholly in its network namespace and leaves it nil; a test that
+	// runs several nodes in one process dials from the node's namespace.
+	Dial func(network, addr string, timeout time.Duration) (net.Conn, error)
+}
+
+// Gossip is the membership and metadata layer over memberlist.
+type Gossip struct {
+	cfg GossipConfig
+	ml  *memberlist.Memberlist
+
+	mu      sync.Mutex
+	members map[string]Meta
+}
+
+// NewGossip starts memberlist on cfg.Bind.
+func NewGossip(cfg GossipConfig) (*Gossip, error) {
+	switch len(cfg.Key) {
+	case 16, 24, 32:
+	default:
+		return nil, fmt.Errorf("gossip: key of %d bytes; want 16, 24 or 32", len(cfg.Key))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	g := &Gossip{cfg: cfg, members: map[string]Meta{}}
+	mc := memberlist.DefaultLANConfig()
+	if cfg.Fast {
+		mc = memberlist.DefaultLocalConfig()
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 100 * time.Millisecond
+		mc.GossipInterval = 50 * time.Millisecond
+		mc.PushPullInterval = 5 * time.Second
+	}
+	mc.Name = cfg.Node
+	mc.BindAddr = cfg.Bind.Addr().String()
+	mc.BindPort = int(cfg.Bind.Port())
+	if cfg.Advertise.IsValid() {
+		mc.AdvertiseAddr = cfg.Advertise.Addr().String()
+		mc.AdvertisePort = int(cfg.Advertise.Port())
+	}
+	mc.SecretKey = cfg.Key
+	if cfg.Dial != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort,
+			Logger: log.New(slogWriter{cfg.Logger, cfg.Node}, "", 0),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gossip on %s: %w", cfg.Bind, err)
+		}
+		mc.Transport = &dialTransport{NetTransport: nt, dial: cfg.Dial}
+	}
+	mc.Label = "hbgo"
+	mc.Delegate = (*gossipDelegate)(g)
+	mc.Events = (*gossipEvents)(g)
+	mc.Logger = log.New(slogWriter{cfg.Logger, cfg.Node}, "", 0)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip on %s: %w", cfg.Bind, err)
+	}
+	g.ml = ml
+	return g, nil
+}
+
+// Join contacts peers at their gossip addresses (learned from heartbeats).
+// Peers already members are skipped.
+func (g *Gossip) Join(addrs ...netip.AddrPort) error {
+	var todo []string
+	g.mu.Lock()
+	for _, a := range addrs {
+		known := false
+		for _, m := range g.ml.Members() {
+			if m.Addr.String() == a.Addr().String() && int(m.Port) == int(a.Port()) {
+				known = true
+			}
+		}
+		if !known {
+			todo = append(todo, a.String())
+		}
+	}
+	g.mu.Unlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	_, err := g.ml.Join(todo)
+	return err
+}
+
+// Members returns every live member's metadata, this node included.
+func (g *Gossip) Members() map[string]Meta {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string]Meta{}
+	for k, v := range g.members {
+		out[k] = v
+	}
+	return out
+}
+
+// MemberNames lists live members, sorted.
+func (g *Gossip) MemberNames() []string {
+	var out []string
+	for _, m := range g.ml.Members() {
+		out = append(out, m.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// UpdateMeta spreads a change of this node's metadata.
+func (g *Gossip) UpdateMeta() error { return g.ml.UpdateNode(time.Second) }
+
+// Leave announces departure and stops.
+func (g *Gossip) Leave(timeout time.Duration) error {
+	return errors.Join(g.ml.Leave(timeout), g.ml.Shutdown())
+}
+
+// Shutdown stops without announcing.
+func (g *Gossip) Shutdown() error { return g.ml.Shutdown() }
+
+// dialTransport is memberlist's network transport with its outgoing
+// streams opened by a dial hook.
+type dialTransport struct {
+	*memberlist.NetTransport
+	dial func(network, addr string, timeout time.Duration) (net.Conn, error)
+}
+
+func (t *dialTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.dial("tcp", addr, timeout)
+}
+
+func (t *dialTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return t.dial("tcp", a.Addr, timeout)
+}
+
+type gossipDelegate Gossip
+
+func (d *gossipDelegate) NodeMeta(limit int) []byte {
+	if d.cfg.Meta == nil {
+		return nil
+	}
+	b, err := json.Marshal(d.cfg.Meta())
+	if err != nil || len(b) > limit {
+		d.cfg.Logger.Error("gossip metadata too large", "node", d.cfg.Node, "bytes", len(b), "limit", limit)
+		return nil
+	}
+	return b
+}
+func (d *gossipDelegate) NotifyMsg([]byte)                           {}
+func (d *gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *gossipDelegate) LocalState(join bool) []byte                { return nil }
+func (d *gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
+
+type gossipEvents Gossip
+
+func (e *gossipEvents) update(n *memberlist.Node, alive bool) {
+	var m Meta
+	if len(n.Meta) > 0 {
+		if err := json.Unmarshal(n.Meta, &m); err != nil {
+			e.cfg.Logger.Warn("bad gossip metadata", "node", e.cfg.Node, "from", n.Name, "err", err)
+		}
+	}
+	e.mu.Lock()
+	if alive {
+		e.members[n.Name] = m
+	} else {
+		delete(e.members, n.Name)
+	}
+	e.mu.Unlock()
+	if e.cfg.OnChange != nil {
+		e.cfg.OnChange(n.Name, m, alive)
+	}
+}
+
+func (e *gossipEvents) NotifyJoin(n *memberlist.Node)   { e.update(n, true) }
+func (e *gossipEvents) NotifyLeave(n *memberlist.Node)  { e.update(n, false) }
+func (e *gossipEvents) NotifyUpdate(n *memberlist.Node) { e.update(n, true) }
+
+// slogWriter turns memberlist's log lines into debug records.
+type slogWriter struct {
+	l    *slog.Logger
+	node string
+}
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug(string(trimNL(p)), "node", w.node, "subsys", "gossip")
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+var _ io.Writer = slogWriter{}

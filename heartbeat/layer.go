@@ -1,0 +1,209 @@
+package heartbeat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"hbgo/conf"
+)
+
+// LayerConfig is what the daemon hands the heartbeat layer.
+type LayerConfig struct {
+	Node     string
+	HA       *conf.HAConfig
+	Key      conf.AuthKey
+	StateDir string
+	Role     string // "director" or "witness"
+	Version  string
+	Digests  map[string]string
+	Logger   *slog.Logger
+	// OnEvent hears liveness changes; OnMember hears gossip membership.
+	OnEvent  func(Event)
+	OnMember func(node string, meta Meta, alive bool)
+	// Links, when set, replaces the media of ha.cf (tests).
+	Links []Link
+	// NoGossip leaves memberlist off (serial-only setups, unit tests).
+	NoGossip bool
+	// GossipDial is passed to GossipConfig.Dial (tests running several
+	// nodes in one process).
+	GossipDial func(network, addr string, timeout time.Duration) (net.Conn, error)
+}
+
+// Layer is a running heartbeat layer: the heartbeat instance on every
+// medium, and gossip over the first UDP link's address.
+type Layer struct {
+	HB     *Heartbeat
+	Gossip *Gossip
+	Addr   netip.Addr // this node's cluster address ("" for serial only)
+
+	cfg    LayerConfig
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu   sync.Mutex
+	ping int
+}
+
+// SignerFor turns an authkeys key into a packet signer.
+func SignerFor(k conf.AuthKey) Signer {
+	return Signer{KeyNum: uint8(k.Num), Method: string(k.Method), Secret: []byte(k.Secret)}
+}
+
+// Members returns the directors and witnesses of ha.cf.
+func Members(ha *conf.HAConfig) []string {
+	return append(append([]string(nil), ha.Nodes...), ha.Witnesses...)
+}
+
+// TimingOf reads the liveness times of ha.cf.
+func TimingOf(ha *conf.HAConfig) Timing {
+	return Timing{Keepalive: ha.Keepalive, Warntime: ha.EffectiveWarntime(), Deadtime: ha.Deadtime, Initdead: ha.EffectiveInitdead()}
+}
+
+// StartLayer opens the media, raises the generation and starts heartbeats
+// and gossip. It must be called in the network namespace the node lives in:
+// sockets stay there.
+func StartLayer(lc LayerConfig) (*Layer, error) {
+	if lc.Logger == nil {
+		lc.Logger = slog.Default()
+	}
+	ha := lc.HA
+	links := lc.Links
+	if links == nil {
+		var err error
+		if links, err = OpenMedia(ha); err != nil {
+			return nil, err
+		}
+	}
+	closeLinks := func() {
+		for _, l := range links {
+			l.Close()
+		}
+	}
+	gen, err := NextGeneration(lc.StateDir, time.Now())
+	if err != nil {
+		closeLinks()
+		return nil, fmt.Errorf("generation: %w", err)
+	}
+	l := &Layer{cfg: lc, done: make(chan struct{})}
+	l.Addr = clusterAddr(ha)
+	var services []Service
+	if l.Addr.IsValid() {
+		services = append(services,
+			Service{ServiceRaft, netip.AddrPortFrom(l.Addr, uint16(ha.RaftPort))},
+			Service{ServiceGossip, netip.AddrPortFrom(l.Addr, uint16(ha.GossipPort))})
+	}
+	hbcfg := Config{
+		Node: lc.Node, Peers: Members(ha), Autojoin: ha.Autojoin,
+		Cluster:    ClusterID(Members(ha), ha.Autojoin),
+		Signer:     SignerFor(lc.Key),
+		Generation: gen, Timing: TimingOf(ha), Links: links, Services: services,
+		Logger: lc.Logger, OnEvent: l.onEvent,
+	}
+	if l.HB, err = New(hbcfg); err != nil {
+		closeLinks()
+		return nil, err
+	}
+	if l.Addr.IsValid() && !lc.NoGossip {
+		l.Gossip, err = NewGossip(GossipConfig{
+			Node:      lc.Node,
+			Bind:      netip.AddrPortFrom(l.Addr, uint16(ha.GossipPort)),
+			Advertise: netip.AddrPortFrom(l.Addr, uint16(ha.GossipPort)),
+			Key:       lc.Key.Derive("hbgo gossip"),
+			Fast:      ha.Deadtime < 5*time.Second,
+			Meta:      l.meta,
+			OnChange:  lc.OnMember,
+			Logger:    lc.Logger,
+			Dial:      lc.GossipDial,
+		})
+		if err != nil {
+			closeLinks()
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		l.HB.Run(ctx)
+	}()
+	return l, nil
+}
+
+// clusterAddr is the first IPv4 address of the first UDP medium's interface.
+func clusterAddr(ha *conf.HAConfig) netip.Addr {
+	for _, m := range ha.Media {
+		if m.Kind == conf.MediumSerial {
+			continue
+		}
+		if _, ps, err := interfaceV4(m.Iface); err == nil && len(ps) > 0 {
+			return ps[0].Addr()
+		}
+	}
+	return netip.Addr{}
+}
+
+func (l *Layer) meta() Meta {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	short := map[string]string{}
+	for k, v := range l.cfg.Digests {
+		if len(v) > 12 {
+			v = v[:12]
+		}
+		short[k] = v
+	}
+	return Meta{Role: l.cfg.Role, Version: l.cfg.Version, Ping: l.ping, Digests: short}
+}
+
+// SetPing publishes this node's connectivity score.
+func (l *Layer) SetPing(score int) {
+	l.mu.Lock()
+	changed := l.ping != score
+	l.ping = score
+	l.mu.Unlock()
+	if changed && l.Gossip != nil {
+		l.Gossip.UpdateMeta()
+	}
+}
+
+func (l *Layer) onEvent(e Event) {
+	if e.Kind == EventNodeUp && l.Gossip != nil {
+		for _, s := range l.HB.PeerServices(e.Node) {
+			if s.Kind == ServiceGossip {
+				go func() {
+					if err := l.Gossip.Join(s.Addr); err != nil {
+						l.cfg.Logger.Warn(fmt.Sprintf("Cannot join gossip of %s at %s: %v", e.Node, s.Addr, err), "node", l.cfg.Node)
+					}
+				}()
+			}
+		}
+	}
+	if l.cfg.OnEvent != nil {
+		l.cfg.OnEvent(e)
+	}
+}
+
+// Stop ends the layer. With leave, peers are told first so they need not
+// wait for deadtime.
+func (l *Layer) Stop(leave bool) error {
+	var errs []error
+	if leave {
+		l.HB.Leave()
+	}
+	if l.Gossip != nil {
+		if leave {
+			errs = append(errs, l.Gossip.Leave(time.Second))
+		} else {
+			errs = append(errs, l.Gossip.Shutdown())
+		}
+	}
+	l.cancel()
+	<-l.done
+	return errors.Join(errs...)
+}

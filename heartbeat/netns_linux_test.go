@@ -1,0 +1,351 @@
+package heartbeat_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hbgo/conf"
+	"hbgo/heartbeat"
+	"hbgo/test/netns"
+)
+
+// Fast timings keep the namespace tests short; bounds are generous because
+// the machine may be busy.
+const haTimings = `
+keepalive 100ms
+warntime 300ms
+deadtime 600ms
+initdead 1200ms
+`
+
+var testKey = conf.AuthKey{Num: 1, Method: "sha1", Secret: "netns-test-secret"}
+
+// node is one heartbeat layer running in a host of the lab.
+type node struct {
+	name  string
+	host  *netns.Host
+	layer *heartbeat.Layer
+
+	mu     sync.Mutex
+	events []string
+}
+
+func (n *node) onEvent(e heartbeat.Event) {
+	n.mu.Lock()
+	n.events = append(n.events, e.String())
+	n.mu.Unlock()
+}
+
+func (n *node) eventLog() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return strings.Join(n.events, "\n")
+}
+
+// state returns what n thinks of peer: node state and each link's state.
+func (n *node) state(peer string) (heartbeat.NodeState, map[string]heartbeat.LinkState) {
+	for _, s := range n.layer.HB.Status() {
+		if s.Name == peer {
+			return s.State, s.Links
+		}
+	}
+	return heartbeat.NodeInit, nil
+}
+
+func parseHA(t *testing.T, text string) *conf.HAConfig {
+	t.Helper()
+	var ds conf.Diags
+	ha := conf.ParseHACF("ha.cf", []byte(text), &ds)
+	if ds.HasErrors() {
+		t.Fatalf("ha.cf:\n%s", ds)
+	}
+	return ha
+}
+
+// startNode starts a heartbeat layer for name inside host, from ha.cf text.
+func startNode(t *testing.T, host *netns.Host, name, haText string, gossip bool) *node {
+	t.Helper()
+	ha := parseHA(t, haText)
+	n := &node{name: name, host: host}
+	logger := slog.New(slog.NewTextHandler(testWriter{t, name}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	err := host.Do(func() error {
+		var err error
+		n.layer, err = heartbeat.StartLayer(heartbeat.LayerConfig{
+			Node: name, HA: ha, Key: testKey, StateDir: t.TempDir(),
+			Role: "director", Version: "test", Logger: logger, OnEvent: n.onEvent,
+			NoGossip: !gossip,
+			GossipDial: func(network, addr string, timeout time.Duration) (net.Conn, error) {
+				var c net.Conn
+				err := host.Do(func() (err error) {
+					c, err = net.DialTimeout(network, addr, timeout)
+					return err
+				})
+				return c, err
+			},
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() { n.layer.Stop(false) })
+	return n
+}
+
+type testWriter struct {
+	t    *testing.T
+	name string
+}
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "[%s] %s", w.name, p)
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = testWriter{}
+
+// waitFor polls cond until it holds or the bound passes.
+func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < bound {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("after %v: %s did not happen", bound, what)
+	return 0
+}
+
+func linkIs(n *node, peer, link string, want heartbeat.LinkState) func() bool {
+	return func() bool { _, ls := n.state(peer); return ls[link] == want }
+}
+
+func nodeIs(n *node, peer string, want heartbeat.NodeState) func() bool {
+	return func() bool { s, _ := n.state(peer); return s == want }
+}
+
+// twoSegments makes hosts on two segments, lan (eth0) and hb (eth1).
+func twoSegments(t *testing.T, names ...string) []*netns.Host {
+	lab := netns.NewT(t)
+	lan, err := lab.AddSegment("lan", netip.MustParsePrefix("10.91.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := lab.AddSegment("hb", netip.MustParsePrefix("10.92.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []*netns.Host
+	for i, name := range names {
+		h, err := lab.AddHost(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Attach(lan, "eth0", lan.Addr(i+1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Attach(hb, "eth1", hb.Addr(i+1)); err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
+// TestNetnsBcastLinkAndNodeDeath: two nodes on two broadcast links. One link
+// dropped: that link dies, the node lives. Both dropped: the node dies.
+// Restored: it comes back.
+func TestNetnsBcastLinkAndNodeDeath(t *testing.T) {
+	hosts := twoSegments(t, "n1", "n2")
+	ha := haTimings + "bcast eth0 eth1\nnode n1 n2\n"
+	n1 := startNode(t, hosts[0], "n1", ha, false)
+	startNode(t, hosts[1], "n2", ha, false)
+
+	waitFor(t, 10*time.Second, "n1 sees n2 up on eth0 and eth1", func() bool {
+		s, ls := n1.state("n2")
+		return s == heartbeat.NodeUp && ls["eth0"] == heartbeat.LinkUp && ls["eth1"] == heartbeat.LinkUp
+	})
+
+	if err := hosts[1].Block("eth1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "Link n2:eth1 dead", linkIs(n1, "n2", "eth1", heartbeat.LinkDead))
+	if s, ls := n1.state("n2"); s != heartbeat.NodeUp || ls["eth0"] != heartbeat.LinkUp {
+		t.Fatalf("with eth0 alive, n2 is %v with links %v", s, ls)
+	}
+
+	if err := hosts[1].Block("eth0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "node n2 dead", nodeIs(n1, "n2", heartbeat.NodeDead))
+
+	if err := hosts[1].Heal(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "n2 back on both links", func() bool {
+		s, ls := n1.state("n2")
+		return s == heartbeat.NodeUp && ls["eth0"] == heartbeat.LinkUp && ls["eth1"] == heartbeat.LinkUp
+	})
+	log := n1.eventLog()
+	for _, want := range []string{"Link n2:eth1 dead.", "Link n2:eth0 dead.", "node n2: is dead", "node n2: is up"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("event log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// TestNetnsMcastThreeNodes: three nodes on one multicast group see each
+// other; the one isolated is dead for both others, and gossip carries
+// membership and metadata.
+func TestNetnsMcastThreeNodes(t *testing.T) {
+	hosts := twoSegments(t, "a", "b", "c")
+	ha := haTimings + "mcast eth0 239.192.10.1 694 1 0\nnode a b c\n"
+	var nodes []*node
+	for i, name := range []string{"a", "b", "c"} {
+		nodes = append(nodes, startNode(t, hosts[i], name, ha, true))
+	}
+	for _, n := range nodes {
+		for _, peer := range []string{"a", "b", "c"} {
+			if peer != n.name {
+				waitFor(t, 10*time.Second, n.name+" sees "+peer+" up", nodeIs(n, peer, heartbeat.NodeUp))
+			}
+		}
+	}
+	waitFor(t, 15*time.Second, "gossip membership of three", func() bool {
+		return len(nodes[0].layer.Gossip.Members()) == 3 && len(nodes[2].layer.Gossip.Members()) == 3
+	})
+	if m := nodes[0].layer.Gossip.Members()["c"]; m.Role != "director" || m.Version != "test" {
+		t.Fatalf("metadata of c as seen by a: %+v", m)
+	}
+	if err := hosts[2].Isolate(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a sees c dead", nodeIs(nodes[0], "c", heartbeat.NodeDead))
+	waitFor(t, 10*time.Second, "b sees c dead", nodeIs(nodes[1], "c", heartbeat.NodeDead))
+	if s, _ := nodes[0].state("b"); s != heartbeat.NodeUp {
+		t.Fatalf("a lost b too: %v", s)
+	}
+}
+
+// TestNetnsUcast: unicast links, one ha.cf for both nodes (each skips its
+// own address).
+func TestNetnsUcast(t *testing.T) {
+	hosts := twoSegments(t, "u1", "u2")
+	ha := haTimings + "ucast eth0 10.91.0.1\nucast eth0 10.91.0.2\nucast eth1 10.92.0.1\nucast eth1 10.92.0.2\nnode u1 u2\n"
+	u1 := startNode(t, hosts[0], "u1", ha, false)
+	u2 := startNode(t, hosts[1], "u2", ha, false)
+	for _, c := range []struct {
+		n    *node
+		peer string
+	}{{u1, "u2"}, {u2, "u1"}} {
+		waitFor(t, 10*time.Second, c.n.name+" sees "+c.peer+" on both links", func() bool {
+			s, ls := c.n.state(c.peer)
+			return s == heartbeat.NodeUp && ls["eth0"] == heartbeat.LinkUp && ls["eth1"] == heartbeat.LinkUp
+		})
+	}
+	if err := hosts[1].Block("eth0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "Link u2:eth0 dead", linkIs(u1, "u2", "eth0", heartbeat.LinkDead))
+	if s, _ := u1.state("u2"); s != heartbeat.NodeUp {
+		t.Fatalf("u2 should live through eth1, is %v", s)
+	}
+}
+
+// TestNetnsForgedAndReplayed: a third host on the segment captures real
+// heartbeats and sends them again, sends forged and malformed ones; the
+// receiver drops and counts each, and its view of the sender is unchanged.
+func TestNetnsForgedAndReplayed(t *testing.T) {
+	hosts := twoSegments(t, "r1", "r2", "evil")
+	ha := haTimings + "bcast eth0\nnode r1 r2\n"
+	r1 := startNode(t, hosts[0], "r1", ha, false)
+	startNode(t, hosts[1], "r2", ha, false)
+	waitFor(t, 10*time.Second, "r1 sees r2", nodeIs(r1, "r2", heartbeat.NodeUp))
+
+	var captured [][]byte
+	err := hosts[2].Do(func() error {
+		c, err := net.ListenPacket("udp4", "0.0.0.0:694")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 2048)
+		deadline := time.Now().Add(5 * time.Second)
+		for len(captured) < 3 && time.Now().Before(deadline) {
+			c.SetReadDeadline(deadline)
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				return err
+			}
+			captured = append(captured, append([]byte(nil), buf[:n]...))
+		}
+		dst := &net.UDPAddr{IP: net.IPv4(10, 91, 0, 1), Port: 694}
+		out, err := net.DialUDP("udp4", nil, dst)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		// Replays of real packets.
+		for _, p := range captured {
+			out.Write(p)
+		}
+		// Forged: right form, wrong secret.
+		forger := heartbeat.Signer{KeyNum: 1, Method: "sha1", Secret: []byte("guess")}
+		fp, _ := forger.Encode(nil, &heartbeat.Packet{
+			Cluster: heartbeat.ClusterID([]string{"r1", "r2"}, "none"), Status: heartbeat.StatusLeaving,
+			Generation: 1 << 62, Seq: 1 << 40, Node: "r2", Link: "eth0"})
+		for i := 0; i < 5; i++ {
+			out.Write(fp)
+		}
+		// Malformed and truncated.
+		out.Write([]byte("hello"))
+		out.Write(captured[0][:len(captured[0])/2])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "drops counted", func() bool {
+		d := r1.layer.HB.Counters().Dropped
+		return d[heartbeat.DropAuth] >= 5 && d[heartbeat.DropMalformed] >= 2 && d[heartbeat.DropReplay] >= 1
+	})
+	// The forged "leaving" packets changed nothing.
+	time.Sleep(300 * time.Millisecond)
+	if s, _ := r1.state("r2"); s != heartbeat.NodeUp {
+		t.Fatalf("forged packets changed r2's state to %v", s)
+	}
+	if strings.Contains(r1.eventLog(), "left the cluster") {
+		t.Fatalf("forged leave accepted:\n%s", r1.eventLog())
+	}
+	t.Logf("drops: %v", r1.layer.HB.Counters().Dropped)
+}
+
+// TestNetnsGracefulLeave: a node that stops with leave is dead for its peer
+// at once, well before deadtime.
+func TestNetnsGracefulLeave(t *testing.T) {
+	hosts := twoSegments(t, "g1", "g2")
+	ha := strings.Replace(haTimings, "deadtime 600ms", "deadtime 5", 1)
+	ha = strings.Replace(ha, "warntime 300ms", "warntime 3", 1)
+	ha = strings.Replace(ha, "initdead 1200ms", "initdead 10", 1) + "bcast eth0\nnode g1 g2\n"
+	g1 := startNode(t, hosts[0], "g1", ha, false)
+	g2 := startNode(t, hosts[1], "g2", ha, false)
+	waitFor(t, 10*time.Second, "g1 sees g2", nodeIs(g1, "g2", heartbeat.NodeUp))
+	g2.layer.Stop(true)
+	took := waitFor(t, 4*time.Second, "g2 dead at once on leave", nodeIs(g1, "g2", heartbeat.NodeDead))
+	t.Logf("leave noticed in %v (deadtime 5s)", took)
+}
+
+var _ = context.Background
