@@ -187,8 +187,8 @@ var hacfReplacement = map[string]string{
 	"enable_config_writes":    "it concerns Pacemaker's CIB, which hbgo does not use",
 }
 
-// syslogFacilities are the facility names logfacility accepts.
-var syslogFacilities = []string{
+// hacfFacilities are the facility names logfacility accepts.
+var hacfFacilities = []string{
 	"auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news",
 	"syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4",
 	"local5", "local6", "local7", "none",
@@ -201,7 +201,7 @@ var hacfWords = map[string][]string{
 	"hbgenmethod": {"file", "time"},
 	"msgfmt":      {"classic", "netstring"},
 	"compression": {"zlib", "bz2"},
-	"logfacility": syslogFacilities,
+	"logfacility": hacfFacilities,
 }
 
 func (p *hacfParser) errorf(line int, format string, args ...any) {
@@ -218,7 +218,7 @@ func (p *hacfParser) line(l Line) {
 	d, ok := hacfDirectives[name]
 	if !ok {
 		shown := name
-		if !validHostname(name) {
+		if !hacfHostname(name) {
 			shown = strconv.Quote(name)
 		}
 		hint := ""
@@ -233,12 +233,12 @@ func (p *hacfParser) line(l Line) {
 		key = a
 	}
 	if len(args) < d.min {
-		p.errorf(l.Num, "%s: missing %s (syntax: %s)", name, strings.TrimSuffix(d.args[len(args)], "..."), usage(name, d))
+		p.errorf(l.Num, "%s: missing %s (syntax: %s)", name, strings.TrimSuffix(d.args[len(args)], "..."), hacfUsage(name, d))
 		return
 	}
 	variadic := len(d.args) > 0 && strings.HasSuffix(d.args[len(d.args)-1], "...")
 	if !variadic && len(args) > len(d.args) {
-		p.errorf(l.Num, "%s: unexpected extra value %q (syntax: %s)", name, args[len(d.args)], usage(name, d))
+		p.errorf(l.Num, "%s: unexpected extra value %q (syntax: %s)", name, args[len(d.args)], hacfUsage(name, d))
 		return
 	}
 	before := len(*p.ds)
@@ -254,16 +254,16 @@ func (p *hacfParser) line(l Line) {
 		}
 		p.seen[key] = l.Num
 	}
-	if why, ok := hacfReplacement[key]; ok && !customWarning[key] && accepted {
+	if why, ok := hacfReplacement[key]; ok && !hacfCustomWarning[key] && accepted {
 		p.warnf(l.Num, "%s ignored: %s", name, why)
 	}
 }
 
-// customWarning marks replaced directives whose handler words its own
+// hacfCustomWarning marks replaced directives whose handler words its own
 // warning, because some of their values are harmless.
-var customWarning = map[string]bool{"crm": true, "use_logd": true, "apiauth": true}
+var hacfCustomWarning = map[string]bool{"crm": true, "use_logd": true, "apiauth": true}
 
-func usage(name string, d hacfDirective) string {
+func hacfUsage(name string, d hacfDirective) string {
 	return strings.TrimSpace(name + " " + strings.Join(d.args, " "))
 }
 
@@ -311,7 +311,7 @@ func (p *hacfParser) enum(l Line, name, s string, allowed []string) (string, boo
 	if slices.Contains(allowed, v) {
 		return v, true
 	}
-	p.errorf(l.Num, "%s: bad value %q, want %s%s", name, s, orList(allowed), didYouMean(s, allowed))
+	p.errorf(l.Num, "%s: bad value %q, want %s%s", name, s, hacfOrList(allowed), didYouMean(s, allowed))
 	return "", false
 }
 
@@ -333,7 +333,7 @@ func (p *hacfParser) boolValue(l Line, name, s string) (bool, bool) {
 	return false, false
 }
 
-func orList(words []string) string {
+func hacfOrList(words []string) string {
 	switch len(words) {
 	case 0:
 		return ""
@@ -343,8 +343,8 @@ func orList(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
-// fmtDur prints a duration the way a person writes it in ha.cf messages.
-func fmtDur(d time.Duration) string {
+// hacfDur prints a duration the way a person writes it in ha.cf messages.
+func hacfDur(d time.Duration) string {
 	switch {
 	case d%time.Second == 0:
 		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
@@ -359,19 +359,19 @@ func fmtDur(d time.Duration) string {
 // with a warning, since heartbeats bind to devices.
 func (p *hacfParser) ifaceName(l Line, name, s string) (string, bool) {
 	if dev, label, ok := strings.Cut(s, ":"); ok && dev != "" && label != "" && !strings.Contains(label, ":") {
-		if _, ok := checkIface(dev); ok {
+		if _, ok := hacfCheckIface(dev); ok {
 			p.warnf(l.Num, "%s: %s is an address label; heartbeats use device %s", name, s, dev)
 			return dev, true
 		}
 	}
-	if why, ok := checkIface(s); !ok {
+	if why, ok := hacfCheckIface(s); !ok {
 		p.errorf(l.Num, "%s: %q is not an interface name (%s)", name, s, why)
 		return "", false
 	}
 	return s, true
 }
 
-func checkIface(s string) (string, bool) {
+func hacfCheckIface(s string) (string, bool) {
 	switch {
 	case s == "" || s == "." || s == "..":
 		return "empty or a dot", false
@@ -388,9 +388,9 @@ func checkIface(s string) (string, bool) {
 	return "", true
 }
 
-// validHostname reports whether s is an RFC 1123 host name (underscores
+// hacfHostname reports whether s is an RFC 1123 host name (underscores
 // allowed, as uname -n may hold them).
-func validHostname(s string) bool {
+func hacfHostname(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
 	}
@@ -412,7 +412,7 @@ func (p *hacfParser) host(l Line, name, s string) bool {
 	if _, err := netip.ParseAddr(s); err == nil {
 		return true
 	}
-	if validHostname(s) {
+	if hacfHostname(s) {
 		return true
 	}
 	p.errorf(l.Num, "%s: %q is neither an IP address nor a host name", name, s)
@@ -481,7 +481,7 @@ func (p *hacfParser) baud(l Line, args []string) {
 		for _, b := range ValidBauds {
 			rates = append(rates, strconv.Itoa(b))
 		}
-		p.errorf(l.Num, "baud: bad rate %q, want %s", args[0], orList(rates))
+		p.errorf(l.Num, "baud: bad rate %q, want %s", args[0], hacfOrList(rates))
 		return
 	}
 	p.positional(l, "baud", p.baudUsedAt, args[0], "serial")
@@ -505,7 +505,7 @@ func (p *hacfParser) positional(l Line, name string, usedAt int, now, media stri
 func (p *hacfParser) addMedium(l Line, m Medium) {
 	id := Medium{Kind: m.Kind, Iface: m.Iface, Peer: m.Peer, Device: m.Device, Group: m.Group}
 	if prev, ok := p.mediaLines[id]; ok {
-		p.warnf(l.Num, "%s %s%s", m.Kind, mediumText(m), repeats(l.Num, prev))
+		p.warnf(l.Num, "%s %s%s", m.Kind, hacfMediumText(m), hacfRepeats(l.Num, prev))
 	} else {
 		if p.mediaLines == nil {
 			p.mediaLines = map[Medium]int{}
@@ -516,7 +516,7 @@ func (p *hacfParser) addMedium(l Line, m Medium) {
 	p.c.Media = append(p.c.Media, m)
 }
 
-func mediumText(m Medium) string {
+func hacfMediumText(m Medium) string {
 	switch m.Kind {
 	case MediumMcast:
 		return m.Iface + " " + m.Group.String()
@@ -638,7 +638,7 @@ func (p *hacfParser) serial(l Line, args []string) {
 }
 
 func (p *hacfParser) memberName(l Line, name, s string) bool {
-	if validHostname(s) {
+	if hacfHostname(s) {
 		return true
 	}
 	p.errorf(l.Num, "%s: %q is not a valid node name (as uname -n prints it)", name, s)
@@ -655,7 +655,7 @@ func (p *hacfParser) node(l Line, args []string) {
 		}
 		k := strings.ToLower(n)
 		if prev, ok := p.nodeLines[k]; ok {
-			p.warnf(l.Num, "node %s%s", n, repeats(l.Num, prev))
+			p.warnf(l.Num, "node %s%s", n, hacfRepeats(l.Num, prev))
 			continue
 		}
 		p.nodeLines[k] = l.Num
@@ -673,7 +673,7 @@ func (p *hacfParser) witness(l Line, args []string) {
 		}
 		k := strings.ToLower(n)
 		if prev, ok := p.witnessLines[k]; ok {
-			p.warnf(l.Num, "witness %s%s", n, repeats(l.Num, prev))
+			p.warnf(l.Num, "witness %s%s", n, hacfRepeats(l.Num, prev))
 			continue
 		}
 		p.witnessLines[k] = l.Num
@@ -681,8 +681,8 @@ func (p *hacfParser) witness(l Line, args []string) {
 	}
 }
 
-// repeats words a second mention of a name.
-func repeats(line, prev int) string {
+// hacfRepeats words a second mention of a name.
+func hacfRepeats(line, prev int) string {
 	if line == prev {
 		return " is listed twice"
 	}
@@ -730,7 +730,7 @@ func (p *hacfParser) ping(l Line, args []string) {
 			continue
 		}
 		if prev, ok := p.pingLines[h]; ok {
-			p.warnf(l.Num, "%s %s%s", name, h, repeats(l.Num, prev))
+			p.warnf(l.Num, "%s %s%s", name, h, hacfRepeats(l.Num, prev))
 			continue
 		}
 		if p.pingLines == nil {
@@ -743,7 +743,7 @@ func (p *hacfParser) ping(l Line, args []string) {
 
 func (p *hacfParser) pingGroup(l Line, args []string) {
 	g := PingGroup{Name: args[0], Line: l.Num}
-	if !validHostname(g.Name) {
+	if !hacfHostname(g.Name) {
 		p.errorf(l.Num, "ping_group: %q is not a valid group name", g.Name)
 		return
 	}
@@ -803,7 +803,7 @@ func (p *hacfParser) word(l Line, args []string) {
 			p.c.Watchdog = s
 		}
 	case "cluster":
-		if !validHostname(s) {
+		if !hacfHostname(s) {
 			p.errorf(l.Num, "cluster: %q is not a valid cluster name (letters, digits, '-', '_', '.')", s)
 			return
 		}
@@ -956,15 +956,15 @@ func (p *hacfParser) atLater(a, b string) int { return max(p.at(a), p.at(b)) }
 func (p *hacfParser) finish() {
 	c := p.c
 	if c.Deadtime <= c.Keepalive {
-		p.errorf(p.atLater("deadtime", "keepalive"), "deadtime %s must exceed keepalive %s", fmtDur(c.Deadtime), fmtDur(c.Keepalive))
+		p.errorf(p.atLater("deadtime", "keepalive"), "deadtime %s must exceed keepalive %s", hacfDur(c.Deadtime), hacfDur(c.Keepalive))
 	} else if c.Warntime > 0 && (c.Warntime <= c.Keepalive || c.Warntime >= c.Deadtime) {
-		p.warnf(p.at("warntime"), "warntime %s should lie between keepalive %s and deadtime %s", fmtDur(c.Warntime), fmtDur(c.Keepalive), fmtDur(c.Deadtime))
+		p.warnf(p.at("warntime"), "warntime %s should lie between keepalive %s and deadtime %s", hacfDur(c.Warntime), hacfDur(c.Keepalive), hacfDur(c.Deadtime))
 	}
 	if c.Initdead > 0 && c.Initdead < c.Deadtime {
-		p.warnf(p.at("initdead"), "initdead %s is shorter than deadtime %s; make it at least twice deadtime (%s)", fmtDur(c.Initdead), fmtDur(c.Deadtime), fmtDur(2*c.Deadtime))
+		p.warnf(p.at("initdead"), "initdead %s is shorter than deadtime %s; make it at least twice deadtime (%s)", hacfDur(c.Initdead), hacfDur(c.Deadtime), hacfDur(2*c.Deadtime))
 	}
 	if c.Deadping > 0 && c.Deadping <= c.Keepalive {
-		p.errorf(p.atLater("deadping", "keepalive"), "deadping %s must exceed keepalive %s", fmtDur(c.Deadping), fmtDur(c.Keepalive))
+		p.errorf(p.atLater("deadping", "keepalive"), "deadping %s must exceed keepalive %s", hacfDur(c.Deadping), hacfDur(c.Keepalive))
 	}
 
 	if len(c.Media) == 0 {

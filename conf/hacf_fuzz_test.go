@@ -70,11 +70,11 @@ func FuzzParseHACF(f *testing.F) {
 		for _, m := range c.Media {
 			switch m.Kind {
 			case MediumSerial:
-				if !strings.HasPrefix(m.Device, "/") || !validBaud(m.Baud) {
+				if !strings.HasPrefix(m.Device, "/") || !hacfValidBaud(m.Baud) {
 					t.Fatalf("accepted serial medium %+v", m)
 				}
 			case MediumBcast, MediumUcast, MediumMcast:
-				if _, ok := checkIface(m.Iface); !ok || m.Port < 1 || m.Port > 65535 {
+				if _, ok := hacfCheckIface(m.Iface); !ok || m.Port < 1 || m.Port > 65535 {
 					t.Fatalf("accepted UDP medium %+v", m)
 				}
 				if m.Kind == MediumMcast && (!m.Group.IsMulticast() || m.TTL < 1 || m.TTL > 255) {
@@ -108,7 +108,7 @@ func FuzzParseHACF(f *testing.F) {
 	})
 }
 
-func validBaud(b int) bool {
+func hacfValidBaud(b int) bool {
 	for _, v := range ValidBauds {
 		if v == b {
 			return true

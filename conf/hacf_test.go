@@ -54,7 +54,7 @@ func runHACFCases(t *testing.T, cases []hacfCase) {
 	}
 }
 
-func wantEq[T any](t *testing.T, what string, got, want T) {
+func hacfWantEq[T any](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s = %v, want %v", what, got, want)
@@ -64,26 +64,26 @@ func wantEq[T any](t *testing.T, what string, got, want T) {
 func TestHACFTiming(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "defaults", check: func(t *testing.T, c *HAConfig) {
-			wantEq(t, "Keepalive", c.Keepalive, 2*time.Second)
-			wantEq(t, "Deadtime", c.Deadtime, 30*time.Second)
-			wantEq(t, "Warntime", c.Warntime, time.Duration(0))
-			wantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 30*time.Second)
-			wantEq(t, "EffectiveDeadping", c.EffectiveDeadping(), 30*time.Second)
-			wantEq(t, "ConnLogdTime", c.ConnLogdTime, 60*time.Second)
+			hacfWantEq(t, "Keepalive", c.Keepalive, 2*time.Second)
+			hacfWantEq(t, "Deadtime", c.Deadtime, 30*time.Second)
+			hacfWantEq(t, "Warntime", c.Warntime, time.Duration(0))
+			hacfWantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 30*time.Second)
+			hacfWantEq(t, "EffectiveDeadping", c.EffectiveDeadping(), 30*time.Second)
+			hacfWantEq(t, "ConnLogdTime", c.ConnLogdTime, 60*time.Second)
 		}},
 		{name: "all set", lines: []string{"keepalive 1", "deadtime 10", "warntime 5", "initdead 60", "deadping 20"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Keepalive", c.Keepalive, time.Second)
-				wantEq(t, "Deadtime", c.Deadtime, 10*time.Second)
-				wantEq(t, "Warntime", c.Warntime, 5*time.Second)
-				wantEq(t, "Initdead", c.Initdead, 60*time.Second)
-				wantEq(t, "Deadping", c.Deadping, 20*time.Second)
-				wantEq(t, "Lines[initdead]", c.Lines["initdead"], 4)
+				hacfWantEq(t, "Keepalive", c.Keepalive, time.Second)
+				hacfWantEq(t, "Deadtime", c.Deadtime, 10*time.Second)
+				hacfWantEq(t, "Warntime", c.Warntime, 5*time.Second)
+				hacfWantEq(t, "Initdead", c.Initdead, 60*time.Second)
+				hacfWantEq(t, "Deadping", c.Deadping, 20*time.Second)
+				hacfWantEq(t, "Lines[initdead]", c.Lines["initdead"], 4)
 			}},
 		{name: "units", lines: []string{"keepalive 100ms", "deadtime 0.5", "warntime 300ms"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Keepalive", c.Keepalive, 100*time.Millisecond)
-				wantEq(t, "Deadtime", c.Deadtime, 500*time.Millisecond)
+				hacfWantEq(t, "Keepalive", c.Keepalive, 100*time.Millisecond)
+				hacfWantEq(t, "Deadtime", c.Deadtime, 500*time.Millisecond)
 			}},
 		{name: "deadtime below keepalive", lines: []string{"deadtime 1"},
 			want: []string{"ha.cf:1: error: deadtime 1s must exceed keepalive 2s"}},
@@ -91,7 +91,7 @@ func TestHACFTiming(t *testing.T) {
 			want: []string{"ha.cf:2: error: deadtime 2s must exceed keepalive 2s"}},
 		{name: "bad time", lines: []string{"keepalive 2x"},
 			want:  []string{`ha.cf:1: error: keepalive: bad time value "2x" (want seconds like 2 or 0.5, or 500ms)`},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Keepalive", c.Keepalive, DefaultKeepalive) }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Keepalive", c.Keepalive, DefaultKeepalive) }},
 		{name: "zero keepalive", lines: []string{"keepalive 0"},
 			want: []string{"ha.cf:1: error: keepalive must be longer than 0"}},
 		{name: "zero deadtime", lines: []string{"deadtime 0ms"},
@@ -111,15 +111,17 @@ func TestHACFTiming(t *testing.T) {
 		{name: "repeated", lines: []string{"keepalive 1", "# comment", "keepalive 3"},
 			want: []string{"ha.cf:3: warning: keepalive repeated; this overrides line 1"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Keepalive", c.Keepalive, 3*time.Second)
-				wantEq(t, "Lines[keepalive]", c.Lines["keepalive"], 3)
+				hacfWantEq(t, "Keepalive", c.Keepalive, 3*time.Second)
+				hacfWantEq(t, "Lines[keepalive]", c.Lines["keepalive"], 3)
 			}},
 		{name: "conn_logd_time", lines: []string{"conn_logd_time 30"},
 			want:  []string{"ha.cf:1: warning: conn_logd_time ignored: hbgo writes its own log and never connects to logd"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "ConnLogdTime", c.ConnLogdTime, 30*time.Second) }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "ConnLogdTime", c.ConnLogdTime, 30*time.Second) }},
 		{name: "max_rexmit_delay", lines: []string{"max_rexmit_delay 250ms"},
-			want:  []string{"ha.cf:1: warning: max_rexmit_delay ignored: hbgo retransmits nothing on heartbeat links; cluster state travels by raft"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "MaxRexmitDelay", c.MaxRexmitDelay, 250*time.Millisecond) }},
+			want: []string{"ha.cf:1: warning: max_rexmit_delay ignored: hbgo retransmits nothing on heartbeat links; cluster state travels by raft"},
+			check: func(t *testing.T, c *HAConfig) {
+				hacfWantEq(t, "MaxRexmitDelay", c.MaxRexmitDelay, 250*time.Millisecond)
+			}},
 	})
 }
 
@@ -127,7 +129,7 @@ func TestHACFMedia(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "bcast several", bare: true, lines: []string{"bcast eth0 eth1", "node a", "auto_failback on"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Media", c.Media, []Medium{
+				hacfWantEq(t, "Media", c.Media, []Medium{
 					{Kind: MediumBcast, Line: 1, Iface: "eth0", Port: 694},
 					{Kind: MediumBcast, Line: 1, Iface: "eth1", Port: 694},
 				})
@@ -139,8 +141,8 @@ func TestHACFMedia(t *testing.T) {
 				for _, m := range c.Media {
 					ports = append(ports, m.Port)
 				}
-				wantEq(t, "ports", ports, []int{700, 700, 701})
-				wantEq(t, "UDPPort", c.UDPPort, 701)
+				hacfWantEq(t, "ports", ports, []int{700, 700, 701})
+				hacfWantEq(t, "UDPPort", c.UDPPort, 701)
 			}},
 		{name: "udpport repeated before media", lines: []string{"udpport 700", "udpport 701"},
 			want: []string{"ha.cf:2: warning: udpport repeated; this overrides line 1"}},
@@ -153,8 +155,8 @@ func TestHACFMedia(t *testing.T) {
 		{name: "udp alias", lines: []string{"udp eth0"},
 			want: []string{"ha.cf:1: warning: udp is the old name of bcast; write bcast"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "kind", c.Media[0].Kind, MediumBcast)
-				wantEq(t, "Lines[bcast]", c.Lines["bcast"], 2)
+				hacfWantEq(t, "kind", c.Media[0].Kind, MediumBcast)
+				hacfWantEq(t, "Lines[bcast]", c.Lines["bcast"], 2)
 			}},
 		{name: "bad interface", lines: []string{"bcast eth/0 averyveryverylongname"},
 			want: []string{
@@ -163,19 +165,19 @@ func TestHACFMedia(t *testing.T) {
 			}},
 		{name: "alias label", lines: []string{"bcast eth0:1"},
 			want:  []string{"ha.cf:1: warning: bcast: eth0:1 is an address label; heartbeats use device eth0"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Iface", c.Media[0].Iface, "eth0") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Iface", c.Media[0].Iface, "eth0") }},
 		{name: "repeated medium", lines: []string{"bcast eth9"},
 			want: []string{"ha.cf:2: warning: bcast eth9 repeats line 1"}},
 		{name: "mcast", lines: []string{"mcast eth0 239.192.0.42 694 1 0"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Media[0]", c.Media[0], Medium{Kind: MediumMcast, Line: 1, Iface: "eth0",
+				hacfWantEq(t, "Media[0]", c.Media[0], Medium{Kind: MediumMcast, Line: 1, Iface: "eth0",
 					Group: netip.MustParseAddr("239.192.0.42"), Port: 694, TTL: 1})
 			}},
 		{name: "mcast ignores udpport", lines: []string{"udpport 700", "mcast eth0 239.192.0.42 800 3 1"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Port", c.Media[0].Port, 800)
-				wantEq(t, "TTL", c.Media[0].TTL, 3)
-				wantEq(t, "Loop", c.Media[0].Loop, true)
+				hacfWantEq(t, "Port", c.Media[0].Port, 800)
+				hacfWantEq(t, "TTL", c.Media[0].TTL, 3)
+				hacfWantEq(t, "Loop", c.Media[0].Loop, true)
 			}},
 		{name: "mcast not multicast", lines: []string{"mcast eth0 10.0.0.1 694 1 0"},
 			want: []string{"ha.cf:1: error: mcast: 10.0.0.1 is not a multicast group (224.0.0.0-239.255.255.255)"}},
@@ -186,7 +188,7 @@ func TestHACFMedia(t *testing.T) {
 				"ha.cf:1: error: mcast ttl: 0 is out of range 1-255",
 				`ha.cf:1: error: mcast: loop must be 0 or 1, not "2"`,
 			},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "media", len(c.Media), 1) }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "media", len(c.Media), 1) }},
 		{name: "mcast ttl too high", lines: []string{"mcast eth0 239.0.0.1 694 256 0"},
 			want: []string{"ha.cf:1: error: mcast ttl: 256 is out of range 1-255"}},
 		{name: "mcast reserved group", lines: []string{"mcast eth0 224.0.0.18 694 1 0"},
@@ -197,8 +199,8 @@ func TestHACFMedia(t *testing.T) {
 			want: []string{"ha.cf:1: error: mcast: missing LOOP (syntax: mcast IFACE GROUP PORT TTL LOOP)"}},
 		{name: "mcast6", lines: []string{"mcast6 eth0 ff12::1:2:3:4 694 1 0"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Group", c.Media[0].Group, netip.MustParseAddr("ff12::1:2:3:4"))
-				wantEq(t, "Kind", c.Media[0].Kind, MediumMcast)
+				hacfWantEq(t, "Group", c.Media[0].Group, netip.MustParseAddr("ff12::1:2:3:4"))
+				hacfWantEq(t, "Kind", c.Media[0].Kind, MediumMcast)
 			}},
 		{name: "mcast6 wrong family", lines: []string{"mcast6 eth0 239.0.0.1 694 1 0"},
 			want: []string{"ha.cf:1: error: mcast6: group 239.0.0.1 is not IPv6 (use mcast)"}},
@@ -208,8 +210,8 @@ func TestHACFMedia(t *testing.T) {
 			want: []string{"ha.cf:1: error: mcast6: ff01::1 is interface-local and never leaves this host"}},
 		{name: "ucast", lines: []string{"udpport 1694", "ucast eth1 10.0.0.7", "ucast eth1 peer-b.example.com"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Media[0]", c.Media[0], Medium{Kind: MediumUcast, Line: 2, Iface: "eth1", Peer: "10.0.0.7", Port: 1694})
-				wantEq(t, "Peer", c.Media[1].Peer, "peer-b.example.com")
+				hacfWantEq(t, "Media[0]", c.Media[0], Medium{Kind: MediumUcast, Line: 2, Iface: "eth1", Peer: "10.0.0.7", Port: 1694})
+				hacfWantEq(t, "Peer", c.Media[1].Peer, "peer-b.example.com")
 			}},
 		{name: "ucast bad peer", lines: []string{"ucast eth1 10.0.0.7/24", "ucast eth1 239.1.1.1"},
 			want: []string{
@@ -225,19 +227,19 @@ func TestHACFMedia(t *testing.T) {
 				"ha.cf:2: error: ucast6: scope %eth2 of fe80::1%eth2 differs from device eth1",
 				`ha.cf:3: error: ucast6: "10.0.0.1" is not an IPv6 address`,
 			},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "media", len(c.Media), 2) }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "media", len(c.Media), 2) }},
 		{name: "serial and baud", lines: []string{"baud 38400", "serial /dev/ttyS0 /dev/ttyS1", "baud 115200", "serial /dev/ttyUSB0"},
 			want: []string{"ha.cf:3: warning: baud 115200 comes after serial media (first at line 2); it applies only to media after it"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Media[:3]", c.Media[:3], []Medium{
+				hacfWantEq(t, "Media[:3]", c.Media[:3], []Medium{
 					{Kind: MediumSerial, Line: 2, Device: "/dev/ttyS0", Baud: 38400},
 					{Kind: MediumSerial, Line: 2, Device: "/dev/ttyS1", Baud: 38400},
 					{Kind: MediumSerial, Line: 4, Device: "/dev/ttyUSB0", Baud: 115200},
 				})
-				wantEq(t, "Name", c.Media[0].Name(), "/dev/ttyS0")
+				hacfWantEq(t, "Name", c.Media[0].Name(), "/dev/ttyS0")
 			}},
 		{name: "serial default baud", lines: []string{"serial /dev/ttyS0"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Baud", c.Media[0].Baud, 19200) }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Baud", c.Media[0].Baud, 19200) }},
 		{name: "bad baud", lines: []string{"baud 14400", "baud fast"},
 			want: []string{
 				`ha.cf:1: error: baud: bad rate "14400", want 9600, 19200, 38400, 57600, 115200, 230400 or 460800`,
@@ -259,21 +261,21 @@ func TestHACFMembers(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "nodes over lines", bare: true, lines: []string{"bcast eth0", "node alice bob", "node carol", "auto_failback on"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Nodes", c.Nodes, []string{"alice", "bob", "carol"})
-				wantEq(t, "Lines[node]", c.Lines["node"], 3)
-				wantEq(t, "IsNode", c.IsNode("bob"), true)
+				hacfWantEq(t, "Nodes", c.Nodes, []string{"alice", "bob", "carol"})
+				hacfWantEq(t, "Lines[node]", c.Lines["node"], 3)
+				hacfWantEq(t, "IsNode", c.IsNode("bob"), true)
 			}},
 		{name: "no node", bare: true, lines: []string{"bcast eth0", "auto_failback on"},
 			want: []string{"ha.cf: error: no node line: list every director with node NAME (or set autojoin any)"}},
 		{name: "no node with autojoin any", bare: true, lines: []string{"bcast eth0", "autojoin any", "auto_failback on"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Autojoin", c.Autojoin, "any") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Autojoin", c.Autojoin, "any") }},
 		{name: "no node with autojoin other", bare: true, lines: []string{"bcast eth0", "autojoin Other", "auto_failback on"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Autojoin", c.Autojoin, "other") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Autojoin", c.Autojoin, "other") }},
 		{name: "autojoin typo", lines: []string{"autojoin anny"},
 			want: []string{`ha.cf:1: error: autojoin: bad value "anny", want none, other or any (did you mean any?)`}},
 		{name: "duplicate node", lines: []string{"node n1"},
 			want:  []string{"ha.cf:3: warning: node n1 repeats line 1"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Nodes", c.Nodes, []string{"n1", "n2"}) }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Nodes", c.Nodes, []string{"n1", "n2"}) }},
 		{name: "duplicate node case", lines: []string{"node N2"},
 			want: []string{"ha.cf:3: warning: node n2 repeats line 1"}},
 		{name: "bad node name", lines: []string{"node a/b -x"},
@@ -285,9 +287,9 @@ func TestHACFMembers(t *testing.T) {
 			want: []string{"ha.cf:1: error: node: missing NAME (syntax: node NAME...)"}},
 		{name: "witness", lines: []string{"witness w1 w2"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Witnesses", c.Witnesses, []string{"w1", "w2"})
-				wantEq(t, "IsWitness", c.IsWitness("w2"), true)
-				wantEq(t, "IsNode", c.IsNode("w2"), false)
+				hacfWantEq(t, "Witnesses", c.Witnesses, []string{"w1", "w2"})
+				hacfWantEq(t, "IsWitness", c.IsWitness("w2"), true)
+				hacfWantEq(t, "IsNode", c.IsNode("w2"), false)
 			}},
 		{name: "witness is node", lines: []string{"witness n2"},
 			want: []string{"ha.cf:1: error: n2 is both a node (line 3) and a witness"}},
@@ -302,17 +304,17 @@ func TestHACFPolicy(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "auto_failback unset", bare: true, lines: []string{"bcast eth0", "node a"},
 			want:  []string{"ha.cf: warning: auto_failback not set: Heartbeat's default legacy applies, which behaves as on; set auto_failback on or off"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "AutoFailback", c.AutoFailback, "legacy") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "AutoFailback", c.AutoFailback, "legacy") }},
 		{name: "auto_failback off", bare: true, lines: []string{"bcast eth0", "node a", "auto_failback off"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "AutoFailback", c.AutoFailback, "off")
-				wantEq(t, "Lines[auto_failback]", c.Lines["auto_failback"], 3)
+				hacfWantEq(t, "AutoFailback", c.AutoFailback, "off")
+				hacfWantEq(t, "Lines[auto_failback]", c.Lines["auto_failback"], 3)
 			}},
 		{name: "auto_failback boolean", bare: true, lines: []string{"bcast eth0", "node a", "auto_failback Yes"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "AutoFailback", c.AutoFailback, "on") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "AutoFailback", c.AutoFailback, "on") }},
 		{name: "auto_failback legacy", bare: true, lines: []string{"bcast eth0", "node a", "auto_failback legacy"},
 			want:  []string{"ha.cf:3: warning: auto_failback legacy is deprecated and behaves as on; write auto_failback on"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "AutoFailback", c.AutoFailback, "legacy") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "AutoFailback", c.AutoFailback, "legacy") }},
 		{name: "auto_failback typo", bare: true, lines: []string{"bcast eth0", "node a", "auto_failback of"},
 			want: []string{
 				`ha.cf:3: error: auto_failback: bad value "of", want off, on or legacy (did you mean off?)`,
@@ -320,10 +322,10 @@ func TestHACFPolicy(t *testing.T) {
 			}},
 		{name: "auto_failback twice", lines: []string{"auto_failback off"},
 			want:  []string{"ha.cf:4: warning: auto_failback repeated; this overrides line 1"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "AutoFailback", c.AutoFailback, "on") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "AutoFailback", c.AutoFailback, "on") }},
 		{name: "nice_failback on", bare: true, lines: []string{"bcast eth0", "node a", "nice_failback on"},
 			want:  []string{"ha.cf:3: warning: nice_failback is obsolete: nice_failback on means auto_failback off; write that"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "AutoFailback", c.AutoFailback, "off") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "AutoFailback", c.AutoFailback, "off") }},
 		{name: "nice_failback and auto_failback", lines: []string{"nice_failback off"},
 			want: []string{
 				"ha.cf:1: warning: nice_failback is obsolete: nice_failback off means auto_failback legacy; write auto_failback on",
@@ -332,7 +334,7 @@ func TestHACFPolicy(t *testing.T) {
 		{name: "ping", lines: []string{"ping 10.0.0.254 gw.example.net", "ping6 2001:db8::1", "ping 10.0.0.254"},
 			want: []string{"ha.cf:3: warning: ping 10.0.0.254 repeats line 1"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Ping", c.Ping, []string{"10.0.0.254", "gw.example.net", "2001:db8::1"})
+				hacfWantEq(t, "Ping", c.Ping, []string{"10.0.0.254", "gw.example.net", "2001:db8::1"})
 			}},
 		{name: "ping bad", lines: []string{"ping 10.0.0.300/8", "ping6 10.0.0.1"},
 			want: []string{
@@ -343,7 +345,7 @@ func TestHACFPolicy(t *testing.T) {
 			want: []string{"ha.cf:1: warning: ping node n1 is a cluster node; ping a router or a host outside the cluster"}},
 		{name: "ping_group", lines: []string{"ping_group uplink 10.0.0.1 10.0.0.2"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "PingGroups", c.PingGroups, []PingGroup{{Name: "uplink", Hosts: []string{"10.0.0.1", "10.0.0.2"}, Line: 1}})
+				hacfWantEq(t, "PingGroups", c.PingGroups, []PingGroup{{Name: "uplink", Hosts: []string{"10.0.0.1", "10.0.0.2"}, Line: 1}})
 			}},
 		{name: "ping_group twice", lines: []string{"ping_group g 10.0.0.1", "ping_group G 10.0.0.2"},
 			want: []string{"ha.cf:2: error: ping_group G is already defined at line 1"}},
@@ -360,13 +362,13 @@ func TestHACFLoggingAndProcess(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "logging", lines: []string{"logfile /var/log/ha-log", "debugfile /var/log/ha-debug", "logfacility LOCAL0", "debug 3"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "LogFile", c.LogFile, "/var/log/ha-log")
-				wantEq(t, "DebugFile", c.DebugFile, "/var/log/ha-debug")
-				wantEq(t, "LogFacility", c.LogFacility, "local0")
-				wantEq(t, "Debug", c.Debug, 3)
+				hacfWantEq(t, "LogFile", c.LogFile, "/var/log/ha-log")
+				hacfWantEq(t, "DebugFile", c.DebugFile, "/var/log/ha-debug")
+				hacfWantEq(t, "LogFacility", c.LogFacility, "local0")
+				hacfWantEq(t, "Debug", c.Debug, 3)
 			}},
 		{name: "logfacility none", lines: []string{"logfacility none"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "LogFacility", c.LogFacility, "none") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "LogFacility", c.LogFacility, "none") }},
 		{name: "logfacility typo", lines: []string{"logfacility local8", "logfacility deamon"},
 			want: []string{
 				`ha.cf:1: error: logfacility: bad value "local8", want auth, authpriv, cron, daemon, ftp, kern, lpr, mail, news, syslog, user, uucp, local0, local1, local2, local3, local4, local5, local6, local7 or none (did you mean local0?)`,
@@ -374,7 +376,7 @@ func TestHACFLoggingAndProcess(t *testing.T) {
 			}},
 		{name: "relative logfile", lines: []string{"logfile ha-log"},
 			want:  []string{"ha.cf:1: warning: logfile: ha-log is not an absolute path; it is taken from hbgo's working directory"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "LogFile", c.LogFile, "ha-log") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "LogFile", c.LogFile, "ha-log") }},
 		{name: "debug range", lines: []string{"debug 256", "debug -1", "debug lots"},
 			want: []string{
 				"ha.cf:1: error: debug: 256 is out of range 0-255",
@@ -382,33 +384,33 @@ func TestHACFLoggingAndProcess(t *testing.T) {
 				`ha.cf:3: error: debug: "lots" is not a number`,
 			}},
 		{name: "watchdog", lines: []string{"watchdog /dev/watchdog"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Watchdog", c.Watchdog, "/dev/watchdog") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Watchdog", c.Watchdog, "/dev/watchdog") }},
 		{name: "watchdog twice", lines: []string{"watchdog /dev/watchdog", "watchdog /dev/watchdog0"},
 			want: []string{"ha.cf:2: warning: watchdog repeated; this overrides line 1"}},
 		{name: "watchdog relative", lines: []string{"watchdog watchdog"},
 			want: []string{"ha.cf:1: error: watchdog: watchdog is not an absolute path"}},
 		{name: "booleans", lines: []string{"realtime off", "coredumps Y", "log_badpack true", "syslogmsgfmt 1"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Realtime", c.Realtime, false)
-				wantEq(t, "Coredumps", c.Coredumps, true)
-				wantEq(t, "LogBadPack", c.LogBadPack, true)
-				wantEq(t, "SyslogMsgFmt", c.SyslogMsgFmt, true)
+				hacfWantEq(t, "Realtime", c.Realtime, false)
+				hacfWantEq(t, "Coredumps", c.Coredumps, true)
+				hacfWantEq(t, "LogBadPack", c.LogBadPack, true)
+				hacfWantEq(t, "SyslogMsgFmt", c.SyslogMsgFmt, true)
 			}},
-		{name: "realtime default", check: func(t *testing.T, c *HAConfig) { wantEq(t, "Realtime", c.Realtime, true) }},
+		{name: "realtime default", check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Realtime", c.Realtime, true) }},
 		{name: "bad boolean", lines: []string{"realtime onn"},
 			want: []string{`ha.cf:1: error: realtime: bad value "onn", want on or off (did you mean on?)`}},
 		{name: "rtprio", lines: []string{"rtprio 5", "rtprio 100"},
 			want: []string{
 				"ha.cf:2: error: rtprio: 100 is out of range 1-99",
 			},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Rtprio", c.Rtprio, 5) }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Rtprio", c.Rtprio, 5) }},
 		{name: "words", lines: []string{"uuidfrom nodename", "hbgenmethod time", "hopfudge 2", "cluster lvs-east", "coreroot /var/lib/heartbeat/cores"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "UUIDFrom", c.UUIDFrom, "nodename")
-				wantEq(t, "HBGenMethod", c.HBGenMethod, "time")
-				wantEq(t, "Hopfudge", c.Hopfudge, 2)
-				wantEq(t, "ClusterName", c.ClusterName, "lvs-east")
-				wantEq(t, "CoreRoot", c.CoreRoot, "/var/lib/heartbeat/cores")
+				hacfWantEq(t, "UUIDFrom", c.UUIDFrom, "nodename")
+				hacfWantEq(t, "HBGenMethod", c.HBGenMethod, "time")
+				hacfWantEq(t, "Hopfudge", c.Hopfudge, 2)
+				hacfWantEq(t, "ClusterName", c.ClusterName, "lvs-east")
+				hacfWantEq(t, "CoreRoot", c.CoreRoot, "/var/lib/heartbeat/cores")
 			}},
 		{name: "bad words", lines: []string{"uuidfrom disk", "hbgenmethod tim", "cluster a/b"},
 			want: []string{
@@ -423,11 +425,11 @@ func TestHACFReplaced(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "crm respawn", lines: []string{"crm respawn"},
 			want:  []string{"ha.cf:1: warning: crm respawn ignored: hbgo places the groups of haresources itself, by raft, without Pacemaker"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Crm", c.Crm, "respawn") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Crm", c.Crm, "respawn") }},
 		{name: "crm yes", lines: []string{"crm yes"},
 			want: []string{"ha.cf:1: warning: crm yes ignored: hbgo places the groups of haresources itself, by raft, without Pacemaker"}},
 		{name: "crm off is quiet", lines: []string{"crm off"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Crm", c.Crm, "off") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Crm", c.Crm, "off") }},
 		{name: "pacemaker and crm", lines: []string{"pacemaker off", "crm no"},
 			want: []string{"ha.cf:2: warning: crm repeated; this overrides line 1"}},
 		{name: "crm typo", lines: []string{"crm respwn"},
@@ -448,7 +450,7 @@ func TestHACFReplaced(t *testing.T) {
 			}},
 		{name: "use_logd", lines: []string{"use_logd yes"},
 			want:  []string{"ha.cf:1: warning: use_logd ignored: hbgo writes its own log (logfile, debugfile, logfacility)"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "UseLogd", c.UseLogd, true) }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "UseLogd", c.UseLogd, true) }},
 		{name: "use_logd off is quiet", lines: []string{"use_logd off"}},
 		{name: "stonith", lines: []string{"stonith baytech /etc/ha.d/conf/stonith.baytech", "stonith_host * baytech 10.0.0.3 mylogin secret"},
 			want: []string{
@@ -463,10 +465,10 @@ func TestHACFReplaced(t *testing.T) {
 				"ha.cf:4: warning: traditional_compression ignored: hbgo's packets are small and never compressed",
 			},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "MsgFmt", c.MsgFmt, "netstring")
-				wantEq(t, "Compression", c.Compression, "bz2")
-				wantEq(t, "CompressionThreshold", c.CompressionThreshold, 20)
-				wantEq(t, "TraditionalCompression", c.TraditionalCompression, true)
+				hacfWantEq(t, "MsgFmt", c.MsgFmt, "netstring")
+				hacfWantEq(t, "Compression", c.Compression, "bz2")
+				hacfWantEq(t, "CompressionThreshold", c.CompressionThreshold, 20)
+				hacfWantEq(t, "TraditionalCompression", c.TraditionalCompression, true)
 			}},
 		{name: "bad value of an ignored directive is an error only", lines: []string{"msgfmt clasic"},
 			want: []string{`ha.cf:1: error: msgfmt: bad value "clasic", want classic or netstring (did you mean classic?)`}},
@@ -491,15 +493,15 @@ func TestHACFReplaced(t *testing.T) {
 func TestHACFHbgoAdditions(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "defaults", check: func(t *testing.T, c *HAConfig) {
-			wantEq(t, "RaftPort", c.RaftPort, 695)
-			wantEq(t, "GossipPort", c.GossipPort, 696)
-			wantEq(t, "Metrics", c.Metrics, "")
+			hacfWantEq(t, "RaftPort", c.RaftPort, 695)
+			hacfWantEq(t, "GossipPort", c.GossipPort, 696)
+			hacfWantEq(t, "Metrics", c.Metrics, "")
 		}},
 		{name: "ports", lines: []string{"raft_port 7000", "gossip_port 7001"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "RaftPort", c.RaftPort, 7000)
-				wantEq(t, "GossipPort", c.GossipPort, 7001)
-				wantEq(t, "Lines[gossip_port]", c.Lines["gossip_port"], 2)
+				hacfWantEq(t, "RaftPort", c.RaftPort, 7000)
+				hacfWantEq(t, "GossipPort", c.GossipPort, 7001)
+				hacfWantEq(t, "Lines[gossip_port]", c.Lines["gossip_port"], 2)
 			}},
 		{name: "bad ports", lines: []string{"raft_port 0", "gossip_port 99999"},
 			want: []string{
@@ -513,15 +515,15 @@ func TestHACFHbgoAdditions(t *testing.T) {
 		{name: "gossip on mcast port", lines: []string{"mcast eth0 239.192.0.1 696 1 0"},
 			want: []string{"ha.cf:1: error: gossip_port 696 is also a heartbeat UDP port; give gossip_port another port"}},
 		{name: "metrics", lines: []string{"metrics 127.0.0.1:9695"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Metrics", c.Metrics, "127.0.0.1:9695") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Metrics", c.Metrics, "127.0.0.1:9695") }},
 		{name: "metrics forms", lines: []string{"metrics [::1]:9695", "metrics :9695", "metrics lb1.example.net:9695"},
 			want: []string{
 				"ha.cf:2: warning: metrics repeated; this overrides line 1",
 				"ha.cf:3: warning: metrics repeated; this overrides line 2",
 			},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Metrics", c.Metrics, "lb1.example.net:9695") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Metrics", c.Metrics, "lb1.example.net:9695") }},
 		{name: "metrics off", lines: []string{"metrics off"},
-			check: func(t *testing.T, c *HAConfig) { wantEq(t, "Metrics", c.Metrics, "") }},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "Metrics", c.Metrics, "") }},
 		{name: "metrics bad", lines: []string{"metrics 9695", "metrics 127.0.0.1:0", "metrics bad/host:80"},
 			want: []string{
 				`ha.cf:1: error: metrics: "9695" is not ADDR:PORT (like 127.0.0.1:9695, [::1]:9695 or :9695)`,
@@ -545,8 +547,8 @@ func TestHACFSyntax(t *testing.T) {
 			want: []string{`ha.cf:1: error: unknown directive ""`}},
 		{name: "comments, quotes and continuation", lines: []string{"# head", "node 'n3' \\", "   n4 # tail", "keepalive 1 # one second"},
 			check: func(t *testing.T, c *HAConfig) {
-				wantEq(t, "Nodes", c.Nodes, []string{"n3", "n4", "n1", "n2"})
-				wantEq(t, "Lines[keepalive]", c.Lines["keepalive"], 4)
+				hacfWantEq(t, "Nodes", c.Nodes, []string{"n3", "n4", "n1", "n2"})
+				hacfWantEq(t, "Lines[keepalive]", c.Lines["keepalive"], 4)
 			}},
 		{name: "every problem reported", lines: []string{"keepalvie 2", "deadtime x", "udpport 0", "bcast"},
 			want: []string{
@@ -647,7 +649,7 @@ func dumpHACF(c *HAConfig) string {
 		f, fv := ty.Field(i), v.Field(i)
 		switch val := fv.Interface().(type) {
 		case time.Duration:
-			fmt.Fprintf(&b, "%s: %s\n", f.Name, fmtDur(val))
+			fmt.Fprintf(&b, "%s: %s\n", f.Name, hacfDur(val))
 		case []Medium:
 			fmt.Fprintf(&b, "%s:\n", f.Name)
 			for _, m := range val {

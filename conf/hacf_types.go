@@ -72,7 +72,7 @@ func (m Medium) Name() string {
 func (m Medium) String() string {
 	switch m.Kind {
 	case MediumMcast:
-		return fmt.Sprintf("mcast %s %s %d %d %d", m.Iface, m.Group, m.Port, m.TTL, boolInt(m.Loop))
+		return fmt.Sprintf("mcast %s %s %d %d %d", m.Iface, m.Group, m.Port, m.TTL, hacfBoolInt(m.Loop))
 	case MediumSerial:
 		return fmt.Sprintf("serial %s (baud %d)", m.Device, m.Baud)
 	case MediumUcast:
@@ -81,7 +81,7 @@ func (m Medium) String() string {
 	return fmt.Sprintf("%s %s (port %d)", m.Kind, m.Iface, m.Port)
 }
 
-func boolInt(b bool) int {
+func hacfBoolInt(b bool) int {
 	if b {
 		return 1
 	}
