@@ -61,7 +61,7 @@ func (n *node) state(peer string) (heartbeat.NodeState, map[string]heartbeat.Lin
 	return heartbeat.NodeInit, nil
 }
 
-func parseHA(t *testing.T, text string) *conf.HAConfig {
+func parseHA(t testing.TB, text string) *conf.HAConfig {
 	t.Helper()
 	var ds conf.Diags
 	ha := conf.ParseHACF("ha.cf", []byte(text), &ds)
@@ -72,7 +72,7 @@ func parseHA(t *testing.T, text string) *conf.HAConfig {
 }
 
 // startNode starts a heartbeat layer for name inside host, from ha.cf text.
-func startNode(t *testing.T, host *netns.Host, name, haText string, gossip bool) *node {
+func startNode(t testing.TB, host *netns.Host, name, haText string, gossip bool) *node {
 	t.Helper()
 	ha := parseHA(t, haText)
 	n := &node{name: name, host: host}
@@ -102,7 +102,7 @@ func startNode(t *testing.T, host *netns.Host, name, haText string, gossip bool)
 }
 
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 }
 
@@ -116,7 +116,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 var _ io.Writer = testWriter{}
 
 // waitFor polls cond until it holds or the bound passes.
-func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) time.Duration {
+func waitFor(t testing.TB, bound time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < bound {
@@ -138,7 +138,7 @@ func nodeIs(n *node, peer string, want heartbeat.NodeState) func() bool {
 }
 
 // twoSegments makes hosts on two segments, lan (eth0) and hb (eth1).
-func twoSegments(t *testing.T, names ...string) []*netns.Host {
+func twoSegments(t testing.TB, names ...string) []*netns.Host {
 	lab := netns.NewT(t)
 	lan, err := lab.AddSegment("lan", netip.MustParsePrefix("10.91.0.0/24"))
 	if err != nil {
@@ -349,3 +349,31 @@ func TestNetnsGracefulLeave(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestNetnsAutojoin: a node ha.cf does not list is refused while autojoin
+// is none, and accepted with autojoin other.
+func TestNetnsAutojoin(t *testing.T) {
+	for _, c := range []struct {
+		autojoin string
+		accept   bool
+	}{{"none", false}, {"other", true}} {
+		t.Run(c.autojoin, func(t *testing.T) {
+			hosts := twoSegments(t, "x", "y", "z")
+			ha := haTimings + "bcast eth0\nnode x y\nautojoin " + c.autojoin + "\n"
+			x := startNode(t, hosts[0], "x", ha, false)
+			startNode(t, hosts[1], "y", ha, false)
+			startNode(t, hosts[2], "z", ha, false)
+			waitFor(t, 10*time.Second, "x sees y", nodeIs(x, "y", heartbeat.NodeUp))
+			if c.accept {
+				waitFor(t, 10*time.Second, "x accepts z", nodeIs(x, "z", heartbeat.NodeUp))
+				return
+			}
+			waitFor(t, 10*time.Second, "z's packets dropped", func() bool {
+				return x.layer.HB.Counters().Dropped[heartbeat.DropUnknownNode] >= 3
+			})
+			if s, _ := x.state("z"); s == heartbeat.NodeUp {
+				t.Fatal("x accepted unlisted node z with autojoin none")
+			}
+		})
+	}
+}
