@@ -22,12 +22,12 @@ const DefaultDir = "/etc/ha.d"
 // Config is a whole configuration directory, parsed and cross-checked.
 // Members are nil when their file is absent (ha.cf and authkeys are required).
 type Config struct {
-	Dir         string
-	HA          *HAConfig
-	Auth        *Authkeys
-	Resources   *Haresources
-	Ldirectord  []*LdirectordConfig
-	Digests     map[string]string // file name -> sha256 hex of its bytes
+	Dir        string
+	HA         *HAConfig
+	Auth       *Authkeys
+	Resources  *Haresources
+	Ldirectord []*LdirectordConfig
+	Digests    map[string]string // file name -> sha256 hex of its bytes
 }
 
 // LoadOptions adjusts Load for tests and packaging.
