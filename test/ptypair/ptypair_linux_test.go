@@ -1,0 +1,171 @@
+//go:build linux
+
+package ptypair
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openRaw opens a cable end as a raw terminal.
+func openRaw(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var terr error
+	err = rc.Control(func(fd uintptr) {
+		tio, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+		if err != nil {
+			terr = err
+			return
+		}
+		tio.Iflag, tio.Oflag, tio.Lflag = 0, 0, 0
+		tio.Cflag = unix.CS8 | unix.CREAD | unix.CLOCAL
+		tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
+		terr = unix.IoctlSetTermios(int(fd), unix.TCSETS, tio)
+	})
+	if err != nil || terr != nil {
+		t.Fatal(err, terr)
+	}
+	return f
+}
+
+// readFor collects what arrives on f until want bytes came or d passed.
+func readFor(f *os.File, want int, d time.Duration) []byte {
+	var got []byte
+	buf := make([]byte, 4096)
+	end := time.Now().Add(d)
+	for len(got) < want {
+		_ = f.SetReadDeadline(end)
+		n, err := f.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return got
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + 1)
+	}
+	return b
+}
+
+func TestCablePacedBothWays(t *testing.T) {
+	tests := []struct {
+		baud, n int
+		dir     Dir
+	}{
+		{9600, 480, AtoB},  // 0.5s of line
+		{19200, 960, BtoA}, // 0.5s of line
+		{115200, 5760, AtoB},
+	}
+	for _, tc := range tests {
+		c := New(t, tc.baud)
+		a, b := openRaw(t, c.A), openRaw(t, c.B)
+		from, to := a, b
+		if tc.dir == BtoA {
+			from, to = b, a
+		}
+		msg := pattern(tc.n)
+		start := time.Now()
+		if _, err := from.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := readFor(to, len(msg), 10*time.Second)
+		el := time.Since(start)
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("%d baud %v: got %d bytes, want %d intact", tc.baud, tc.dir, len(got), len(msg))
+		}
+		line := time.Duration(tc.n) * time.Second * 10 / time.Duration(tc.baud)
+		rate := float64(tc.n) / el.Seconds()
+		t.Logf("%d baud %v: %d bytes in %v (line time %v), %.0f B/s of %d", tc.baud, tc.dir, tc.n, el.Round(time.Millisecond), line, rate, tc.baud/10)
+		if el < line-line/50 {
+			t.Errorf("%d baud: %d bytes took %v, faster than the line allows (%v)", tc.baud, tc.n, el, line)
+		}
+		if el > line+line/2+100*time.Millisecond {
+			t.Errorf("%d baud: %d bytes took %v, far slower than the line (%v)", tc.baud, tc.n, el, line)
+		}
+		if s := c.Stats(tc.dir); s.Carried != uint64(tc.n) {
+			t.Errorf("stats %+v, want %d carried", s, tc.n)
+		}
+	}
+}
+
+func TestCableCutRestoreCorruptNoise(t *testing.T) {
+	c := New(t, 115200)
+	a, b := openRaw(t, c.A), openRaw(t, c.B)
+
+	c.Cut()
+	a.Write([]byte("lost"))
+	if got := readFor(b, 1, 300*time.Millisecond); len(got) != 0 {
+		t.Fatalf("cut cable carried %q", got)
+	}
+	if s := c.Stats(AtoB); s.Lost != 4 {
+		t.Errorf("lost %d bytes, want 4", s.Lost)
+	}
+	c.Restore()
+	b.Write([]byte("back"))
+	if got := readFor(a, 4, 2*time.Second); string(got) != "back" {
+		t.Fatalf("restored cable carried %q", got)
+	}
+
+	c.Corrupt(AtoB, 4)
+	a.Write([]byte("abcdefgh"))
+	got := readFor(b, 8, 2*time.Second)
+	if want := "abc" + string('d'^0x10) + "efg" + string('h'^0x10); string(got) != want {
+		t.Fatalf("corrupted %q, want %q", got, want)
+	}
+	c.Corrupt(AtoB, 0)
+
+	c.Noise(BtoA, []byte{0xff, 0x00, 0x55})
+	if got := readFor(a, 3, 2*time.Second); !bytes.Equal(got, []byte{0xff, 0x00, 0x55}) {
+		t.Fatalf("noise arrived as %x", got)
+	}
+}
+
+// TestCableSurvivesReopen: a device closed and opened again still works,
+// as a daemon restart or hb_serialtest run after another needs.
+func TestCableSurvivesReopen(t *testing.T) {
+	c := New(t, 38400)
+	a := openRaw(t, c.A)
+	a.Close()
+	a = openRaw(t, c.A)
+	b := openRaw(t, c.B)
+	b.Write([]byte("again"))
+	if got := readFor(a, 5, 2*time.Second); string(got) != "again" {
+		t.Fatalf("after reopen got %q", got)
+	}
+}
+
+func TestCloseStopsSocat(t *testing.T) {
+	c := New(t, 9600)
+	pids := c.PIDs()
+	if len(pids) != 2 {
+		t.Fatalf("pids %v", pids)
+	}
+	c.Close()
+	for _, pid := range pids {
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			t.Errorf("socat %d still exists after Close (%v)", pid, err)
+		}
+	}
+	if _, err := os.Lstat(c.A); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s remains: %v", c.A, err)
+	}
+}
