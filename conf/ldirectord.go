@@ -250,7 +250,7 @@ func (v *Virtual) ID() string {
 		}
 		return "fwm:" + strconv.FormatUint(uint64(v.FWMark), 10)
 	}
-	return v.Protocol + ":" + ldHostPort(v.Host, v.Addr.Addr(), v.Addr.Port())
+	return v.Protocol + ":" + ldHostPort(v.Host, v.Addr.Addr(), 0) + ":" + strconv.Itoa(int(v.Addr.Port()))
 }
 
 // EffectiveCheckTimeout is the timeout of connect, ping and external

@@ -32,27 +32,40 @@ var ldPortService = func() map[uint16]string {
 }()
 
 // ldPortNames are the port names ldirectord would find through
-// getservbyname in a stock /etc/services. conf never reads the system's
+// getservbyname in a stock /etc/services, the common ones first (a typo
+// suggests the first of equally close names). conf never reads the system's
 // file: a config must mean the same on every director.
-var ldPortNames = map[string]uint16{
-	"ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "mail": 25, "domain": 53, "tftp": 69,
-	"http": 80, "www": 80, "kerberos": 88, "pop3": 110, "pop-3": 110, "nntp": 119,
-	"ntp": 123, "imap2": 143, "imap": 143, "snmp": 161, "bgp": 179, "ldap": 389,
-	"https": 443, "submissions": 465, "smtps": 465, "ssmtp": 465, "syslog": 514,
-	"printer": 515, "submission": 587, "ipp": 631, "ldaps": 636, "rsync": 873, "ftps": 990,
-	"imaps": 993, "pop3s": 995, "ms-sql-s": 1433, "radius": 1812, "radius-acct": 1813,
-	"nfs": 2049, "mysql": 3306, "sieve": 4190, "sip": 5060, "sip-tls": 5061,
-	"xmpp-client": 5222, "postgresql": 5432, "postgres": 5432, "redis": 6379,
-	"http-alt": 8080, "webcache": 8080,
+var ldPortNames = []struct {
+	name string
+	port uint16
+}{
+	{"http", 80}, {"https", 443}, {"smtp", 25}, {"domain", 53}, {"ftp", 21}, {"pop3", 110},
+	{"imap", 143}, {"imap2", 143}, {"imaps", 993}, {"pop3s", 995}, {"submission", 587},
+	{"ldap", 389}, {"ldaps", 636}, {"mysql", 3306}, {"postgresql", 5432}, {"postgres", 5432},
+	{"nntp", 119}, {"sip", 5060}, {"radius", 1812}, {"http-alt", 8080}, {"webcache", 8080},
+	{"www", 80}, {"mail", 25}, {"pop-3", 110}, {"submissions", 465}, {"smtps", 465},
+	{"ssmtp", 465}, {"ssh", 22}, {"telnet", 23}, {"tftp", 69}, {"kerberos", 88}, {"ntp", 123},
+	{"snmp", 161}, {"bgp", 179}, {"syslog", 514}, {"printer", 515}, {"ipp", 631},
+	{"rsync", 873}, {"ftps", 990}, {"ms-sql-s", 1433}, {"radius-acct", 1813}, {"nfs", 2049},
+	{"sieve", 4190}, {"sip-tls", 5061}, {"xmpp-client", 5222}, {"redis", 6379},
 }
 
 var ldPortNameList = func() []string {
 	var l []string
-	for n := range ldPortNames {
-		l = append(l, n)
+	for _, n := range ldPortNames {
+		l = append(l, n.name)
 	}
 	return l
 }()
+
+func ldPortByName(name string) (uint16, bool) {
+	for _, n := range ldPortNames {
+		if n.name == name {
+			return n.port, true
+		}
+	}
+	return 0, false
+}
 
 // ldParsePort reads a port number (0..65535) or a port name.
 func ldParsePort(s string) (uint16, error) {
@@ -66,7 +79,7 @@ func ldParsePort(s string) (uint16, error) {
 		}
 		return uint16(n), nil
 	}
-	if p, ok := ldPortNames[s]; ok {
+	if p, ok := ldPortByName(s); ok {
 		return p, nil
 	}
 	if p, ok := ldServiceDefaultPort[s]; ok {

@@ -729,7 +729,7 @@ func (p *ldParser) endVirtual() {
 	if !p.vOK {
 		return
 	}
-	if _, ok := v.Lines["service"]; !ok && v.FWMark == 0 {
+	if v.Service == "" {
 		v.Service = ldPortService[v.Addr.Port()]
 		if v.Service == "" {
 			v.Service = "none"
@@ -747,7 +747,8 @@ func (p *ldParser) endVirtual() {
 	if l, ok := v.Lines["ops"]; ok && v.OnePacket && v.Protocol != "udp" {
 		p.warnf(l, "ops applies only to protocol udp; ignored")
 	}
-	if l, ok := v.Lines["netmask"]; ok && v.Persistent == 0 {
+	if _, ok := v.Lines["persistent"]; !ok && v.Lines["netmask"] != 0 {
+		l := v.Lines["netmask"]
 		p.warnf(l, "netmask only matters with persistent; ignored")
 	}
 	negotiates := v.CheckType == "negotiate" || v.CheckType == "combined"
