@@ -22,9 +22,9 @@ import (
 // zero closes whatever noise the line picked up while idle, so that noise is
 // discarded instead of spoiling the frame after it.
 //
-// Overhead: 2 delimiters + 4 CRC + 1 COBS code byte per started 254 bytes
-// of packet+CRC, so 7 bytes for any packet up to 250 bytes, 12 bytes at
-// MaxPacket (1400 -> 1412).
+// Overhead: 2 delimiters + 4 CRC + at most 1 COBS code byte per started
+// 254 bytes of packet+CRC, so 7 bytes for any packet up to 250 bytes and 12
+// at MaxPacket (1400 -> 1412).
 //
 // Budget: at 19200 baud, 8N1, the line carries 10 bits per byte, 1920 B/s
 // each way. With keepalive 100ms a node sends 10 packets/s; a heartbeat
@@ -42,15 +42,19 @@ const (
 	// packets up to 250 bytes.
 	FrameOverhead = 2 + frameCRC + 1
 	// maxEncoded bounds the COBS body of a frame of MaxPacket bytes.
-	maxEncoded = MaxPacket + frameCRC + (MaxPacket+frameCRC)/254 + 1
+	maxEncoded = MaxPacket + frameCRC + (MaxPacket+frameCRC+253)/254
+	// minEncoded is the body of an empty packet; shorter bodies are noise.
+	minEncoded = 1 + frameCRC
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // FrameSize is the number of bytes an n-byte packet takes on the wire.
+// It is exact for packets up to 250 bytes and an upper bound above (a zero
+// byte in the packet may save a code byte).
 func FrameSize(n int) int {
 	body := n + frameCRC
-	return 2 + body + body/254 + 1
+	return 2 + body + (body+253)/254
 }
 
 // AppendFrame appends the wire form of pkt to dst.
@@ -67,7 +71,9 @@ func AppendFrame(dst, pkt []byte) ([]byte, error) {
 	codeAt := len(dst)
 	dst = append(dst, 0)
 	code := byte(1)
+	full := false // the last block closed was a full one
 	put := func(b byte) {
+		full = false
 		if b == 0 {
 			dst[codeAt] = code
 			codeAt = len(dst)
@@ -82,6 +88,7 @@ func AppendFrame(dst, pkt []byte) ([]byte, error) {
 			codeAt = len(dst)
 			dst = append(dst, 0)
 			code = 1
+			full = true
 		}
 	}
 	for _, b := range pkt {
@@ -90,16 +97,20 @@ func AppendFrame(dst, pkt []byte) ([]byte, error) {
 	for _, b := range crc {
 		put(b)
 	}
-	dst[codeAt] = code
+	if full {
+		dst = dst[:codeAt] // a full block may end the body: no empty block after it
+	} else {
+		dst[codeAt] = code
+	}
 	return append(dst, frameDelim), nil
 }
 
 // FrameStats counts what a Deframer saw.
 type FrameStats struct {
 	Frames    uint64 // frames delivered
-	CRCErrors uint64 // well-formed frames whose CRC did not match
+	CRCErrors uint64 // damaged frames: CRC mismatch or broken byte stuffing
 	Oversize  uint64 // frames longer than MaxPacket, dropped
-	Garbage   uint64 // bytes outside any frame: before the first delimiter, runts, bad COBS
+	Garbage   uint64 // bytes in no frame: before the first delimiter, or runts too short to be one
 	Bytes     uint64 // every byte fed
 }
 
@@ -168,10 +179,14 @@ func (d *Deframer) endFrame(emit func(pkt []byte)) {
 	if len(enc) == 0 {
 		return // back-to-back delimiters: idle line or frame boundary
 	}
+	if len(enc) < minEncoded {
+		d.stats.Garbage += uint64(len(enc))
+		return
+	}
 	dec, ok := cobsDecode(d.dec[:0], enc)
 	d.dec = dec[:0]
 	if !ok || len(dec) < frameCRC {
-		d.stats.Garbage += uint64(len(enc))
+		d.stats.CRCErrors++
 		return
 	}
 	n := len(dec) - frameCRC
