@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ldServices are the values of service, ldirectord 4.12's list.
@@ -103,10 +105,26 @@ func ldAllDigits(s string) bool {
 // ldClip shortens what a message quotes from the input.
 func ldClip(s string) string {
 	const max = 60
-	if len(s) > max {
-		return s[:max] + "..."
+	if len(s) <= max {
+		return s
 	}
-	return s
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// ldShow is ldClip for text a message shows bare: quoted and escaped when
+// it holds anything unprintable.
+func ldShow(s string) string {
+	c := ldClip(s)
+	for _, r := range c {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(c)
+		}
+	}
+	return c
 }
 
 // ldHost is an address or a host name as a config line gives it.
@@ -156,7 +174,7 @@ func ldParseHost(s string, six bool, what string) (ldHost, error) {
 		return ldHost{addr: a}, nil
 	case strings.Contains(s, ":"):
 		if _, err := netip.ParseAddr(s); err == nil {
-			return ldHost{}, fmt.Errorf("%s: IPv6 address %s needs brackets: [%s]", what, s, s)
+			return ldHost{}, fmt.Errorf("%s: IPv6 address %s needs brackets: [%s]", what, ldShow(s), ldShow(s))
 		}
 		return ldHost{}, fmt.Errorf("%s: bad address %q", what, ldClip(s))
 	case strings.Trim(s, "0123456789.") == "":
@@ -316,7 +334,7 @@ func ldTokens(s string) ([]ldTok, error) {
 				}
 			}
 			if j >= len(s) {
-				return toks, fmt.Errorf("unterminated quote in %s", ldClip(s[i:]))
+				return toks, fmt.Errorf("unterminated quote in %s", ldShow(s[i:]))
 			}
 			toks = append(toks, ldTok{text: s[i+1 : j], quoted: true})
 			i = j + 1
@@ -382,7 +400,7 @@ func ldRealFlags(s string, r *Real) error {
 		}
 		v, err := strconv.Atoi(n)
 		if err != nil || !ldAllDigits(n) || v > 1<<31-1 {
-			return fmt.Errorf("connection threshold %s: want a number 0..2147483647", ldClip(t.text))
+			return fmt.Errorf("connection threshold %s: want a number 0..2147483647", ldShow(t.text))
 		}
 		if k == "l" {
 			if seenL {

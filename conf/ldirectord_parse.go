@@ -235,7 +235,7 @@ func (p *ldParser) lookup(kv ldKV, scope ldScope) (ldDirective, bool) {
 		p.errorf(kv.num, "missing directive name before =")
 		return d, false
 	case !known:
-		p.errorf(kv.num, "unknown directive %s%s", ldClip(kv.key), didYouMean(kv.key, ldDirectiveNames))
+		p.errorf(kv.num, "unknown directive %s%s", ldShow(kv.key), didYouMean(kv.key, ldDirectiveNames))
 		return d, false
 	case d.scope&scope == 0 && scope == ldGlobal:
 		p.errorf(kv.num, "%s belongs inside a virtual section (indent it under a virtual line)", kv.key)
@@ -304,7 +304,7 @@ func (p *ldParser) quoted(kv ldKV) (string, bool) {
 		if kv.val == "" {
 			p.errorf(kv.num, "%s needs a value in double quotes", kv.key)
 		} else {
-			p.errorf(kv.num, "%s value must be in double quotes: %s = \"%s\"", kv.key, kv.key, ldClip(kv.val))
+			p.errorf(kv.num, "%s value must be in double quotes: %s = \"%s\"", kv.key, kv.key, ldShow(kv.val))
 		}
 		return "", false
 	}
@@ -704,7 +704,7 @@ func (p *ldParser) startVirtual(kv ldKV) {
 		return
 	}
 	if !hasPort {
-		p.errorf(kv.num, "%s: %s needs a port (host:port), or give a firewall mark (a number)", kv.key, ldClip(val))
+		p.errorf(kv.num, "%s: %s needs a port (host:port), or give a firewall mark (a number)", kv.key, ldShow(val))
 		return
 	}
 	pn, err := ldParsePort(port)
