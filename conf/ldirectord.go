@@ -10,19 +10,19 @@ import (
 // ldirectord's built-in defaults, as set_defaults and ld_setup of
 // ldirectord 4.12 apply them.
 const (
-	// DefaultLdCheckTimeout is the check timeout when neither checktimeout
+	// DefaultLdirectordCheckTimeout is the check timeout when neither checktimeout
 	// nor negotiatetimeout is set anywhere.
-	DefaultLdCheckTimeout = 5 * time.Second
-	// DefaultLdNegotiateTimeout is the negotiate timeout when neither
+	DefaultLdirectordCheckTimeout = 5 * time.Second
+	// DefaultLdirectordNegotiateTimeout is the negotiate timeout when neither
 	// negotiatetimeout nor checktimeout is set anywhere.
-	DefaultLdNegotiateTimeout = 30 * time.Second
-	// DefaultLdCheckInterval is the pause between two rounds of checks.
-	DefaultLdCheckInterval = 10 * time.Second
-	// DefaultLdLogFile is where ldirectord logs without a logfile line.
-	DefaultLdLogFile = "/var/log/ldirectord.log"
-	// DefaultLdCheckCommand is what checktype external runs without a
+	DefaultLdirectordNegotiateTimeout = 30 * time.Second
+	// DefaultLdirectordCheckInterval is the pause between two rounds of checks.
+	DefaultLdirectordCheckInterval = 10 * time.Second
+	// DefaultLdirectordLogFile is where ldirectord logs without a logfile line.
+	DefaultLdirectordLogFile = "/var/log/ldirectord.log"
+	// DefaultLdirectordCheckCommand is what checktype external runs without a
 	// checkcommand line: every real server passes.
-	DefaultLdCheckCommand = "/bin/true"
+	DefaultLdirectordCheckCommand = "/bin/true"
 )
 
 // LdirectordConfig is one ldirectord.cf: its global settings and its virtual
@@ -137,9 +137,11 @@ type Virtual struct {
 	EmailAlertFreq   *time.Duration
 	EmailAlertStatus *AlertStatus
 	SMTP             string
-	MonitorFile      string
-	ServiceName      string
-	Comment          string
+	// MonitorFile is where check results of this service are logged;
+	// ldirectord opens it while parsing, hbgo when the service starts.
+	MonitorFile string
+	ServiceName string // for email alerts
+	Comment     string // for email alerts
 
 	// Lines maps each directive of the section to the line that set it
 	// last (real lines are in Reals).
@@ -231,10 +233,10 @@ func (v *Virtual) global() *LdirectordConfig {
 func NewLdirectordConfig(file string) *LdirectordConfig {
 	return &LdirectordConfig{
 		File:             file,
-		CheckInterval:    DefaultLdCheckInterval,
+		CheckInterval:    DefaultLdirectordCheckInterval,
 		CheckCount:       1,
 		FailureCount:     1,
-		LogFile:          DefaultLdLogFile,
+		LogFile:          DefaultLdirectordLogFile,
 		EmailAlertStatus: AlertAll,
 		CleanStop:        true,
 		Lines:            map[string]int{},
@@ -259,7 +261,7 @@ func (v *Virtual) ID() string {
 // of ld_setup).
 func (v *Virtual) EffectiveCheckTimeout() time.Duration {
 	g := v.global()
-	return ldFirst(DefaultLdCheckTimeout, v.CheckTimeout, v.NegotiateTimeout, g.CheckTimeout, g.NegotiateTimeout)
+	return ldFirst(DefaultLdirectordCheckTimeout, v.CheckTimeout, v.NegotiateTimeout, g.CheckTimeout, g.NegotiateTimeout)
 }
 
 // EffectiveNegotiateTimeout is the timeout of negotiate checks: the
@@ -267,7 +269,7 @@ func (v *Virtual) EffectiveCheckTimeout() time.Duration {
 // negotiatetimeout, else the global checktimeout, else 30s.
 func (v *Virtual) EffectiveNegotiateTimeout() time.Duration {
 	g := v.global()
-	return ldFirst(DefaultLdNegotiateTimeout, v.NegotiateTimeout, v.CheckTimeout, g.NegotiateTimeout, g.CheckTimeout)
+	return ldFirst(DefaultLdirectordNegotiateTimeout, v.NegotiateTimeout, v.CheckTimeout, g.NegotiateTimeout, g.CheckTimeout)
 }
 
 func ldFirst(def time.Duration, ds ...time.Duration) time.Duration {

@@ -353,7 +353,10 @@ func ldTokens(s string) ([]ldTok, error) {
 var ldMethods = []string{"gate", "masq", "ipip"}
 
 // ldRealFlags reads "gate|masq|ipip [weight] ["request", "receive"]
-// [l:N] [u:N]" into r.
+// [l:N] [u:N]" into r. ldirectord takes any weight and leaves the check to
+// ipvsadm, which allows 0..65535 (releases since 2024 allow up to INT_MAX,
+// as the kernel does); hbgo keeps the classic limit so a file stays valid
+// for both.
 func ldRealFlags(s string, r *Real) error {
 	toks, err := ldTokens(s)
 	if err != nil {

@@ -674,7 +674,7 @@ func (p *ldParser) startVirtual(kv ldKV) {
 	six := kv.key == "virtual6"
 	v := &Virtual{
 		Line: kv.num, IPv6: six, Protocol: "tcp", Scheduler: "wrr", CheckType: "negotiate",
-		CheckCommand: DefaultLdCheckCommand, HTTPMethod: "GET", Netmask: 32,
+		CheckCommand: DefaultLdirectordCheckCommand, HTTPMethod: "GET", Netmask: 32,
 		Lines: map[string]int{}, cfg: p.c,
 	}
 	if six {
@@ -771,7 +771,7 @@ func (p *ldParser) endVirtual() {
 		p.warnf(l, "checkcommand is used only with checktype external or external-perl")
 	}
 	if _, ok := v.Lines["checkcommand"]; !ok && external {
-		p.warnf(v.Lines["checktype"], "checktype %s without checkcommand runs %s: every server passes", v.CheckType, DefaultLdCheckCommand)
+		p.warnf(v.Lines["checktype"], "checktype %s without checkcommand runs %s: every server passes", v.CheckType, DefaultLdirectordCheckCommand)
 	}
 	p.c.Virtuals = append(p.c.Virtuals, v)
 }
