@@ -328,6 +328,9 @@ func (v *Virtual) EffectiveCleanStop() bool {
 // EffectiveFallback is the server added when no real server is up: the
 // section's fallback, else the global one of the service's address family,
 // with a port of 0 replaced by the service's port. Nil when there is none.
+// A global fallback serves firewall-mark services too, which ldirectord
+// 4.12 means to do but fails at (it looks the fallback up under protocol
+// "fwm", which it never stores).
 func (v *Virtual) EffectiveFallback() *Real {
 	f := v.Fallback
 	if f == nil {
