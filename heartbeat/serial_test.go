@@ -291,18 +291,31 @@ func TestSerialOpenErrors(t *testing.T) {
 	if err := os.WriteFile(staleLock, fmt.Appendf(nil, "%10d\n", deadPID(t)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A lock held by another live process.
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	other := filepath.Join(t.TempDir(), "ttyO")
+	if err := os.Symlink("/dev/tty", other); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "LCK..tty"), fmt.Appendf(nil, "%10d\n", sleeper.Process.Pid), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name   string
-		dev    string
-		baud   int
-		want   string // whole message; empty: opens
-		is     error
-		prefix bool
+		name string
+		dev  string
+		baud int
+		want string // whole message; empty: opens
+		is   error
 	}{
 		{name: "missing", dev: "/dev/ttyS-hbgo-none", baud: 19200, want: "/dev/ttyS-hbgo-none: no such device", is: fs.ErrNotExist},
 		{name: "missing dir", dev: filepath.Join(dir, "nodir", "tty"), baud: 19200, want: filepath.Join(dir, "nodir", "tty") + ": no such device", is: fs.ErrNotExist},
 		{name: "bad baud", dev: c.B, baud: 12345, want: c.B + ": unsupported baud rate 12345 (supported: 9600, 19200, 38400, 57600, 115200, 230400, 460800)"},
 		{name: "in use", dev: c.A, baud: 19200, want: fmt.Sprintf("device %s is in use by pid %d", c.A, os.Getpid()), is: ErrDeviceInUse},
+		{name: "in use by another", dev: other, baud: 19200, want: fmt.Sprintf("device %s is in use by pid %d", other, sleeper.Process.Pid), is: ErrDeviceInUse},
 		{name: "not a tty", dev: "/dev/null", baud: 19200, want: "/dev/null: not a serial device"},
 		{name: "regular file", dev: staleLock, baud: 19200, want: staleLock + ": not a serial device"},
 		{name: "stale lock taken over", dev: c.B, baud: 38400},
@@ -314,7 +327,10 @@ func TestSerialOpenErrors(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				l.Close()
+				defer l.Close()
+				if b, _ := os.ReadFile(staleLock); string(b) != fmt.Sprintf("%10d\n", os.Getpid()) {
+					t.Errorf("stale lock not taken over: it holds %q", b)
+				}
 				return
 			}
 			if err == nil {
