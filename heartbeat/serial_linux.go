@@ -50,7 +50,12 @@ func OpenSerial(device string, baud int) (*SerialLink, error) {
 	}
 	port.Close()
 	// Bytes that waited in the driver before we came are from before us.
-	_ = unix.IoctlSetInt(int(f.Fd()), unix.TCFLSH, unix.TCIFLUSH)
+	// (Through SyscallConn: File.Fd would make the descriptor blocking.)
+	if rc, err := f.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.IoctlSetInt(int(fd), unix.TCFLSH, unix.TCIFLUSH)
+		})
+	}
 	return newSerialLink(device, f, lock, baud), nil
 }
 
