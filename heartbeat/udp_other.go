@@ -19,3 +19,5 @@ func OpenMcast(iface string, group netip.Addr, port, ttl int, loop bool) (Link, 
 
 // OpenUcast is only available on Linux.
 func OpenUcast(iface string, port int, peers []netip.Addr) (Link, error) { return nil, errNoUDP }
+
+func interfaceV4(name string) (any, []netip.Prefix, error) { return nil, nil, errNoUDP }
