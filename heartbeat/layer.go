@@ -135,14 +135,26 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 	return l, nil
 }
 
-// clusterAddr is the first IPv4 address of the first UDP medium's interface.
+// clusterAddr is the first IPv4 address of the first UDP medium's
+// interface, or its first global IPv6 address when it has no IPv4.
 func clusterAddr(ha *conf.HAConfig) netip.Addr {
 	for _, m := range ha.Media {
 		if m.Kind == conf.MediumSerial {
 			continue
 		}
-		if _, ps, err := interfaceV4(m.Iface); err == nil && len(ps) > 0 {
-			return ps[0].Addr()
+		_, ps, err := interfaceAddrs(m.Iface)
+		if err != nil {
+			continue
+		}
+		for _, p := range ps {
+			if p.Addr().Is4() {
+				return p.Addr()
+			}
+		}
+		for _, p := range ps {
+			if p.Addr().Is6() && !p.Addr().IsLinkLocalUnicast() {
+				return p.Addr()
+			}
 		}
 	}
 	return netip.Addr{}

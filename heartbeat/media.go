@@ -95,7 +95,12 @@ func resolvePeer(s string) (netip.Addr, error) {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("no IPv4 address for %s", s)
+	for _, ip := range ips {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("no address for %s", s)
 }
 
 // renamed gives a link another name when two media share an interface.

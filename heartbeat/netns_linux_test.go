@@ -377,3 +377,41 @@ func TestNetnsAutojoin(t *testing.T) {
 		})
 	}
 }
+
+// TestNetnsIPv6Media: ucast6 and mcast6 links between two nodes that have
+// only IPv6 addresses.
+func TestNetnsIPv6Media(t *testing.T) {
+	lab := netns.NewT(t)
+	seg, err := lab.AddSegment("v6", netip.MustParsePrefix("fd00:91::/64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg2, err := lab.AddSegment("v6b", netip.MustParsePrefix("fd00:92::/64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hosts []*netns.Host
+	for i, name := range []string{"v1", "v2"} {
+		h, err := lab.AddHost(name)
+		if err == nil {
+			err = h.Attach(seg, "eth0", seg.Addr(i+1))
+		}
+		if err == nil {
+			err = h.Attach(seg2, "eth1", seg2.Addr(i+1))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, h)
+	}
+	ha := haTimings + "ucast6 eth0 fd00:91::1\nucast6 eth0 fd00:91::2\nmcast6 eth1 ff12::1:694 694 1 0\nnode v1 v2\n"
+	v1 := startNode(t, hosts[0], "v1", ha, false)
+	startNode(t, hosts[1], "v2", ha, false)
+	waitFor(t, 10*time.Second, "v1 sees v2 on ucast6 and mcast6", func() bool {
+		s, ls := v1.state("v2")
+		return s == heartbeat.NodeUp && ls["eth0"] == heartbeat.LinkUp && ls["eth1"] == heartbeat.LinkUp
+	})
+	if got := v1.layer.Addr; !got.Is6() {
+		t.Fatalf("cluster address of an IPv6-only node: %v", got)
+	}
+}

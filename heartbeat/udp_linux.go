@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,6 +29,12 @@ type udpLink struct {
 // media on several interfaces share the port and each packet is known by
 // the link it came in on.
 func listenOnDevice(iface string, port int, broadcast bool) (*net.UDPConn, error) {
+	return listenOnDeviceNet("udp4", iface, port, broadcast)
+}
+
+// listenOnDeviceNet is listenOnDevice for a network: "udp4", "udp6" (IPv6
+// only) or "udp" (both families on one socket).
+func listenOnDeviceNet(network, iface string, port int, broadcast bool) (*net.UDPConn, error) {
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -40,7 +47,12 @@ func listenOnDevice(iface string, port int, broadcast bool) (*net.UDPConn, error
 				return
 			}
 			// Only the groups this socket joins, not every group of the host.
-			_ = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+			if network != "udp6" {
+				_ = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+			}
+			if network != "udp4" {
+				_ = unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
+			}
 			if broadcast {
 				serr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
 			}
@@ -50,7 +62,11 @@ func listenOnDevice(iface string, port int, broadcast bool) (*net.UDPConn, error
 		}
 		return serr
 	}}
-	pc, err := lc.ListenPacket(context.Background(), "udp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(port)))
+	host := "0.0.0.0"
+	if network != "udp4" {
+		host = "::"
+	}
+	pc, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +75,18 @@ func listenOnDevice(iface string, port int, broadcast bool) (*net.UDPConn, error
 
 // interfaceV4 returns the interface and its IPv4 addresses with prefixes.
 func interfaceV4(name string) (*net.Interface, []netip.Prefix, error) {
+	ifi, all, err := interfaceAddrs(name)
+	var v4 []netip.Prefix
+	for _, p := range all {
+		if p.Addr().Is4() {
+			v4 = append(v4, p)
+		}
+	}
+	return ifi, v4, err
+}
+
+// interfaceAddrs returns the interface and all its addresses with prefixes.
+func interfaceAddrs(name string) (*net.Interface, []netip.Prefix, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("interface %s: %w", name, err)
@@ -74,7 +102,7 @@ func interfaceV4(name string) (*net.Interface, []netip.Prefix, error) {
 			continue
 		}
 		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok || !ip.Unmap().Is4() {
+		if !ok {
 			continue
 		}
 		ones, _ := ipn.Mask.Size()
@@ -117,24 +145,39 @@ func OpenBcast(iface string, port int) (Link, error) {
 // OpenMcast opens a multicast medium: it joins group on iface and sends
 // there with the given TTL; loop makes this host hear its own packets.
 func OpenMcast(iface string, group netip.Addr, port, ttl int, loop bool) (Link, error) {
-	if !group.Is4() || !group.IsMulticast() {
-		return nil, fmt.Errorf("mcast %s: %s is not an IPv4 multicast group", iface, group)
+	if !group.IsMulticast() {
+		return nil, fmt.Errorf("mcast %s: %s is not a multicast group", iface, group)
 	}
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
 		return nil, fmt.Errorf("mcast %s: %w", iface, err)
 	}
-	conn, err := listenOnDevice(iface, port, false)
+	network := "udp4"
+	if group.Is6() {
+		network = "udp6"
+	}
+	conn, err := listenOnDeviceNet(network, iface, port, false)
 	if err != nil {
 		return nil, fmt.Errorf("mcast %s: %w", iface, err)
 	}
-	pc := ipv4.NewPacketConn(conn)
-	err = errors.Join(
-		pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
-		pc.SetMulticastInterface(ifi),
-		pc.SetMulticastTTL(ttl),
-		pc.SetMulticastLoopback(loop),
-	)
+	if group.Is4() {
+		pc := ipv4.NewPacketConn(conn)
+		err = errors.Join(
+			pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
+			pc.SetMulticastInterface(ifi),
+			pc.SetMulticastTTL(ttl),
+			pc.SetMulticastLoopback(loop),
+		)
+	} else {
+		pc := ipv6.NewPacketConn(conn)
+		err = errors.Join(
+			pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
+			pc.SetMulticastInterface(ifi),
+			pc.SetMulticastHopLimit(ttl),
+			pc.SetMulticastLoopback(loop),
+		)
+		group = group.WithZone(iface)
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("mcast %s %s: %w", iface, group, err)
@@ -146,11 +189,17 @@ func OpenMcast(iface string, group netip.Addr, port, ttl int, loop bool) (Link, 
 // address; addresses of this host are skipped, so one ha.cf serves every
 // node, as in Heartbeat.
 func OpenUcast(iface string, port int, peers []netip.Addr) (Link, error) {
-	_, own, err := interfaceV4(iface)
+	_, own, err := interfaceAddrs(iface)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := listenOnDevice(iface, port, false)
+	network := "udp4"
+	for _, p := range peers {
+		if p.Unmap().Is6() {
+			network = "udp" // one socket for both families
+		}
+	}
+	conn, err := listenOnDeviceNet(network, iface, port, false)
 	if err != nil {
 		return nil, fmt.Errorf("ucast %s: %w", iface, err)
 	}
@@ -158,11 +207,15 @@ func OpenUcast(iface string, port int, peers []netip.Addr) (Link, error) {
 next:
 	for _, p := range peers {
 		for _, o := range own {
-			if o.Addr() == p.Unmap() {
+			if o.Addr().WithZone("") == p.Unmap().WithZone("") {
 				continue next
 			}
 		}
-		l.dests = append(l.dests, netip.AddrPortFrom(p.Unmap(), uint16(port)))
+		a := p.Unmap()
+		if a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "" {
+			a = a.WithZone(iface)
+		}
+		l.dests = append(l.dests, netip.AddrPortFrom(a, uint16(port)))
 	}
 	return l, nil
 }

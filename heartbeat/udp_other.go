@@ -21,3 +21,5 @@ func OpenMcast(iface string, group netip.Addr, port, ttl int, loop bool) (Link, 
 func OpenUcast(iface string, port int, peers []netip.Addr) (Link, error) { return nil, errNoUDP }
 
 func interfaceV4(name string) (any, []netip.Prefix, error) { return nil, nil, errNoUDP }
+
+func interfaceAddrs(name string) (any, []netip.Prefix, error) { return nil, nil, errNoUDP }
