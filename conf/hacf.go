@@ -953,6 +953,11 @@ func (p *hacfParser) at(key string) int { return p.c.Lines[key] }
 // atLater returns the later of two directives' lines.
 func (p *hacfParser) atLater(a, b string) int { return max(p.at(a), p.at(b)) }
 
+// SerialHeartbeatWireBytes is the typical size of one framed heartbeat on
+// a serial line (a 100-byte packet and 7 bytes of framing), for the budget
+// check of serial media.
+const SerialHeartbeatWireBytes = 107
+
 func (p *hacfParser) finish() {
 	c := p.c
 	if c.Deadtime <= c.Keepalive {
@@ -969,6 +974,17 @@ func (p *hacfParser) finish() {
 
 	if len(c.Media) == 0 {
 		p.errorf(0, "no heartbeat media: add a bcast, mcast, ucast or serial line")
+	}
+	// A serial line carries baud/10 bytes a second each way; a heartbeat
+	// of about 100 bytes costs 107 on the wire with its framing.
+	for _, m := range c.Media {
+		if m.Kind != MediumSerial || c.Keepalive <= 0 {
+			continue
+		}
+		need := float64(SerialHeartbeatWireBytes) * float64(time.Second) / float64(c.Keepalive)
+		if line := float64(m.Baud) / 10; need > 0.8*line {
+			p.warnf(m.Line, "serial %s at %d baud carries %.0f bytes/s; heartbeats every %s need about %.0f: raise baud or keepalive", m.Device, m.Baud, line, hacfDur(c.Keepalive), need)
+		}
 	}
 	if len(c.Nodes) == 0 && c.Autojoin == "none" {
 		p.errorf(0, "no node line: list every director with node NAME (or set autojoin any)")

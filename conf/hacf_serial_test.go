@@ -1,0 +1,26 @@
+package conf
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestHACFSerialBudget(t *testing.T) {
+	cases := []struct {
+		text string
+		warn string
+	}{
+		{"keepalive 100ms\ndeadtime 500ms\nbaud 19200\nserial /dev/ttyS0\nnode a b\nauto_failback on\n", ""},
+		{"keepalive 100ms\ndeadtime 500ms\nbaud 9600\nserial /dev/ttyS0\nnode a b\nauto_failback on\n",
+			"ha.cf:4: warning: serial /dev/ttyS0 at 9600 baud carries 960 bytes/s; heartbeats every 100ms need about 1070: raise baud or keepalive"},
+		{"keepalive 200ms\ndeadtime 1\nbaud 9600\nserial /dev/ttyS0\nnode a b\nauto_failback on\n", ""},
+	}
+	for _, c := range cases {
+		var ds Diags
+		ParseHACF("ha.cf", []byte(c.text), &ds)
+		got := strings.TrimSpace(ds.String())
+		if got != c.warn {
+			t.Errorf("%q:\ngot  %q\nwant %q", c.text, got, c.warn)
+		}
+	}
+}
