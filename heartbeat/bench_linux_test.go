@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"hbgo/heartbeat"
+	"hbgo/test/ptypair"
 )
 
 // BenchmarkNetnsBytesPerNode reports bytes sent per second by one node on
@@ -38,6 +39,31 @@ func BenchmarkNetnsBytesPerNode(b *testing.B) {
 				}(b)
 			})
 		}
+	}
+}
+
+// BenchmarkSerialBytesPerNode reports bytes per second one node puts on a
+// serial cable at 19200 baud, framing included, at keepalive 100ms and 2s.
+func BenchmarkSerialBytesPerNode(b *testing.B) {
+	for _, ka := range []string{"100ms", "2"} {
+		b.Run("keepalive="+ka, func(b *testing.B) {
+			hosts := twoSegments(b, "b1", "b2")
+			cable := ptypair.New(b, 19200)
+			heartbeat.SerialLockDir = b.TempDir()
+			ha := fmt.Sprintf("keepalive %s\ndeadtime 30\nbaud 19200\nnode b1 b2\n", ka)
+			n1 := startNode(b, hosts[0], "b1", ha+"serial "+cable.A+"\n", false)
+			startNode(b, hosts[1], "b2", ha+"serial "+cable.B+"\n", false)
+			waitFor(b, 10*time.Second, "b1 sees b2", nodeIs(n1, "b2", heartbeat.NodeUp))
+			window := 3 * time.Second
+			if ka == "2" {
+				window = 10 * time.Second
+			}
+			before := cable.Stats(ptypair.AtoB).Carried
+			time.Sleep(window)
+			after := cable.Stats(ptypair.AtoB).Carried
+			b.ReportMetric(float64(after-before)/window.Seconds(), "wire-bytes/s")
+			b.ReportMetric(1920, "line-bytes/s")
+		})
 	}
 }
 

@@ -82,6 +82,8 @@ type Heartbeat struct {
 	apps     map[string][]byte
 	limiter  *rateLimiter
 
+	linkIDs map[string]string // link name -> name sent in packets
+
 	events chan Event
 	kick   chan struct{} // wakes the senders (leave)
 }
@@ -110,14 +112,19 @@ func New(cfg Config) (*Heartbeat, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if len(cfg.Node) > maxNameLen {
+		return nil, fmt.Errorf("heartbeat: node name %q longer than %d bytes", cfg.Node, maxNameLen)
+	}
 	seen := map[string]bool{}
 	var names []string
-	for _, l := range cfg.Links {
+	linkIDs := map[string]string{}
+	for i, l := range cfg.Links {
 		if seen[l.Name()] {
 			return nil, fmt.Errorf("heartbeat: two links named %s", l.Name())
 		}
 		seen[l.Name()] = true
 		names = append(names, l.Name())
+		linkIDs[l.Name()] = linkID(i, l.Name())
 	}
 	h := &Heartbeat{
 		cfg:      cfg,
@@ -130,6 +137,7 @@ func New(cfg Config) (*Heartbeat, error) {
 		services: map[string][]Service{},
 		apps:     map[string][]byte{},
 		limiter:  newRateLimiter(10 * time.Second),
+		linkIDs:  linkIDs,
 		events:   make(chan Event, 1024),
 		kick:     make(chan struct{}),
 		counters: Counters{Links: map[string]LinkCounters{}, Dropped: map[string]uint64{}},
@@ -143,6 +151,17 @@ func New(cfg Config) (*Heartbeat, error) {
 	}
 	h.tracker = NewTracker(cfg.Timing, cfg.Now(), names, peers)
 	return h, nil
+}
+
+// linkID is the name a link goes by in packets: its own name when short
+// (eth0, /dev/ttyS0), else its position and the end of its name, so that a
+// long device path (/dev/serial/by-id/...) keeps packets small.
+func linkID(i int, name string) string {
+	const keep = 24
+	if len(name) <= keep {
+		return name
+	}
+	return fmt.Sprintf("%d~%s", i, name[len(name)-keep:])
 }
 
 // Run sends, receives and ticks until ctx ends, then closes the links.
@@ -214,7 +233,7 @@ func (h *Heartbeat) sendOne(l Link) {
 		Generation: h.cfg.Generation,
 		Seq:        h.seq[l.Name()],
 		Node:       h.cfg.Node,
-		Link:       l.Name(),
+		Link:       h.linkIDs[l.Name()],
 		Services:   h.cfg.Services,
 	}
 	h.mu.Unlock()
@@ -223,7 +242,11 @@ func (h *Heartbeat) sendOne(l Link) {
 	}
 	buf, err := h.cfg.Signer.Encode(make([]byte, 0, 256), &p)
 	if err != nil {
-		h.log.Error("cannot encode heartbeat", "node", h.cfg.Node, "err", err)
+		h.mu.Lock()
+		if ok, n := h.limiter.allow("encode", h.now()); ok {
+			h.log.Error(fmt.Sprintf("Cannot encode heartbeat: %v (%d more)", err, n), "node", h.cfg.Node)
+		}
+		h.mu.Unlock()
 		return
 	}
 	err = l.Send(buf)
