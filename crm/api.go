@@ -1,0 +1,137 @@
+// Package crm owns the cluster: the raft-replicated placement of resource
+// groups with leases, the witness and two-node modes, standby, takeover and
+// failback, and the control API the user commands speak.
+package crm
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors the control API returns and callers branch on.
+var (
+	ErrNoQuorum     = errors.New("no quorum")
+	ErrNoPeer       = errors.New("no healthy peer to take the groups")
+	ErrNotOwner     = errors.New("not the owner")
+	ErrShuttingDown = errors.New("shutting down")
+	ErrTimeout      = errors.New("timed out")
+	ErrBadRequest   = errors.New("bad request")
+)
+
+// Scope is the argument of hb_standby and hb_takeover, with Heartbeat's
+// meanings: all groups; local (the groups whose home is this node);
+// foreign and failback (the groups whose home is another node).
+type Scope string
+
+const (
+	ScopeAll      Scope = "all"
+	ScopeLocal    Scope = "local"
+	ScopeForeign  Scope = "foreign"
+	ScopeFailback Scope = "failback"
+)
+
+// ParseScope reads a scope; "" is all.
+func ParseScope(s string) (Scope, error) {
+	switch Scope(s) {
+	case "", ScopeAll:
+		return ScopeAll, nil
+	case ScopeLocal, ScopeForeign, ScopeFailback:
+		return Scope(s), nil
+	}
+	return "", errors.Join(ErrBadRequest, errors.New("scope must be all, foreign, local or failback, not "+s))
+}
+
+// Controller is what the control socket serves; the daemon implements it.
+type Controller interface {
+	// Standby gives away the groups of scope that run here and returns
+	// when they run elsewhere, or fails with a reason.
+	Standby(ctx context.Context, scope Scope) (*MoveResult, error)
+	// Takeover takes the groups of scope and returns when they run here.
+	Takeover(ctx context.Context, scope Scope) (*MoveResult, error)
+	// Status describes the cluster as this node sees it.
+	Status(ctx context.Context) (*Status, error)
+	// Reload rereads the configuration (as SIGHUP).
+	Reload(ctx context.Context) error
+}
+
+// MoveResult says what a standby or takeover moved.
+type MoveResult struct {
+	Moved []GroupMove `json:"moved"`
+	Took  Duration    `json:"took"`
+}
+
+// GroupMove is one group's move.
+type GroupMove struct {
+	Group string `json:"group"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// Status is one node's view of the cluster, for cl_status and hbgo status.
+type Status struct {
+	Node    string    `json:"node"`
+	Version string    `json:"version"`
+	Role    string    `json:"role"` // director or witness
+	Mode    string    `json:"mode"` // quorum, two-node or single
+	Since   time.Time `json:"since"`
+
+	Raft RaftStatus `json:"raft"`
+
+	// Nodes lists every node of ha.cf (this one included), the witnesses,
+	// and the ping nodes (Type "ping").
+	Nodes  []NodeStatus  `json:"nodes"`
+	Groups []GroupStatus `json:"groups"`
+	// Resources is cl_status rscstatus: "all", "local", "foreign" or "none".
+	Resources string `json:"resources"`
+	// Params are ha.cf's values by directive name, for cl_status parameter.
+	Params   map[string]string `json:"params"`
+	Warnings []string          `json:"warnings,omitempty"`
+}
+
+// RaftStatus is the placement log's state on this node.
+type RaftStatus struct {
+	State       string   `json:"state"` // Leader, Follower, Candidate, Shutdown, or "off" (two-node mode)
+	Term        uint64   `json:"term"`
+	Leader      string   `json:"leader"`
+	CommitIndex uint64   `json:"commit_index"`
+	Voters      []string `json:"voters"`
+	LeaseValid  bool     `json:"lease_valid"`
+	LeaseLeft   Duration `json:"lease_left"`
+}
+
+// NodeStatus is one node's state. Status follows Heartbeat's words:
+// "active" (this node, or a peer that is up and running its groups),
+// "up", "dead", "init"; ping nodes are "up" or "dead".
+type NodeStatus struct {
+	Name   string            `json:"name"`
+	Type   string            `json:"type"` // normal, witness, ping
+	Status string            `json:"status"`
+	Links  map[string]string `json:"links"` // link name -> up/dead/init
+	// Ping is the node's connectivity score (ping nodes answering).
+	Ping    int               `json:"ping"`
+	Version string            `json:"version,omitempty"`
+	Digests map[string]string `json:"digests,omitempty"`
+}
+
+// GroupStatus is one resource group.
+type GroupStatus struct {
+	Name      string            `json:"name"`
+	Home      string            `json:"home"`
+	Owner     string            `json:"owner"`
+	Epoch     uint64            `json:"epoch"`
+	State     string            `json:"state"` // running, starting, stopping, stopped, failed
+	Resources []string          `json:"resources"`
+	Failed    map[string]string `json:"failed,omitempty"` // node -> reason
+}
+
+// Duration marshals as a Go duration string.
+type Duration time.Duration
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
