@@ -1,0 +1,147 @@
+package crm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strings"
+)
+
+// ClaimState is what a node says it does with one group.
+type ClaimState uint8
+
+const (
+	ClaimStopped ClaimState = iota
+	ClaimStarting
+	ClaimRunning
+	ClaimStopping
+	ClaimFailed // a start failed here; the group is stopped here
+)
+
+func (s ClaimState) String() string {
+	switch s {
+	case ClaimStopped:
+		return "stopped"
+	case ClaimStarting:
+		return "starting"
+	case ClaimRunning:
+		return "running"
+	case ClaimStopping:
+		return "stopping"
+	case ClaimFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("claim(%d)", uint8(s))
+}
+
+// Holds reports whether a node in this state may be serving the group:
+// anything but stopped or failed counts, so that nobody starts a group
+// another node has not finished stopping.
+func (s ClaimState) Holds() bool { return s == ClaimStarting || s == ClaimRunning || s == ClaimStopping }
+
+// Claim is one group's state on a node, with the epoch it acts on.
+type Claim struct {
+	State ClaimState
+	Epoch uint64
+}
+
+// RequestKind is a pending hb_standby or hb_takeover of a node.
+type RequestKind uint8
+
+const (
+	RequestNone RequestKind = iota
+	RequestStandby
+	RequestTakeover
+)
+
+// Claims is what a node says of itself in every heartbeat (the heartbeat
+// packet's cluster state): its ping score, its pending request and, for each
+// haresources group in file order, what it does with it. It travels on every
+// medium, serial included, so in two-node mode each side knows the other's
+// claims wherever it hears it.
+type Claims struct {
+	// Layout identifies the haresources groups by a hash of their names:
+	// claims of a node with another group list are not comparable.
+	Layout  uint32
+	Ping    uint8
+	Request RequestKind
+	Scope   Scope
+	ReqID   uint32
+	Groups  []Claim
+}
+
+const claimsVersion = 1
+
+// LayoutOf hashes group names in order.
+func LayoutOf(groups []string) uint32 {
+	return crc32.ChecksumIEEE([]byte(strings.Join(groups, "\x00")))
+}
+
+var scopeCodes = []Scope{"", ScopeAll, ScopeLocal, ScopeForeign, ScopeFailback}
+
+// Encode appends the wire form of c.
+func (c *Claims) Encode(dst []byte) []byte {
+	dst = append(dst, claimsVersion)
+	dst = binary.BigEndian.AppendUint32(dst, c.Layout)
+	sc := byte(0)
+	for i, s := range scopeCodes {
+		if s == c.Scope {
+			sc = byte(i)
+		}
+	}
+	dst = append(dst, c.Ping, byte(c.Request), sc)
+	dst = binary.AppendUvarint(dst, uint64(c.ReqID))
+	dst = binary.AppendUvarint(dst, uint64(len(c.Groups)))
+	for _, g := range c.Groups {
+		dst = append(dst, byte(g.State))
+		dst = binary.AppendUvarint(dst, g.Epoch)
+	}
+	return dst
+}
+
+// maxClaimGroups bounds the groups a claim may list.
+const maxClaimGroups = 64
+
+// DecodeClaims parses a claim; it never panics on bad input.
+func DecodeClaims(b []byte) (*Claims, error) {
+	if len(b) < 8 || b[0] != claimsVersion {
+		return nil, errors.New("claims: bad header")
+	}
+	c := &Claims{Layout: binary.BigEndian.Uint32(b[1:]), Ping: b[5], Request: RequestKind(b[6])}
+	if int(b[7]) >= len(scopeCodes) || c.Request > RequestTakeover {
+		return nil, errors.New("claims: bad request")
+	}
+	c.Scope = scopeCodes[b[7]]
+	rest := b[8:]
+	id, n := binary.Uvarint(rest)
+	if n <= 0 || id > 1<<32-1 {
+		return nil, errors.New("claims: bad request id")
+	}
+	c.ReqID = uint32(id)
+	rest = rest[n:]
+	cnt, n := binary.Uvarint(rest)
+	if n <= 0 || cnt > maxClaimGroups {
+		return nil, errors.New("claims: bad group count")
+	}
+	rest = rest[n:]
+	for i := uint64(0); i < cnt; i++ {
+		if len(rest) < 2 {
+			return nil, errors.New("claims: truncated")
+		}
+		st := ClaimState(rest[0])
+		if st > ClaimFailed {
+			return nil, errors.New("claims: bad state")
+		}
+		ep, n := binary.Uvarint(rest[1:])
+		if n <= 0 {
+			return nil, errors.New("claims: bad epoch")
+		}
+		c.Groups = append(c.Groups, Claim{State: st, Epoch: ep})
+		rest = rest[1+n:]
+	}
+	if len(rest) != 0 {
+		return nil, errors.New("claims: trailing bytes")
+	}
+	return c, nil
+}
