@@ -2,7 +2,10 @@ package vm
 
 import (
 	"bytes"
+	"debug/elf"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +29,7 @@ var hostTools = []struct{ cmd, pkg string }{
 	{"qemu-system-x86_64", "qemu-system-x86"},
 	{"depmod", "kmod"},
 	{"dpkg-deb", "dpkg"},
+	{"xz", "xz-utils"},
 }
 
 var (
@@ -71,7 +75,7 @@ func Assets() (*AssetSet, error) {
 		return nil, err
 	}
 	kdir := filepath.Join(dir, "kernel-"+a.Release)
-	a.Kernel = filepath.Join(kdir, "boot", "vmlinuz-"+a.Release)
+	a.Kernel = ensureVmlinux(filepath.Join(kdir, "boot"), a.Release, tools["xz"])
 	a.ModulesDir = filepath.Join(kdir, "lib", "modules", a.Release)
 	if a.Busybox, err = ensureBusybox(dir, tools); err != nil {
 		return nil, err
@@ -269,6 +273,75 @@ func ensureKernel(dir string, tools map[string]string) (string, error) {
 		return "", fmt.Errorf("vm: %w", err)
 	}
 	return rel, nil
+}
+
+// ensureVmlinux returns the kernel image qemu should boot: the ELF
+// vmlinux unpacked from the bzImage when it has a PVH entry point, which
+// qemu starts directly, sparing the emulated CPU the xz decompression
+// (about 2.5 s of every boot under TCG); otherwise the bzImage itself.
+func ensureVmlinux(boot, rel, xz string) string {
+	bz := filepath.Join(boot, "vmlinuz-"+rel)
+	elfPath := filepath.Join(boot, "vmlinux-"+rel)
+	if hasPVHEntry(elfPath) {
+		return elfPath
+	}
+	data, err := os.ReadFile(bz)
+	if err != nil {
+		return bz
+	}
+	i := bytes.Index(data, []byte("\xfd7zXZ\x00"))
+	if i < 0 {
+		return bz
+	}
+	tmp := elfPath + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return bz
+	}
+	cmd := exec.Command(xz, "-dc", "--single-stream", "-q")
+	cmd.Stdin = bytes.NewReader(data[i:])
+	cmd.Stdout = out
+	err = cmd.Run()
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !hasPVHEntry(tmp) || os.Rename(tmp, elfPath) != nil {
+		os.Remove(tmp)
+		return bz
+	}
+	return elfPath
+}
+
+// hasPVHEntry reports whether file is an ELF kernel with the Xen note
+// XEN_ELFNOTE_PHYS32_ENTRY (type 18) that qemu boots as PVH.
+func hasPVHEntry(file string) bool {
+	f, err := elf.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_NOTE {
+			continue
+		}
+		b, err := io.ReadAll(p.Open())
+		if err != nil {
+			return false
+		}
+		for len(b) >= 12 {
+			nsz, dsz, typ := binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
+			name := (uint64(nsz) + 3) &^ 3
+			desc := (uint64(dsz) + 3) &^ 3
+			if uint64(len(b)) < 12+name+desc {
+				break
+			}
+			if typ == 18 && nsz == 4 && string(b[12:15]) == "Xen" {
+				return true
+			}
+			b = b[12+name+desc:]
+		}
+	}
+	return false
 }
 
 // newestCachedKernel returns the release of the most recently unpacked

@@ -71,12 +71,7 @@ func RunGoTests(t *testing.T, pkg string, run string) *Result {
 	}
 	pkgDir, importPath := info[0], info[1]
 
-	bin := filepath.Join(t.TempDir(), "vm.test")
-	build := exec.Command(goTool, "test", "-c", "-o", bin, pkg)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("vm: go test -c %s: %v\n%s", pkg, err, out)
-	}
+	bin := BuildTestBinary(t, pkg)
 
 	// Leave the host's -timeout room to report, and the inner binary
 	// room to print its own goroutine dump before the machine is killed.
@@ -126,6 +121,23 @@ func RunGoTests(t *testing.T, pkg string, run string) *Result {
 		t.Errorf("vm: no test matching %q passed inside the VM (all skipped, or none matched)", run)
 	}
 	return res
+}
+
+// BuildTestBinary compiles the tests of package pkg into a static
+// linux/amd64 binary in a temporary directory of t and returns its path.
+func BuildTestBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("vm: the go command is needed to build %s: %v", pkg, err)
+	}
+	bin := filepath.Join(t.TempDir(), "vm.test")
+	build := exec.Command(goTool, "test", "-c", "-o", bin, pkg)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("vm: go test -c %s: %v\n%s", pkg, err, out)
+	}
+	return bin
 }
 
 // tLogWriter sends each console line to t.Log as it arrives.

@@ -14,6 +14,10 @@ const guestBinary = "/hbgo/test.bin"
 // nonce follows it, so output of the test cannot pass for a marker.
 const markerPrefix = "hbgo-vm-marker"
 
+// ansiRE matches the terminal control sequences firmware writes to the
+// console (clear screen, reset), which only clutter logs.
+var ansiRE = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|[@-~])`)
+
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // shellQuote quotes s for a POSIX shell.

@@ -110,7 +110,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
 		for sc.Scan() {
-			line := strings.TrimRight(sc.Text(), "\r")
+			line := ansiRE.ReplaceAllString(strings.TrimRight(sc.Text(), "\r"), "")
 			l := parseConsoleLine(line, nonce)
 			mu.Lock()
 			switch {

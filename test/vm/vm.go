@@ -31,7 +31,7 @@ var DefaultModules = []string{
 	"ip_vs",
 	"ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_lblc", "ip_vs_lblcr",
 	"ip_vs_dh", "ip_vs_sh", "ip_vs_sed", "ip_vs_nq", "ip_vs_mh", "ip_vs_fo",
-	"ip_vs_ovf", "ip_vs_twos",
+	"ip_vs_ovf", // ip_vs_twos arrived in Linux 6.7, after Debian 12's kernel
 	"veth", "bridge", "dummy",
 }
 

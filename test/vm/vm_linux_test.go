@@ -128,3 +128,43 @@ func hasFields(text string, fields []string) bool {
 	}
 	return false
 }
+
+// TestInVMContract is the inner half of TestVMRun/contract: it checks what
+// the machine was told to provide, then exits 7 for the host to see.
+func TestInVMContract(t *testing.T) {
+	if !vm.InVM() {
+		t.Skip("inner half of TestVMRun: runs only inside the VM")
+	}
+	if v := os.Getenv("HBGO_VM_T"); v != "it's ok" {
+		t.Errorf("HBGO_VM_T = %q", v)
+	}
+	if wd, _ := os.Getwd(); wd != "/work dir" {
+		t.Errorf("working directory %q", wd)
+	}
+	for file, want := range map[string]string{"/data/x": "file x\n", "/data/tree/a/b": "file b\n", "/data/tree/l": "file b\n"} {
+		if got, err := os.ReadFile(file); err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", file, got, err, want)
+		}
+	}
+	if l, err := os.Readlink("/data/tree/l"); l != "a/b" {
+		t.Errorf("/data/tree/l links to %q (%v), want a/b", l, err)
+	}
+	if _, err := os.Stat("/sys/module/veth"); err != nil {
+		t.Errorf("veth not loaded: %v", err)
+	}
+	if _, err := os.Stat("/sys/module/ip_vs"); err == nil {
+		t.Error("ip_vs loaded though only veth was asked for")
+	}
+	if !t.Failed() {
+		fmt.Println("contract held")
+		os.Exit(7)
+	}
+}
+
+// TestInVMHang never ends inside the machine, for TestVMRun/timeout.
+func TestInVMHang(t *testing.T) {
+	if !vm.InVM() {
+		t.Skip("inner half of TestVMRun: runs only inside the VM")
+	}
+	time.Sleep(time.Hour)
+}
