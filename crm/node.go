@@ -1,0 +1,635 @@
+package crm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"hbgo/conf"
+	"hbgo/heartbeat"
+)
+
+// Modes of a cluster, from ha.cf.
+const (
+	ModeSingle  = "single"   // one director: it runs everything
+	ModeTwoNode = "two-node" // two directors, no witness: Heartbeat's rules
+	ModeQuorum  = "quorum"   // three or more voters: raft placement with leases
+)
+
+// ModeOf picks the mode ha.cf implies.
+func ModeOf(ha *conf.HAConfig) string {
+	switch {
+	case len(ha.Witnesses) > 0 || len(ha.Nodes) >= 3:
+		return ModeQuorum
+	case len(ha.Nodes) == 2:
+		return ModeTwoNode
+	}
+	return ModeSingle
+}
+
+// NodeConfig is what the daemon hands the cluster layer.
+type NodeConfig struct {
+	Name     string
+	Config   *conf.Config
+	StateDir string
+	Version  string
+	Logger   *slog.Logger
+	// NewChain builds a group's resource chain; nil for a witness.
+	NewChain func(g conf.ResourceGroup) (Chain, error)
+	// StartTimeout bounds a group's start or stop (default 120s).
+	StartTimeout time.Duration
+	// Dial, when set, opens outgoing TCP streams (gossip, raft) from the
+	// node's network namespace; tests that run several nodes in one
+	// process need it, a daemon does not.
+	Dial func(network, addr string, timeout time.Duration) (net.Conn, error)
+	// Links replaces ha.cf's media (tests).
+	Links []heartbeat.Link
+}
+
+// Node is one running cluster member.
+type Node struct {
+	cfg    NodeConfig
+	log    *slog.Logger
+	ha     *conf.HAConfig
+	mode   string
+	role   string
+	groups []conf.ResourceGroup
+	homes  []string
+	layout uint32
+	start  time.Time
+
+	layer   *heartbeat.Layer
+	pinger  *pinger
+	runners []*runner
+	quorum  *quorum
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	wake   chan struct{}
+
+	mu        sync.Mutex
+	request   RequestKind
+	scope     Scope
+	reqID     uint32
+	ping      int
+	peerUpAt  map[string]time.Time
+	heardPeer bool
+	stopping  bool
+	warnings  []string
+}
+
+// StartNode starts the heartbeat layer and the cluster logic of one node.
+// It must be called in the node's network namespace.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 120 * time.Second
+	}
+	c := cfg.Config
+	ha := c.HA
+	n := &Node{cfg: cfg, log: cfg.Logger, ha: ha, mode: ModeOf(ha), start: time.Now(),
+		wake: make(chan struct{}, 1), peerUpAt: map[string]time.Time{}}
+	switch {
+	case ha.IsNode(cfg.Name):
+		n.role = "director"
+	case ha.IsWitness(cfg.Name):
+		n.role = "witness"
+	default:
+		return nil, fmt.Errorf("node %s is neither a node nor a witness of %s", cfg.Name, ha.File)
+	}
+	if c.Resources != nil {
+		n.groups = c.Resources.Groups
+	}
+	var names []string
+	for _, g := range n.groups {
+		names = append(names, g.Name)
+		n.homes = append(n.homes, g.Home)
+	}
+	n.layout = LayoutOf(names)
+	key, ok := c.Auth.ActiveKey()
+	if !ok {
+		return nil, errors.New("authkeys has no active key")
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+
+	if n.role == "director" {
+		for _, g := range n.groups {
+			if cfg.NewChain == nil {
+				n.cancel()
+				return nil, errors.New("no resource chain builder")
+			}
+			ch, err := cfg.NewChain(g)
+			if err != nil {
+				n.cancel()
+				return nil, fmt.Errorf("group %s: %w", g.Name, err)
+			}
+			n.runners = append(n.runners, newRunner(cfg.Name, g.Name, ch, cfg.StartTimeout, n.log, n.claimsChanged))
+		}
+	}
+	var err error
+	if n.pinger, err = newPinger(ha, cfg.Name, n.log); err != nil {
+		n.cancel()
+		return nil, err
+	}
+	if n.pinger.configured() {
+		if err := n.pinger.start(n.ctx, n.pingChanged); err != nil {
+			n.cancel()
+			return nil, err
+		}
+	}
+	n.layer, err = heartbeat.StartLayer(heartbeat.LayerConfig{
+		Node: cfg.Name, HA: ha, Key: key, StateDir: cfg.StateDir, Role: n.role, Version: cfg.Version,
+		Digests: c.Digests, Logger: n.log, OnEvent: n.onEvent, Links: cfg.Links,
+		GossipDial: cfg.Dial, App: n.appState,
+	})
+	if err != nil {
+		n.cancel()
+		return nil, err
+	}
+	if n.mode == ModeQuorum {
+		if n.quorum, err = startQuorum(n, key); err != nil {
+			n.layer.Stop(false)
+			n.cancel()
+			return nil, err
+		}
+	}
+	for _, r := range n.runners {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); r.run(n.ctx) }()
+	}
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.loop() }()
+	n.log.Info(fmt.Sprintf("hbgo %s starting as %s (%s mode)", cfg.Version, n.role, n.mode), "node", cfg.Name)
+	return n, nil
+}
+
+func (n *Node) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) claimsChanged() {
+	n.poke()
+	if n.layer != nil {
+		go n.layer.HB.SendNow()
+	}
+}
+
+func (n *Node) pingChanged(score int) {
+	n.mu.Lock()
+	n.ping = score
+	n.mu.Unlock()
+	if n.layer != nil {
+		n.layer.SetPing(score)
+	}
+	n.claimsChanged()
+}
+
+func (n *Node) onEvent(e heartbeat.Event) {
+	if e.Kind == heartbeat.EventNodeUp {
+		n.mu.Lock()
+		n.peerUpAt[e.Node] = e.Time
+		n.heardPeer = true
+		n.mu.Unlock()
+	}
+	n.poke()
+}
+
+// myClaims is this node's claims now.
+func (n *Node) myClaims() *Claims {
+	n.mu.Lock()
+	c := &Claims{Layout: n.layout, Ping: uint8(min(n.ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID}
+	n.mu.Unlock()
+	for _, r := range n.runners {
+		cl, _, _ := r.get()
+		c.Groups = append(c.Groups, cl)
+	}
+	return c
+}
+
+// appState is the cluster state each heartbeat carries.
+func (n *Node) appState() []byte { return n.myClaims().Encode(nil) }
+
+// peerClaims decodes what a peer last said; nil when never heard, or
+// when its group list differs from ours.
+func (n *Node) peerClaims(peer string) *Claims {
+	b := n.layer.HB.PeerApp(peer)
+	if len(b) == 0 {
+		return nil
+	}
+	c, err := DecodeClaims(b)
+	if err != nil || c.Layout != n.layout {
+		return nil
+	}
+	return c
+}
+
+// peerAlive is the heartbeat layer's view of a peer.
+func (n *Node) peerAlive(peer string) bool {
+	for _, s := range n.layer.HB.Status() {
+		if s.Name == peer {
+			return s.State == heartbeat.NodeUp
+		}
+	}
+	return false
+}
+
+func (n *Node) peers() []string {
+	var out []string
+	for _, p := range heartbeat.Members(n.ha) {
+		if p != n.cfg.Name {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// loop re-decides whenever something changes, and at least every keepalive.
+func (n *Node) loop() {
+	t := time.NewTicker(n.ha.Keepalive / 2)
+	defer t.Stop()
+	for {
+		n.decide()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.wake:
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) decide() {
+	n.mu.Lock()
+	stopping := n.stopping
+	n.mu.Unlock()
+	if stopping || n.role != "director" {
+		if n.quorum != nil {
+			n.quorum.decide()
+		}
+		return
+	}
+	switch n.mode {
+	case ModeSingle:
+		for _, r := range n.runners {
+			r.set(true, 0)
+		}
+		n.finishRequest(true, false)
+	case ModeTwoNode:
+		n.decideTwoNode()
+	case ModeQuorum:
+		n.quorum.decide()
+	}
+}
+
+func (n *Node) decideTwoNode() {
+	peer := n.peers()[0]
+	n.mu.Lock()
+	ready := n.heardPeer || time.Since(n.start) >= n.ha.EffectiveInitdead()
+	req, scope, ping := n.request, n.scope, n.ping
+	upAt := n.peerUpAt[peer]
+	n.mu.Unlock()
+	v := &TwoNodeView{
+		Me: n.cfg.Name, Peer: peer, Ready: ready, PeerAlive: n.peerAlive(peer), PeerClaims: n.peerClaims(peer),
+		Homes: n.homes, AutoFailback: n.ha.AutoFailback, PingConfigured: n.pinger.configured(), MyPing: ping,
+		MyRequest: req, MyScope: scope,
+	}
+	for _, r := range n.runners {
+		cl, took, _ := r.get()
+		v.Mine = append(v.Mine, cl)
+		v.PeerCameBack = append(v.PeerCameBack, !took.IsZero() && upAt.After(took))
+	}
+	for i, r := range n.runners {
+		// A failed start is forgotten once the peer runs the group, or
+		// when the operator asks this node to take it.
+		if v.Mine[i].State == ClaimFailed && (v.peerClaim(i).State == ClaimRunning || v.myRequest(i, RequestTakeover)) {
+			r.clearFailed()
+		}
+		r.set(v.Want(i), 0)
+	}
+	done, impossible := v.RequestDone()
+	n.finishRequest(done, impossible)
+}
+
+// request handling shared by the modes: a command sets a request, the
+// decision loop fulfils it, and finishRequest wakes the waiting command.
+type reqResult struct {
+	done, impossible bool
+}
+
+var reqWaiters sync.Map // *Node -> chan reqResult
+
+func (n *Node) finishRequest(done, impossible bool) {
+	n.mu.Lock()
+	active := n.request != RequestNone
+	if active && (done || impossible) {
+		n.request, n.scope = RequestNone, ""
+	}
+	n.mu.Unlock()
+	if !active || !(done || impossible) {
+		return
+	}
+	if ch, ok := reqWaiters.Load(n); ok {
+		select {
+		case ch.(chan reqResult) <- reqResult{done, impossible}:
+		default:
+		}
+	}
+}
+
+// move runs a standby or takeover request to its end.
+func (n *Node) move(ctx context.Context, kind RequestKind, scope Scope) (*MoveResult, error) {
+	if n.role != "director" {
+		return nil, errors.Join(ErrBadRequest, errors.New("a witness runs no groups"))
+	}
+	before := n.owners(ctx)
+	ch := make(chan reqResult, 1)
+	if _, busy := reqWaiters.LoadOrStore(n, ch); busy {
+		return nil, errors.Join(ErrBadRequest, errors.New("another standby or takeover is in progress"))
+	}
+	defer reqWaiters.Delete(n)
+	t0 := time.Now()
+	n.mu.Lock()
+	if n.stopping {
+		n.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
+	n.request, n.scope = kind, scope
+	n.reqID++
+	n.mu.Unlock()
+	n.claimsChanged()
+	if n.quorum != nil {
+		n.quorum.submitRequest(kind, scope)
+	}
+	select {
+	case res := <-ch:
+		if res.impossible {
+			if kind == RequestTakeover {
+				return nil, fmt.Errorf("a group failed to start here: %w", ErrBadRequest)
+			}
+			return nil, ErrNoPeer
+		}
+	case <-ctx.Done():
+		n.mu.Lock()
+		n.request, n.scope = RequestNone, ""
+		n.mu.Unlock()
+		n.claimsChanged()
+		if n.quorum != nil && !n.quorum.hasQuorum() {
+			return nil, ErrNoQuorum
+		}
+		return nil, ErrTimeout
+	}
+	after := n.owners(ctx)
+	res := &MoveResult{Took: Duration(time.Since(t0))}
+	for g, to := range after {
+		if from := before[g]; from != to {
+			res.Moved = append(res.Moved, GroupMove{Group: g, From: from, To: to})
+		}
+	}
+	sort.Slice(res.Moved, func(i, j int) bool { return res.Moved[i].Group < res.Moved[j].Group })
+	return res, nil
+}
+
+// owners maps each group to the node running it, as this node sees it.
+func (n *Node) owners(ctx context.Context) map[string]string {
+	st, _ := n.Status(ctx)
+	out := map[string]string{}
+	for _, g := range st.Groups {
+		out[g.Name] = g.Owner
+	}
+	return out
+}
+
+// Standby implements Controller.
+func (n *Node) Standby(ctx context.Context, scope Scope) (*MoveResult, error) {
+	return n.move(ctx, RequestStandby, scope)
+}
+
+// Takeover implements Controller.
+func (n *Node) Takeover(ctx context.Context, scope Scope) (*MoveResult, error) {
+	return n.move(ctx, RequestTakeover, scope)
+}
+
+// Reload implements Controller: hbgo rereads its configuration at restart;
+// a reload checks the files and reports what would change.
+func (n *Node) Reload(ctx context.Context) error {
+	_, ds, err := conf.Load(n.cfg.Config.Dir, conf.LoadOptions{})
+	if err != nil {
+		return err
+	}
+	if ds.HasErrors() {
+		return fmt.Errorf("configuration has errors, kept the running one:\n%s", ds.Errors())
+	}
+	n.log.Info("Configuration checked; changes to ha.cf and haresources take effect at restart", "node", n.cfg.Name)
+	return nil
+}
+
+// Status implements Controller.
+func (n *Node) Status(ctx context.Context) (*Status, error) {
+	st := &Status{Node: n.cfg.Name, Version: n.cfg.Version, Role: n.role, Mode: n.mode, Since: n.start,
+		Params: hacfParams(n.ha)}
+	st.Raft.State = "off"
+	if n.quorum != nil {
+		st.Raft = n.quorum.status()
+	}
+	// Nodes: this one, the peers, the ping nodes.
+	me := NodeStatus{Name: n.cfg.Name, Type: nodeType(n.ha, n.cfg.Name), Status: "active", Links: map[string]string{}}
+	n.mu.Lock()
+	me.Ping = n.ping
+	n.mu.Unlock()
+	me.Version = n.cfg.Version
+	me.Digests = n.cfg.Config.Digests
+	for _, l := range n.layer.HB.LinkNames() {
+		me.Links[l] = "up"
+	}
+	st.Nodes = append(st.Nodes, me)
+	members := map[string]heartbeat.Meta{}
+	if n.layer.Gossip != nil {
+		members = n.layer.Gossip.Members()
+	}
+	claims := map[string]*Claims{n.cfg.Name: n.myClaims()}
+	for _, hs := range n.layer.HB.Status() {
+		ns := NodeStatus{Name: hs.Name, Type: nodeType(n.ha, hs.Name), Links: map[string]string{}}
+		switch hs.State {
+		case heartbeat.NodeUp:
+			ns.Status = "active"
+		case heartbeat.NodeDead:
+			ns.Status = "dead"
+		default:
+			ns.Status = "init"
+		}
+		for l, s := range hs.Links {
+			ns.Links[l] = s.String()
+		}
+		if m, ok := members[hs.Name]; ok {
+			ns.Version, ns.Digests = m.Version, m.Digests
+		}
+		if c := n.peerClaims(hs.Name); c != nil {
+			ns.Ping = int(c.Ping)
+			if hs.State == heartbeat.NodeUp {
+				claims[hs.Name] = c
+			}
+		}
+		st.Nodes = append(st.Nodes, ns)
+	}
+	for name, up := range n.pinger.states() {
+		s := "dead"
+		if up {
+			s = "up"
+		}
+		st.Nodes = append(st.Nodes, NodeStatus{Name: name, Type: "ping", Status: s, Links: map[string]string{name: s}})
+	}
+	// Groups: who runs what, from every live node's claims.
+	local, foreign := 0, 0
+	for i, g := range n.groups {
+		gs := GroupStatus{Name: g.Name, Home: g.Home, State: "stopped"}
+		for _, r := range g.Resources {
+			gs.Resources = append(gs.Resources, r.Raw)
+		}
+		for node, c := range claims {
+			if i >= len(c.Groups) {
+				continue
+			}
+			cl := c.Groups[i]
+			if cl.State.Holds() {
+				gs.Owner, gs.State, gs.Epoch = node, cl.State.String(), cl.Epoch
+			}
+			if cl.State == ClaimFailed {
+				if gs.Failed == nil {
+					gs.Failed = map[string]string{}
+				}
+				gs.Failed[node] = "start failed"
+				if node == n.cfg.Name && i < len(n.runners) {
+					_, _, e := n.runners[i].get()
+					gs.Failed[node] = e
+				}
+			}
+		}
+		if gs.Owner == "" && len(gs.Failed) > 0 {
+			gs.State = "failed"
+		}
+		if n.quorum != nil {
+			if o, ep, ok := n.quorum.assigned(g.Name); ok {
+				gs.Epoch = ep
+				if gs.Owner == "" && o != "" {
+					gs.Owner, gs.State = o, "assigned"
+				}
+			}
+		}
+		if gs.Owner == n.cfg.Name {
+			local++
+		} else if gs.Owner != "" {
+			foreign++
+		}
+		st.Groups = append(st.Groups, gs)
+	}
+	switch {
+	case local > 0 && foreign == 0 && local == len(n.groups):
+		st.Resources = "all"
+	case local > 0:
+		st.Resources = "local"
+	case foreign > 0:
+		st.Resources = "foreign"
+	default:
+		st.Resources = "none"
+	}
+	st.Warnings = n.digestWarnings(st.Nodes)
+	return st, nil
+}
+
+// digestWarnings names the files whose digests differ between nodes.
+func (n *Node) digestWarnings(nodes []NodeStatus) []string {
+	var out []string
+	mine := n.cfg.Config.Digests
+	for _, ns := range nodes {
+		if ns.Name == n.cfg.Name || ns.Digests == nil {
+			continue
+		}
+		var diff []string
+		for f, d := range mine {
+			if pd, ok := ns.Digests[f]; ok && len(d) >= len(pd) && d[:len(pd)] != pd {
+				diff = append(diff, f)
+			}
+		}
+		sort.Strings(diff)
+		for _, f := range diff {
+			out = append(out, fmt.Sprintf("%s differs between %s and %s", f, n.cfg.Name, ns.Name))
+		}
+	}
+	return out
+}
+
+func nodeType(ha *conf.HAConfig, name string) string {
+	if ha.IsWitness(name) {
+		return "witness"
+	}
+	return "normal"
+}
+
+// hacfParams gives ha.cf's values for cl_status parameter.
+func hacfParams(ha *conf.HAConfig) map[string]string {
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+	return map[string]string{
+		"keepalive": ms(ha.Keepalive), "deadtime": ms(ha.Deadtime), "warntime": ms(ha.EffectiveWarntime()),
+		"initdead": ms(ha.EffectiveInitdead()), "udpport": strconv.Itoa(ha.UDPPort), "baud": strconv.Itoa(ha.Baud),
+		"auto_failback": ha.AutoFailback, "nice_failback": map[bool]string{true: "off", false: "on"}[ha.AutoFailback == "on"],
+		"autojoin": ha.Autojoin, "logfacility": ha.LogFacility, "logfile": ha.LogFile, "debugfile": ha.DebugFile,
+		"debug": strconv.Itoa(ha.Debug), "watchdog": ha.Watchdog, "deadping": ms(ha.EffectiveDeadping()),
+		"hopfudge": strconv.Itoa(ha.Hopfudge), "msgfmt": ha.MsgFmt, "node": joinNames(ha.Nodes),
+		"hbversion": "hbgo",
+	}
+}
+
+func joinNames(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out
+}
+
+// Stop ends the node. Graceful: give every group away first (as
+// hb_standby all), then tell peers this node is leaving.
+func (n *Node) Stop(graceful bool, timeout time.Duration) error {
+	var errs []error
+	if graceful && n.role == "director" && n.mode != ModeSingle {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		if _, err := n.Standby(ctx, ScopeAll); err != nil && !errors.Is(err, ErrNoPeer) {
+			errs = append(errs, fmt.Errorf("standby before stop: %w", err))
+		}
+		cancel()
+	}
+	n.mu.Lock()
+	n.stopping = true
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	for _, r := range n.runners {
+		if err := r.waitStopped(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	cancel()
+	n.claimsChanged()
+	if n.quorum != nil {
+		errs = append(errs, n.quorum.stop())
+	}
+	errs = append(errs, n.layer.Stop(graceful))
+	n.cancel()
+	n.wg.Wait()
+	n.log.Info("hbgo stopped", "node", n.cfg.Name)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,222 @@
+package crm
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"hbgo/conf"
+)
+
+// pinger watches ha.cf's ping nodes and ping groups and turns them into a
+// connectivity score: one point per ping node answering, one per ping group
+// with any member answering. A node whose score is lower than a healthy
+// peer's gives its groups away (the job ipfail did).
+type pinger struct {
+	every, dead time.Duration
+	log         *slog.Logger
+	node        string
+
+	mu      sync.Mutex
+	targets map[netip.Addr]*pingTarget
+	singles []netip.Addr
+	groups  [][]netip.Addr
+	names   map[netip.Addr]string
+}
+
+type pingTarget struct {
+	lastReply time.Time
+	up        bool
+}
+
+func newPinger(ha *conf.HAConfig, node string, log *slog.Logger) (*pinger, error) {
+	p := &pinger{every: ha.Keepalive, dead: ha.EffectiveDeadping(), log: log, node: node,
+		targets: map[netip.Addr]*pingTarget{}, names: map[netip.Addr]string{}}
+	resolve := func(h string) (netip.Addr, error) {
+		if a, err := netip.ParseAddr(h); err == nil {
+			return a, nil
+		}
+		ips, err := net.LookupIP(h)
+		if err != nil || len(ips) == 0 {
+			return netip.Addr{}, fmt.Errorf("ping node %s: %v", h, err)
+		}
+		a, _ := netip.AddrFromSlice(ips[0])
+		return a.Unmap(), nil
+	}
+	for _, h := range ha.Ping {
+		a, err := resolve(h)
+		if err != nil {
+			return nil, err
+		}
+		p.singles = append(p.singles, a)
+		p.targets[a] = &pingTarget{}
+		p.names[a] = h
+	}
+	for _, g := range ha.PingGroups {
+		var members []netip.Addr
+		for _, h := range g.Hosts {
+			a, err := resolve(h)
+			if err != nil {
+				return nil, err
+			}
+			members = append(members, a)
+			p.targets[a] = &pingTarget{}
+			p.names[a] = h
+		}
+		p.groups = append(p.groups, members)
+	}
+	return p, nil
+}
+
+// configured reports whether there is anything to ping.
+func (p *pinger) configured() bool { return len(p.targets) > 0 }
+
+// score is the current connectivity score.
+func (p *pinger) score() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, a := range p.singles {
+		if p.targets[a].up {
+			n++
+		}
+	}
+	for _, g := range p.groups {
+		for _, a := range g {
+			if p.targets[a].up {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// states lists each ping node and whether it answers.
+func (p *pinger) states() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]bool{}
+	for a, t := range p.targets {
+		out[p.names[a]] = t.up
+	}
+	return out
+}
+
+// start opens the ICMP sockets (in the caller's network namespace) and
+// pings every target each keepalive until ctx ends; onChange hears score
+// changes.
+func (p *pinger) start(ctx context.Context, onChange func(int)) error {
+	c4, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+	if err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	var c6 *icmp.PacketConn
+	for a := range p.targets {
+		if a.Is6() && c6 == nil {
+			if c6, err = icmp.ListenPacket("ip6:ipv6-icmp", "::"); err != nil {
+				c4.Close()
+				return fmt.Errorf("ping6: %w", err)
+			}
+		}
+	}
+	go func() {
+		<-ctx.Done()
+		c4.Close()
+		if c6 != nil {
+			c6.Close()
+		}
+	}()
+	id := os.Getpid() & 0xffff
+	go p.recv(ctx, c4, 1, id)
+	if c6 != nil {
+		go p.recv(ctx, c6, 58, id)
+	}
+	go p.loop(ctx, c4, c6, id, onChange)
+	return nil
+}
+
+func (p *pinger) loop(ctx context.Context, c4, c6 *icmp.PacketConn, id int, onChange func(int)) {
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	last := -1
+	for seq := 0; ; seq++ {
+		for a := range p.targets {
+			var msg icmp.Message
+			body := &icmp.Echo{ID: id, Seq: seq & 0xffff, Data: binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))}
+			conn := c4
+			if a.Is6() {
+				msg = icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: body}
+				conn = c6
+			} else {
+				msg = icmp.Message{Type: ipv4.ICMPTypeEcho, Body: body}
+			}
+			b, _ := msg.Marshal(nil)
+			conn.WriteTo(b, &net.IPAddr{IP: a.AsSlice()})
+		}
+		now := time.Now()
+		p.mu.Lock()
+		for a, tg := range p.targets {
+			up := !tg.lastReply.IsZero() && now.Sub(tg.lastReply) < p.dead
+			if up != tg.up {
+				tg.up = up
+				word := "dead"
+				if up {
+					word = "up"
+				}
+				p.log.Info(fmt.Sprintf("Ping node %s is %s", p.names[a], word), "node", p.node)
+			}
+		}
+		p.mu.Unlock()
+		if s := p.score(); s != last {
+			last = s
+			if onChange != nil {
+				onChange(s)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *pinger) recv(ctx context.Context, c *icmp.PacketConn, proto, id int) {
+	buf := make([]byte, 1500)
+	for ctx.Err() == nil {
+		c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			continue
+		}
+		m, err := icmp.ParseMessage(proto, buf[:n])
+		if err != nil {
+			continue
+		}
+		echo, ok := m.Body.(*icmp.Echo)
+		if !ok || echo.ID != id || (m.Type != ipv4.ICMPTypeEchoReply && m.Type != ipv6.ICMPTypeEchoReply) {
+			continue
+		}
+		ip, ok := from.(*net.IPAddr)
+		if !ok {
+			continue
+		}
+		a, _ := netip.AddrFromSlice(ip.IP)
+		p.mu.Lock()
+		if t := p.targets[a.Unmap()]; t != nil {
+			t.lastReply = time.Now()
+		}
+		p.mu.Unlock()
+	}
+}

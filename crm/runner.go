@@ -1,0 +1,173 @@
+package crm
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Chain is a group's resources as the cluster drives them (resources.Chain
+// satisfies it): Start starts them in order and rolls back on failure;
+// Stop stops them in reverse and fails only if something is still running.
+type Chain interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// runner drives one group's chain towards what the node wants, one
+// operation at a time, and says what it does as a Claim.
+type runner struct {
+	name     string
+	chain    Chain
+	log      *slog.Logger
+	node     string
+	timeout  time.Duration
+	onChange func()
+
+	mu      sync.Mutex
+	want    bool
+	epoch   uint64
+	claim   Claim
+	tookAt  time.Time
+	lastErr string
+	wake    chan struct{}
+}
+
+func newRunner(node, name string, chain Chain, timeout time.Duration, log *slog.Logger, onChange func()) *runner {
+	return &runner{name: name, chain: chain, log: log, node: node, timeout: timeout, onChange: onChange, wake: make(chan struct{}, 1)}
+}
+
+// set says whether the group should run here, for epoch.
+func (r *runner) set(want bool, epoch uint64) {
+	r.mu.Lock()
+	changed := r.want != want || (want && r.epoch != epoch)
+	r.want = want
+	if want {
+		r.epoch = epoch
+	}
+	r.mu.Unlock()
+	if changed {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// clearFailed forgets a failed start so the group may be tried here again.
+func (r *runner) clearFailed() {
+	r.mu.Lock()
+	if r.claim.State == ClaimFailed {
+		r.claim.State = ClaimStopped
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *runner) get() (Claim, time.Time, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.claim, r.tookAt, r.lastErr
+}
+
+func (r *runner) setClaim(s ClaimState) {
+	r.mu.Lock()
+	r.claim.State = s
+	r.claim.Epoch = r.epoch
+	if s == ClaimStarting {
+		r.tookAt = time.Now()
+	}
+	r.mu.Unlock()
+	if r.onChange != nil {
+		r.onChange()
+	}
+}
+
+// run is the runner's loop; it ends with ctx, stopping nothing (the node
+// stops groups explicitly before it exits).
+func (r *runner) run(ctx context.Context) {
+	for {
+		r.mu.Lock()
+		want, state := r.want, r.claim.State
+		r.mu.Unlock()
+		switch {
+		case want && state == ClaimStopped:
+			r.start(ctx)
+			continue
+		case !want && state.Holds():
+			r.stop(ctx)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+	}
+}
+
+func (r *runner) start(ctx context.Context) {
+	r.setClaim(ClaimStarting)
+	r.log.Info(fmt.Sprintf("Acquiring resource group: %s %s", r.node, r.name), "node", r.node, "group", r.name)
+	sctx, cancel := context.WithTimeout(ctx, r.timeout)
+	err := r.chain.Start(sctx)
+	cancel()
+	if err != nil {
+		r.mu.Lock()
+		r.lastErr = err.Error()
+		r.mu.Unlock()
+		r.log.Error(fmt.Sprintf("Resource group %s failed to start on %s: %v", r.name, r.node, err), "node", r.node, "group", r.name)
+		r.setClaim(ClaimFailed)
+		return
+	}
+	r.log.Info(fmt.Sprintf("Resource group %s running on %s", r.name, r.node), "node", r.node, "group", r.name)
+	r.setClaim(ClaimRunning)
+}
+
+// stop stops the group and retries until it is stopped: a node must not
+// say it released a group (its VIP) it still holds.
+func (r *runner) stop(ctx context.Context) {
+	r.setClaim(ClaimStopping)
+	r.log.Info(fmt.Sprintf("Releasing resource group: %s %s", r.node, r.name), "node", r.node, "group", r.name)
+	for attempt := 1; ; attempt++ {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
+		err := r.chain.Stop(sctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		r.mu.Lock()
+		r.lastErr = err.Error()
+		r.mu.Unlock()
+		r.log.Error(fmt.Sprintf("CRITICAL: resource group %s failed to stop on %s (attempt %d): %v", r.name, r.node, attempt, err), "node", r.node, "group", r.name)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
+	r.log.Info(fmt.Sprintf("Resource group %s stopped on %s", r.name, r.node), "node", r.node, "group", r.name)
+	r.setClaim(ClaimStopped)
+}
+
+// waitStopped asks the group to stop and waits until it no longer holds
+// it here (shutdown, lease loss).
+func (r *runner) waitStopped(ctx context.Context) error {
+	r.set(false, 0)
+	for {
+		c, _, _ := r.get()
+		if !c.State.Holds() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("group %s still %s: %w", r.name, c.State, ErrTimeout)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
