@@ -9,7 +9,7 @@ BIN     := bin/hbgo
 SBIN_LINKS := heartbeat ldirectord
 BIN_LINKS  := hb_standby hb_takeover cl_status hb_serialtest
 # What the tests need, as command:debian-package.
-TEST_DEPS := ip:iproute2 socat:socat iptables:iptables nft:nftables ping:iputils-ping
+TEST_DEPS := ip:iproute2 socat:socat iptables:iptables nft:nftables ping:iputils-ping qemu-system-x86_64:qemu-system-x86 depmod:kmod xz:xz-utils dpkg-deb:dpkg
 FUZZTIME ?= 20s
 
 .PHONY: all build test unit fuzz demo bench install uninstall deps clean vet
