@@ -38,7 +38,9 @@ func (s ClaimState) String() string {
 // Holds reports whether a node in this state may be serving the group:
 // anything but stopped or failed counts, so that nobody starts a group
 // another node has not finished stopping.
-func (s ClaimState) Holds() bool { return s == ClaimStarting || s == ClaimRunning || s == ClaimStopping }
+func (s ClaimState) Holds() bool {
+	return s == ClaimStarting || s == ClaimRunning || s == ClaimStopping
+}
 
 // Claim is one group's state on a node, with the epoch it acts on.
 type Claim struct {
@@ -63,7 +65,9 @@ const (
 type Claims struct {
 	// Layout identifies the haresources groups by a hash of their names:
 	// claims of a node with another group list are not comparable.
-	Layout  uint32
+	Layout uint32
+	// Flags: FlagRaftState when this node has a placement log on disk.
+	Flags   uint8
 	Ping    uint8
 	Request RequestKind
 	Scope   Scope
@@ -72,6 +76,10 @@ type Claims struct {
 }
 
 const claimsVersion = 1
+
+// FlagRaftState says the node already belongs to a placement log, so a
+// new node must wait to be added instead of bootstrapping one.
+const FlagRaftState = 1
 
 // LayoutOf hashes group names in order.
 func LayoutOf(groups []string) uint32 {
@@ -90,7 +98,7 @@ func (c *Claims) Encode(dst []byte) []byte {
 			sc = byte(i)
 		}
 	}
-	dst = append(dst, c.Ping, byte(c.Request), sc)
+	dst = append(dst, c.Flags, c.Ping, byte(c.Request), sc)
 	dst = binary.AppendUvarint(dst, uint64(c.ReqID))
 	dst = binary.AppendUvarint(dst, uint64(len(c.Groups)))
 	for _, g := range c.Groups {
@@ -105,15 +113,15 @@ const maxClaimGroups = 64
 
 // DecodeClaims parses a claim; it never panics on bad input.
 func DecodeClaims(b []byte) (*Claims, error) {
-	if len(b) < 8 || b[0] != claimsVersion {
+	if len(b) < 9 || b[0] != claimsVersion {
 		return nil, errors.New("claims: bad header")
 	}
-	c := &Claims{Layout: binary.BigEndian.Uint32(b[1:]), Ping: b[5], Request: RequestKind(b[6])}
-	if int(b[7]) >= len(scopeCodes) || c.Request > RequestTakeover {
+	c := &Claims{Layout: binary.BigEndian.Uint32(b[1:]), Flags: b[5], Ping: b[6], Request: RequestKind(b[7])}
+	if int(b[8]) >= len(scopeCodes) || c.Request > RequestTakeover {
 		return nil, errors.New("claims: bad request")
 	}
-	c.Scope = scopeCodes[b[7]]
-	rest := b[8:]
+	c.Scope = scopeCodes[b[8]]
+	rest := b[9:]
 	id, n := binary.Uvarint(rest)
 	if n <= 0 || id > 1<<32-1 {
 		return nil, errors.New("claims: bad request id")

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hbgo/conf"
@@ -73,6 +74,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	wake   chan struct{}
+
+	raftFlags atomic.Uint32 // claims flags set by quorum mode
 
 	mu        sync.Mutex
 	request   RequestKind
@@ -156,11 +159,15 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	if n.mode == ModeQuorum {
-		if n.quorum, err = startQuorum(n, key); err != nil {
+		q, err := startQuorum(n, key)
+		if err != nil {
 			n.layer.Stop(false)
 			n.cancel()
 			return nil, err
 		}
+		n.mu.Lock()
+		n.quorum = q
+		n.mu.Unlock()
 	}
 	for _, r := range n.runners {
 		n.wg.Add(1)
@@ -201,7 +208,11 @@ func (n *Node) onEvent(e heartbeat.Event) {
 		n.mu.Lock()
 		n.peerUpAt[e.Node] = e.Time
 		n.heardPeer = true
+		q := n.quorum
 		n.mu.Unlock()
+		if q != nil {
+			q.nodeCameUp(e.Node)
+		}
 	}
 	n.poke()
 }
@@ -209,7 +220,7 @@ func (n *Node) onEvent(e heartbeat.Event) {
 // myClaims is this node's claims now.
 func (n *Node) myClaims() *Claims {
 	n.mu.Lock()
-	c := &Claims{Layout: n.layout, Ping: uint8(min(n.ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID}
+	c := &Claims{Layout: n.layout, Flags: uint8(n.raftFlags.Load()), Ping: uint8(min(n.ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID}
 	n.mu.Unlock()
 	for _, r := range n.runners {
 		cl, _, _ := r.get()

@@ -1,21 +1,608 @@
 package crm
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 
 	"hbgo/conf"
+	"hbgo/heartbeat"
 )
 
-// quorum is the raft-backed placement of quorum mode.
-type quorum struct{}
+// quorum is the raft-backed placement of quorum mode: the leader decides
+// where every group runs and commits it; every director runs what the
+// committed state gives it, only while its lease is fresh.
+type quorum struct {
+	n      *Node
+	timing Timing
+	fsm    *fsm
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	stores *Stores
+	voters []string
 
-func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
-	return nil, errors.New("quorum mode (three or more voters) is not in this build yet")
+	mu           sync.Mutex
+	started      bool
+	lastVerify   time.Time // leader: start of the last successful quorum round trip
+	verifying    bool
+	leaderSince  time.Time
+	wasLeader    bool
+	revokedAt    map[string]time.Time
+	pending      map[string]bool // proposals in flight, by group or "nodeup:NAME"
+	nodeUpQueued map[string]bool
+	hasState     bool
 }
 
-func (q *quorum) decide()                                      {}
-func (q *quorum) submitRequest(kind RequestKind, s Scope)      {}
-func (q *quorum) hasQuorum() bool                              { return false }
-func (q *quorum) status() RaftStatus                           { return RaftStatus{} }
-func (q *quorum) assigned(group string) (string, uint64, bool) { return "", 0, false }
-func (q *quorum) stop() error                                  { return nil }
+func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
+	q := &quorum{n: n, timing: DeriveTiming(n.ha), revokedAt: map[string]time.Time{},
+		pending: map[string]bool{}, nodeUpQueued: map[string]bool{}}
+	if err := q.timing.Validate(); err != nil {
+		return nil, err
+	}
+	q.voters = heartbeat.Members(n.ha)
+	q.fsm = newFSM(n.poke)
+	if !n.layer.Addr.IsValid() {
+		return nil, errors.New("quorum mode needs a UDP medium with an address for raft")
+	}
+	var err error
+	q.stores, err = OpenStores(filepath.Join(n.cfg.StateDir, "raft"))
+	if err != nil {
+		return nil, err
+	}
+	addr := netip.AddrPortFrom(n.layer.Addr, uint16(n.ha.RaftPort))
+	q.trans, err = NewTransport(TransportConfig{
+		Bind: addr, Advertise: addr, Key: key.Derive(RaftKeyPurpose),
+		MaxPool: 3, Timeout: max(q.timing.HeartbeatTimeout, time.Second), Dial: n.cfg.Dial,
+		Logger: SlogHCLogger(n.log),
+	})
+	if err != nil {
+		q.stores.Close()
+		return nil, err
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.Name)
+	rc.HeartbeatTimeout = q.timing.HeartbeatTimeout
+	rc.ElectionTimeout = q.timing.ElectionTimeout
+	rc.LeaderLeaseTimeout = q.timing.LeaderLeaseTimeout
+	rc.CommitTimeout = q.timing.CommitTimeout
+	rc.SnapshotThreshold = 1024
+	rc.TrailingLogs = 1024
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: slogWriter{n}, Level: hclog.Warn})
+	q.hasState, err = raft.HasExistingState(q.stores.Log, q.stores.Stable, q.stores.Snapshots)
+	if err != nil {
+		q.close()
+		return nil, err
+	}
+	q.raft, err = raft.NewRaft(rc, q.fsm, q.stores.Log, q.stores.Stable, q.stores.Snapshots, q.trans)
+	if err != nil {
+		q.close()
+		return nil, err
+	}
+	n.log.Info("Placement log: "+q.timing.String(), "node", n.cfg.Name)
+	return q, nil
+}
+
+// slogWriter sends raft's own log lines to the node's log.
+type slogWriter struct{ n *Node }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.n.log.Warn(string(trimNewline(p)), "node", w.n.cfg.Name, "subsys", "raft")
+	return len(p), nil
+}
+
+func trimNewline(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+var _ io.Writer = slogWriter{}
+
+func (q *quorum) close() {
+	if q.trans != nil {
+		q.trans.Close()
+	}
+	if q.stores != nil {
+		q.stores.Close()
+	}
+}
+
+// flags is what this node says of its placement log in its claims.
+func (q *quorum) flags() uint8 {
+	if q.hasState || q.raft.LastIndex() > 0 {
+		return FlagRaftState
+	}
+	return 0
+}
+
+// bootstrap starts a new placement log when every voter's raft address is
+// known from heartbeats, or, after initdead, a quorum of them, and no peer
+// already has a log (then this node waits to be added).
+func (q *quorum) bootstrap() {
+	if q.hasState || q.raft.LastIndex() > 0 {
+		q.hasState = true
+		return
+	}
+	n := q.n
+	var servers []raft.Server
+	for _, v := range q.voters {
+		if v != n.cfg.Name {
+			if c := n.peerClaims(v); c != nil && c.Flags&FlagRaftState != 0 {
+				return // a log exists: wait for its leader to add us
+			}
+		}
+		addr, ok := q.raftAddr(v)
+		if !ok {
+			continue
+		}
+		servers = append(servers, raft.Server{ID: raft.ServerID(v), Address: raft.ServerAddress(addr.String()), Suffrage: raft.Voter})
+	}
+	all := len(servers) == len(q.voters)
+	if !all && (time.Since(n.start) < n.ha.EffectiveInitdead() || len(servers) <= len(q.voters)/2) {
+		return
+	}
+	sort.Slice(servers, func(i, j int) bool { return servers[i].ID < servers[j].ID })
+	f := q.raft.BootstrapCluster(raft.Configuration{Servers: servers})
+	if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		n.log.Warn(fmt.Sprintf("Cannot start the placement log: %v", err), "node", n.cfg.Name)
+		return
+	}
+	q.hasState = true
+	n.log.Info(fmt.Sprintf("Placement log started with %d voters", len(servers)), "node", n.cfg.Name)
+}
+
+// raftAddr is a voter's raft address: ours, or what its heartbeats carry.
+func (q *quorum) raftAddr(node string) (netip.AddrPort, bool) {
+	if node == q.n.cfg.Name {
+		return netip.AddrPortFrom(q.n.layer.Addr, uint16(q.n.ha.RaftPort)), true
+	}
+	for _, s := range q.n.layer.HB.PeerServices(node) {
+		if s.Kind == heartbeat.ServiceRaft {
+			return s.Addr, true
+		}
+	}
+	return netip.AddrPort{}, false
+}
+
+// leaseValid reports whether this node heard from a quorum within the
+// lease, and how much of it is left.
+func (q *quorum) leaseValid() (bool, time.Duration) {
+	now := time.Now()
+	var anchor time.Time
+	switch q.raft.State() {
+	case raft.Leader:
+		q.mu.Lock()
+		anchor = q.lastVerify
+		q.mu.Unlock()
+	case raft.Follower:
+		if addr, _ := q.raft.LeaderWithID(); addr == "" {
+			return false, 0
+		}
+		anchor = q.raft.LastContact()
+	default:
+		return false, 0
+	}
+	left := anchor.Add(q.timing.Lease).Sub(now)
+	return !anchor.IsZero() && left > 0, max(left, 0)
+}
+
+// verifyLeadership renews a leader's lease with a quorum round trip.
+func (q *quorum) verifyLeadership() {
+	q.mu.Lock()
+	if q.verifying {
+		q.mu.Unlock()
+		return
+	}
+	q.verifying = true
+	q.mu.Unlock()
+	go func() {
+		start := time.Now()
+		err := q.raft.VerifyLeader().Error()
+		q.mu.Lock()
+		q.verifying = false
+		if err == nil {
+			q.lastVerify = start
+		}
+		q.mu.Unlock()
+		if err == nil {
+			q.n.poke()
+		}
+	}()
+}
+
+func (q *quorum) hasQuorum() bool {
+	ok, _ := q.leaseValid()
+	return ok
+}
+
+// decide runs on every tick of the node's loop.
+func (q *quorum) decide() {
+	n := q.n
+	q.bootstrap()
+	n.raftFlags.Store(uint32(q.flags()))
+	isLeader := q.raft.State() == raft.Leader
+	if isLeader {
+		q.verifyLeadership()
+	}
+	q.mu.Lock()
+	if isLeader && !q.wasLeader {
+		q.leaderSince = time.Now()
+		q.nodeUpQueued = map[string]bool{}
+	}
+	q.wasLeader = isLeader
+	q.mu.Unlock()
+
+	st, _ := q.fsm.view()
+	valid, _ := q.leaseValid()
+	if n.role == "director" {
+		n.mu.Lock()
+		stopping := n.stopping
+		n.mu.Unlock()
+		for i, r := range n.runners {
+			a := st.Groups[n.groups[i].Name]
+			want := valid && !stopping && a.Owner == n.cfg.Name
+			cl, _, _ := r.get()
+			if cl.State == ClaimFailed && (q.requestCovers(n.cfg.Name, i, RequestTakeover) || q.runningElsewhere(i)) {
+				r.clearFailed()
+			}
+			r.set(want, a.Epoch)
+		}
+		q.checkRequest(st)
+	}
+	if isLeader && valid {
+		q.lead(st)
+	}
+}
+
+// claimsOf is what a node says: this node's own, or its last heartbeat's.
+func (q *quorum) claimsOf(node string) *Claims {
+	if node == q.n.cfg.Name {
+		return q.n.myClaims()
+	}
+	return q.n.peerClaims(node)
+}
+
+func (q *quorum) alive(node string) bool {
+	return node == q.n.cfg.Name || q.n.peerAlive(node)
+}
+
+func (q *quorum) holds(node string, i int) bool {
+	c := q.claimsOf(node)
+	return c != nil && i < len(c.Groups) && c.Groups[i].State.Holds()
+}
+
+func (q *quorum) runningElsewhere(i int) bool {
+	for _, d := range q.n.ha.Nodes {
+		if d != q.n.cfg.Name && q.alive(d) {
+			if c := q.claimsOf(d); c != nil && i < len(c.Groups) && c.Groups[i].State == ClaimRunning {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (q *quorum) requestCovers(node string, i int, kind RequestKind) bool {
+	c := q.claimsOf(node)
+	return c != nil && c.Request == kind && Covers(c.Scope, node, q.n.homes[i])
+}
+
+// bestPing is the highest ping score among live directors.
+func (q *quorum) bestPing() int {
+	best := 0
+	for _, d := range q.n.ha.Nodes {
+		if c := q.claimsOf(d); c != nil && q.alive(d) && int(c.Ping) > best {
+			best = int(c.Ping)
+		}
+	}
+	return best
+}
+
+// eligible: node can run group i now.
+func (q *quorum) eligible(node string, i int) bool {
+	if !q.n.ha.IsNode(node) || !q.alive(node) {
+		return false
+	}
+	c := q.claimsOf(node)
+	if c == nil || c.Layout != q.n.layout || i >= len(c.Groups) || c.Groups[i].State == ClaimFailed {
+		return false
+	}
+	if q.requestCovers(node, i, RequestStandby) {
+		return false
+	}
+	if q.n.pinger.configured() && int(c.Ping) < q.bestPing() {
+		return false
+	}
+	return true
+}
+
+// choose picks where an unassigned group should go.
+func (q *quorum) choose(i int) string {
+	for _, d := range q.n.ha.Nodes {
+		if q.requestCovers(d, i, RequestTakeover) && q.eligible(d, i) {
+			return d
+		}
+	}
+	if h := q.n.homes[i]; q.eligible(h, i) {
+		return h
+	}
+	for _, d := range q.n.ha.Nodes {
+		if q.eligible(d, i) {
+			return d
+		}
+	}
+	return ""
+}
+
+// lead is the leader's placement pass.
+func (q *quorum) lead(st *State) {
+	n := q.n
+	// Record nodes that came up or restarted, for auto_failback.
+	for _, v := range q.voters {
+		if !q.alive(v) {
+			q.mu.Lock()
+			delete(q.nodeUpQueued, v)
+			q.mu.Unlock()
+			continue
+		}
+		gen := n.layer.HB.PeerGeneration(v)
+		if v == n.cfg.Name {
+			gen = n.layer.HB.Generation()
+		}
+		q.mu.Lock()
+		queued := q.nodeUpQueued[v]
+		q.mu.Unlock()
+		if gen != 0 && (st.Nodes[v].Generation != gen || queued) {
+			if q.propose("nodeup:"+v, Command{Op: "nodeup", Node: v, Gen: gen}) {
+				q.mu.Lock()
+				delete(q.nodeUpQueued, v)
+				q.mu.Unlock()
+			}
+		}
+	}
+	q.addVoters()
+	fb := n.ha.AutoFailback == "on" || n.ha.AutoFailback == "legacy"
+	for i, g := range n.groups {
+		a := st.Groups[g.Name]
+		if a.Owner != "" {
+			keep := q.eligible(a.Owner, i)
+			if keep && fb && a.Owner != g.Home && q.eligible(g.Home, i) && st.Nodes[g.Home].UpIndex > a.Index &&
+				!q.requestCovers(a.Owner, i, RequestTakeover) {
+				keep = false // the home came back after the group moved
+			}
+			for _, d := range n.ha.Nodes {
+				if d != a.Owner && q.requestCovers(d, i, RequestTakeover) && q.eligible(d, i) {
+					keep = false
+				}
+			}
+			if !keep {
+				if q.propose(g.Name, Command{Op: "assign", Group: g.Name, Owner: "", Epoch: a.Epoch + 1}) {
+					q.mu.Lock()
+					q.revokedAt[g.Name] = time.Now()
+					q.mu.Unlock()
+					n.log.Info(fmt.Sprintf("Revoking group %s from %s (epoch %d)", g.Name, a.Owner, a.Epoch+1), "node", n.cfg.Name)
+				}
+			}
+			continue
+		}
+		target := q.choose(i)
+		if target == "" {
+			continue
+		}
+		if !q.safeToAssign(st, i, a, target) {
+			continue
+		}
+		if q.propose(g.Name, Command{Op: "assign", Group: g.Name, Owner: target, Epoch: a.Epoch + 1}) {
+			n.log.Info(fmt.Sprintf("Assigning group %s to %s (epoch %d)", g.Name, target, a.Epoch+1), "node", n.cfg.Name)
+		}
+	}
+}
+
+// addVoters adds to the placement log every voter of ha.cf that is alive,
+// whose address its heartbeats carry, and that the log does not have (one
+// that was down when the log started), or whose address changed.
+func (q *quorum) addVoters() {
+	f := q.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	have := map[raft.ServerID]raft.ServerAddress{}
+	for _, s := range f.Configuration().Servers {
+		have[s.ID] = s.Address
+	}
+	for _, v := range q.voters {
+		addr, ok := q.raftAddr(v)
+		if !ok || !q.alive(v) {
+			continue
+		}
+		if cur, in := have[raft.ServerID(v)]; in && cur == raft.ServerAddress(addr.String()) {
+			continue
+		}
+		key := "voter:" + v
+		q.mu.Lock()
+		busy := q.pending[key]
+		q.pending[key] = true
+		q.mu.Unlock()
+		if busy {
+			continue
+		}
+		fut := q.raft.AddVoter(raft.ServerID(v), raft.ServerAddress(addr.String()), 0, q.timing.HeartbeatTimeout*4)
+		go func() {
+			err := fut.Error()
+			q.mu.Lock()
+			delete(q.pending, key)
+			q.mu.Unlock()
+			if err == nil {
+				q.n.log.Info(fmt.Sprintf("Added %s at %s to the placement log", v, addr), "node", q.n.cfg.Name)
+			}
+		}()
+	}
+}
+
+// safeToAssign: no node other than target may still run group i. A node
+// we hear must say it stopped (at the current epoch or later); one we
+// cannot hear must have been revoked at least SafeWait ago, so its lease
+// has surely lapsed.
+func (q *quorum) safeToAssign(st *State, i int, a Assignment, target string) bool {
+	n := q.n
+	name := n.groups[i].Name
+	q.mu.Lock()
+	revoked, ok := q.revokedAt[name]
+	if !ok || revoked.Before(q.leaderSince) {
+		// Revoked before this node led (or never seen): count from the
+		// start of this leadership.
+		revoked = q.leaderSince
+	}
+	q.mu.Unlock()
+	waited := time.Since(revoked) >= q.timing.SafeWait
+	for _, d := range n.ha.Nodes {
+		if d == target {
+			continue
+		}
+		c := q.claimsOf(d)
+		heard := q.alive(d) && c != nil && c.Layout == n.layout && i < len(c.Groups)
+		switch {
+		case heard && c.Groups[i].State.Holds():
+			return false // still running or stopping there
+		case heard && c.Groups[i].Epoch >= a.Epoch:
+			// It has seen the revocation and does not hold the group.
+		case d == a.LastOwner || a.Epoch > 0:
+			// Not heard, or not yet acting on the newest epoch.
+			if !waited {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// propose commits a command unless one for the same key is in flight.
+func (q *quorum) propose(key string, c Command) bool {
+	q.mu.Lock()
+	if q.pending[key] {
+		q.mu.Unlock()
+		return false
+	}
+	q.pending[key] = true
+	q.mu.Unlock()
+	b, _ := json.Marshal(c)
+	f := q.raft.Apply(b, q.timing.HeartbeatTimeout*4)
+	go func() {
+		err := f.Error()
+		if err == nil {
+			if r, ok := f.Response().(applyResult); ok {
+				err = r.err
+			}
+		}
+		q.mu.Lock()
+		delete(q.pending, key)
+		q.mu.Unlock()
+		if err != nil {
+			q.n.log.Debug(fmt.Sprintf("Proposal %s not applied: %v", key, err), "node", q.n.cfg.Name)
+		}
+		q.n.poke()
+	}()
+	return true
+}
+
+// nodeCameUp is called on heartbeat node-up events.
+func (q *quorum) nodeCameUp(node string) {
+	q.mu.Lock()
+	q.nodeUpQueued[node] = true
+	q.mu.Unlock()
+}
+
+func (q *quorum) submitRequest(kind RequestKind, s Scope) { q.n.poke() }
+
+// checkRequest finishes this node's pending request when the committed
+// state and the claims show it fulfilled, or impossible.
+func (q *quorum) checkRequest(st *State) {
+	n := q.n
+	n.mu.Lock()
+	req, scope := n.request, n.scope
+	n.mu.Unlock()
+	me := n.cfg.Name
+	switch req {
+	case RequestStandby:
+		for i, g := range n.groups {
+			if !Covers(scope, me, g.Home) {
+				continue
+			}
+			if q.holds(me, i) || st.Groups[g.Name].Owner == me {
+				// Still here: impossible if nobody else could take it.
+				other := false
+				for _, d := range n.ha.Nodes {
+					if d != me && q.eligible(d, i) {
+						other = true
+					}
+				}
+				if !other {
+					n.finishRequest(false, true)
+				}
+				return
+			}
+			if o := st.Groups[g.Name].Owner; o == "" || !q.holds(o, i) {
+				// Not yet running elsewhere; done only if nobody could.
+				for _, d := range n.ha.Nodes {
+					if d != me && q.eligible(d, i) {
+						return
+					}
+				}
+			}
+		}
+		n.finishRequest(true, false)
+	case RequestTakeover:
+		for i, g := range n.groups {
+			if !Covers(scope, me, g.Home) {
+				continue
+			}
+			c := q.claimsOf(me)
+			if c.Groups[i].State == ClaimFailed {
+				n.finishRequest(false, true)
+				return
+			}
+			if c.Groups[i].State != ClaimRunning || st.Groups[g.Name].Owner != me {
+				return
+			}
+		}
+		n.finishRequest(true, false)
+	}
+}
+
+func (q *quorum) status() RaftStatus {
+	addr, id := q.raft.LeaderWithID()
+	_ = addr
+	rs := RaftStatus{State: q.raft.State().String(), Leader: string(id), Voters: append([]string(nil), q.voters...)}
+	stats := q.raft.Stats()
+	fmt.Sscan(stats["term"], &rs.Term)
+	fmt.Sscan(stats["commit_index"], &rs.CommitIndex)
+	valid, left := q.leaseValid()
+	rs.LeaseValid, rs.LeaseLeft = valid, Duration(left)
+	return rs
+}
+
+func (q *quorum) assigned(group string) (string, uint64, bool) {
+	st, _ := q.fsm.view()
+	a, ok := st.Groups[group]
+	return a.Owner, a.Epoch, ok
+}
+
+func (q *quorum) stop() error {
+	if q.raft.State() == raft.Leader {
+		// Hand leadership over so the others need not wait for an election.
+		q.raft.LeadershipTransfer().Error()
+	}
+	err := q.raft.Shutdown().Error()
+	q.close()
+	return err
+}

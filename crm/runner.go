@@ -40,11 +40,14 @@ func newRunner(node, name string, chain Chain, timeout time.Duration, log *slog.
 }
 
 // set says whether the group should run here, for epoch.
+// The epoch only rises: it is the newest placement decision this node has
+// seen for the group, and the claim carries it so the leader knows the
+// node acted on that decision.
 func (r *runner) set(want bool, epoch uint64) {
 	r.mu.Lock()
-	changed := r.want != want || (want && r.epoch != epoch)
+	changed := r.want != want || epoch > r.epoch
 	r.want = want
-	if want {
+	if epoch > r.epoch {
 		r.epoch = epoch
 	}
 	r.mu.Unlock()
@@ -72,13 +75,14 @@ func (r *runner) clearFailed() {
 func (r *runner) get() (Claim, time.Time, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.claim, r.tookAt, r.lastErr
+	c := r.claim
+	c.Epoch = r.epoch
+	return c, r.tookAt, r.lastErr
 }
 
 func (r *runner) setClaim(s ClaimState) {
 	r.mu.Lock()
 	r.claim.State = s
-	r.claim.Epoch = r.epoch
 	if s == ClaimStarting {
 		r.tookAt = time.Now()
 	}

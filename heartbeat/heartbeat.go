@@ -378,6 +378,19 @@ func (h *Heartbeat) PeerServices(node string) []Service {
 	return append([]Service(nil), h.services[node]...)
 }
 
+// Generation is this node's generation.
+func (h *Heartbeat) Generation() uint64 { return h.cfg.Generation }
+
+// PeerGeneration returns the generation a peer last sent (0 if never heard).
+func (h *Heartbeat) PeerGeneration(node string) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ph := h.hist.peers[node]; ph != nil {
+		return ph.gen
+	}
+	return 0
+}
+
 // PeerApp returns the cluster-layer state a peer last sent.
 func (h *Heartbeat) PeerApp(node string) []byte {
 	h.mu.Lock()

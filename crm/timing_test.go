@@ -1,0 +1,31 @@
+package crm
+
+import (
+	"testing"
+	"time"
+
+	"hbgo/conf"
+)
+
+func TestDeriveTiming(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		ka, dead time.Duration
+		hb, lease, wait time.Duration
+	}{
+		{100 * ms, 500 * ms, 250 * ms, 250 * ms, 525 * ms},
+		{2 * time.Second, 30 * time.Second, 15 * time.Second, 15 * time.Second, 31500 * ms},
+		{50 * ms, 150 * ms, 100 * ms, 100 * ms, 220 * ms},
+	}
+	for _, c := range cases {
+		ha := conf.NewHAConfig("ha.cf")
+		ha.Keepalive, ha.Deadtime = c.ka, c.dead
+		tm := DeriveTiming(ha)
+		if tm.HeartbeatTimeout != c.hb || tm.Lease != c.lease || tm.SafeWait != c.wait {
+			t.Errorf("%v/%v: %v", c.ka, c.dead, tm)
+		}
+		if err := tm.Validate(); err != nil {
+			t.Errorf("%v/%v: %v", c.ka, c.dead, err)
+		}
+	}
+}
