@@ -343,6 +343,7 @@ func TestControlRootPeerCred(t *testing.T) {
 	if _, err := dial(t, runDir).Status(context.Background()); err != nil {
 		t.Errorf("root refused: %v", err)
 	}
+	t.Logf("server log:\n%s", log)
 }
 
 func copyFile(t *testing.T, from, to string) {
