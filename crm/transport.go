@@ -37,6 +37,7 @@ const (
 	DefaultHandshakeTimeout   = 2 * time.Second
 	DefaultMaxPendingAccepts  = 32
 	transportALPN             = "hbgo-raft/1"
+	transportReady            = 0x01 // server to client, once it has verified the client
 	handshakeLogEvery         = 5 * time.Second
 	tlsSeedLabel              = "hbgo raft tls ed25519 seed v1"
 	transportAcceptRetryFloor = 5 * time.Millisecond
@@ -328,6 +329,13 @@ func (s *tlsStreamLayer) handshake(c net.Conn) {
 		s.handshakeFailed(c.RemoteAddr(), true, err)
 		return
 	}
+	// In TLS 1.3 the client finishes its handshake before we have checked
+	// its certificate; this byte tells it that we did.
+	if _, err := tc.Write([]byte{transportReady}); err != nil {
+		c.Close()
+		s.handshakeFailed(c.RemoteAddr(), true, fmt.Errorf("send ready: %w", err))
+		return
+	}
 	c.SetDeadline(time.Time{})
 	select {
 	case s.accepted <- tc:
@@ -375,9 +383,9 @@ func (s *tlsStreamLayer) Close() error {
 // Addr implements net.Listener; it is the advertised address.
 func (s *tlsStreamLayer) Addr() net.Addr { return s.advertise }
 
-// Dial implements raft.StreamLayer: TCP connect and TLS handshake within
-// timeout. The handshake is finished here, so a wrong peer fails the dial
-// rather than the first RPC.
+// Dial implements raft.StreamLayer: TCP connect, TLS handshake and the
+// server's ready byte within timeout, so a peer that refuses our key fails
+// the dial rather than the first RPC.
 func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
@@ -393,6 +401,16 @@ func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
+		s.handshakeFailed(c.RemoteAddr(), false, err)
+		return nil, fmt.Errorf("raft peer %s: %w: %w", address, ErrHandshake, err)
+	}
+	var ready [1]byte
+	if _, err := io.ReadFull(tc, ready[:]); err != nil || ready[0] != transportReady {
+		if err == nil {
+			err = fmt.Errorf("peer sent %#x, not the ready byte", ready[0])
+		}
+		c.Close()
+		err = fmt.Errorf("peer refused us: %w", err)
 		s.handshakeFailed(c.RemoteAddr(), false, err)
 		return nil, fmt.Errorf("raft peer %s: %w: %w", address, ErrHandshake, err)
 	}
