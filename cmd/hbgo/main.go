@@ -19,8 +19,13 @@ type command struct {
 }
 
 var commands = map[string]command{
+	"daemon":       {daemonMain, "run this node (heartbeat): -c DIR --node NAME --state-dir DIR --run-dir DIR"},
 	"check-config": {checkConfigMain, "check ha.cf, authkeys, haresources and ldirectord.cf; print every problem"},
+	"cl_status":    {clStatusMain, "Heartbeat's cl_status: node, link and resource status for scripts"},
 	"serialtest":   {serialtestMain, "test a serial heartbeat cable (recv, send, echo, ping)"},
+	"standby":      {standbyMain, "hb_standby [all|foreign|local|failback]: give groups away and wait"},
+	"status":       {statusMain, "the cluster as this node sees it, on one screen"},
+	"takeover":     {takeoverMain, "hb_takeover [all|foreign|local|failback]: take groups and wait"},
 	"version":      {versionMain, "print the version"},
 }
 
@@ -38,11 +43,6 @@ var aliases = map[string]string{
 // pending names the subcommands whose links exist but whose work arrives in
 // later milestones, so that a link says so plainly instead of printing usage.
 var pending = map[string]string{
-	"daemon":     "the cluster daemon",
-	"standby":    "hb_standby",
-	"takeover":   "hb_takeover",
-	"cl_status":  "cl_status",
-	"status":     "hbgo status",
 	"ldirectord": "the ldirector",
 	"realserver": "the real-server helper",
 }

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"hbgo/conf"
+	"hbgo/crm"
+	"hbgo/crm/control"
+	"hbgo/resources"
+)
+
+// Default directories, as Heartbeat's.
+const (
+	defaultStateDir = "/var/lib/heartbeat"
+	defaultRunDir   = "/var/run/heartbeat"
+)
+
+// daemonMain implements `hbgo daemon` (and `heartbeat`): run this node.
+func daemonMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("c", conf.DefaultDir, "configuration directory")
+	node := fs.String("node", "", "this node's name (default: uname -n)")
+	stateDir := fs.String("state-dir", defaultStateDir, "where raft and the generation are kept")
+	runDir := fs.String("run-dir", defaultRunDir, "where the control socket and pid file live")
+	debug := fs.Bool("d", false, "debug logging")
+	stopTimeout := fs.Duration("stop-timeout", 60*time.Second, "how long SIGTERM waits for groups to move away")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "heartbeat: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			fmt.Fprintf(stderr, "heartbeat: cannot read the host name: %v\n", err)
+			return 2
+		}
+		*node = strings.ToLower(strings.SplitN(h, ".", 2)[0])
+	}
+
+	cfg, ds, err := conf.Load(*dir, conf.LoadOptions{})
+	if err != nil {
+		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
+		return 2
+	}
+	if printDiags(ds, false, stderr) != 0 {
+		fmt.Fprintln(stderr, "heartbeat: configuration has errors; not starting")
+		return 1
+	}
+	if !cfg.HA.IsNode(*node) && !cfg.HA.IsWitness(*node) {
+		fmt.Fprintf(stderr, "heartbeat: node %s is neither a node nor a witness in %s; not starting\n", *node, cfg.HA.File)
+		return 1
+	}
+
+	level := slog.LevelInfo
+	if *debug || cfg.HA.Debug > 0 {
+		level = slog.LevelDebug
+	}
+	logger, closeLog, err := openLog(cfg.HA, *node, level, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+
+	for _, d := range []string{*stateDir, *runDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			fmt.Fprintf(stderr, "heartbeat: %v\n", err)
+			return 1
+		}
+	}
+	pidFile := filepath.Join(*runDir, "heartbeat.pid")
+	if err := writePidFile(pidFile); err != nil {
+		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
+		return 1
+	}
+	defer os.Remove(pidFile)
+
+	env := resources.Env{ConfDir: *dir, Node: *node, Logger: logger}
+	n, err := crm.StartNode(crm.NodeConfig{
+		Name: *node, Config: cfg, StateDir: *stateDir, Version: version, Logger: logger,
+		NewChain: func(g conf.ResourceGroup) (crm.Chain, error) { return resources.NewChain(g, env) },
+	})
+	if err != nil {
+		logger.Error(fmt.Sprintf("Cannot start: %v", err), "node", *node)
+		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := control.Serve(ctx, filepath.Join(*runDir, control.SocketName), n, control.ServerOptions{Logger: logger})
+	if err != nil {
+		logger.Error(fmt.Sprintf("Cannot open the control socket: %v", err), "node", *node)
+		n.Stop(false, *stopTimeout)
+		return 1
+	}
+	defer srv.Close()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	done := make(chan error, 1)
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				if err := n.Reload(ctx); err != nil {
+					logger.Warn(fmt.Sprintf("Reload refused: %v", err), "node", *node)
+				}
+				continue
+			default:
+				select {
+				case <-done:
+				default:
+				}
+				logger.Info(fmt.Sprintf("Received %v: giving groups away, then stopping (a second signal stops at once)", sig), "node", *node)
+				go func() { done <- n.Stop(true, *stopTimeout) }()
+				select {
+				case err := <-done:
+					return stopCode(err, logger, *node)
+				case <-sigs:
+					logger.Warn("Second signal: stopping without waiting", "node", *node)
+					return stopCode(n.Stop(false, 10*time.Second), logger, *node)
+				}
+			}
+		}
+	}
+}
+
+func stopCode(err error, logger *slog.Logger, node string) int {
+	if err != nil {
+		logger.Error(fmt.Sprintf("Stopped with errors: %v", err), "node", node)
+		return 1
+	}
+	return 0
+}
+
+// writePidFile refuses to start when another live daemon holds the file.
+func writePidFile(path string) error {
+	if b, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() {
+			if syscall.Kill(pid, 0) == nil {
+				return fmt.Errorf("already running as pid %d (%s)", pid, path)
+			}
+		}
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// openLog writes one event a line to stderr and, when ha.cf names one, to
+// the logfile.
+func openLog(ha *conf.HAConfig, node string, level slog.Level, stderr io.Writer) (*slog.Logger, func(), error) {
+	w := stderr
+	closer := func() {}
+	if ha.LogFile != "" {
+		f, err := os.OpenFile(ha.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("logfile: %w", err)
+		}
+		w = io.MultiWriter(stderr, f)
+		closer = func() { f.Close() }
+	}
+	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
+	return slog.New(h), closer, nil
+}

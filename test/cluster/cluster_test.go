@@ -1,0 +1,191 @@
+package cluster
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Generous bounds: the machine may be busy; benchmarks measure the times.
+const bound = 15 * time.Second
+
+func twoNode(t *testing.T, extra string) *Cluster {
+	c := New(t, Spec{Directors: []string{"n1", "n2"}, Groups: []string{"n1 g1", "n2 g2"}, Extra: extra})
+	c.StartAll()
+	c.WaitOwner("g1", "n1", bound)
+	c.WaitOwner("g2", "n2", bound)
+	return c
+}
+
+func withWitness(t *testing.T, extra string) *Cluster {
+	c := New(t, Spec{Directors: []string{"n1", "n2"}, Witnesses: []string{"w"}, Groups: []string{"n1 g1", "n2 g2"}, Extra: extra})
+	c.StartAll()
+	c.WaitOwner("g1", "n1", bound)
+	c.WaitOwner("g2", "n2", bound)
+	return c
+}
+
+func TestClusterTwoNodeCrashAndFailback(t *testing.T) {
+	c := twoNode(t, "")
+	c.Crash("n1")
+	took := c.WaitOwner("g1", "n2", bound)
+	t.Logf("g1 running on n2 %v after n1 crashed", took)
+	c.Revive("n1")
+	c.Start("n1")
+	c.WaitOwner("g1", "n1", bound) // auto_failback on
+	c.WaitOwner("g2", "n2", bound)
+	c.CheckInvariant()
+}
+
+func TestClusterTwoNodeNoFailback(t *testing.T) {
+	c := twoNode(t, "auto_failback off\n")
+	c.Crash("n1")
+	c.WaitOwner("g1", "n2", bound)
+	c.Revive("n1")
+	c.Start("n1")
+	time.Sleep(3 * time.Second) // initdead and a few decisions
+	if o := c.Owner("g1"); o != "n2" {
+		t.Fatalf("auto_failback off: g1 moved back to %q", o)
+	}
+	c.CheckInvariant()
+}
+
+func testStandbyTakeover(t *testing.T, c *Cluster) {
+	out, code := c.Command("n1", "hb_standby")
+	if code != 0 {
+		t.Fatalf("hb_standby: exit %d\n%s", code, out)
+	}
+	if c.Owner("g1") != "n2" || c.Owner("g2") != "n2" {
+		t.Fatalf("after hb_standby returned, g1 on %q, g2 on %q", c.Owner("g1"), c.Owner("g2"))
+	}
+	out, code = c.Command("n1", "hb_takeover", "local")
+	if code != 0 {
+		t.Fatalf("hb_takeover local: exit %d\n%s", code, out)
+	}
+	if c.Owner("g1") != "n1" || c.Owner("g2") != "n2" {
+		t.Fatalf("after hb_takeover local, g1 on %q, g2 on %q", c.Owner("g1"), c.Owner("g2"))
+	}
+	out, code = c.Command("n2", "hb_takeover", "foreign")
+	if code != 0 {
+		t.Fatalf("hb_takeover foreign on n2: exit %d\n%s", code, out)
+	}
+	if c.Owner("g1") != "n2" {
+		t.Fatalf("after hb_takeover foreign on n2, g1 on %q", c.Owner("g1"))
+	}
+	out, code = c.Command("n1", "hb_takeover", "all")
+	if code != 0 || c.Owner("g1") != "n1" || c.Owner("g2") != "n1" {
+		t.Fatalf("hb_takeover all: exit %d, g1 on %q, g2 on %q\n%s", code, c.Owner("g1"), c.Owner("g2"), out)
+	}
+	c.CheckInvariant()
+}
+
+func TestClusterTwoNodeStandbyTakeover(t *testing.T) { testStandbyTakeover(t, twoNode(t, "")) }
+
+func TestClusterWitnessStandbyTakeover(t *testing.T) { testStandbyTakeover(t, withWitness(t, "")) }
+
+func TestClusterStandbyWithoutPeerFails(t *testing.T) {
+	for _, mode := range []string{"two-node", "witness"} {
+		t.Run(mode, func(t *testing.T) {
+			var c *Cluster
+			if mode == "two-node" {
+				c = twoNode(t, "")
+			} else {
+				c = withWitness(t, "")
+			}
+			c.Crash("n2")
+			c.WaitOwner("g2", "n1", bound)
+			out, code := c.Command("n1", "hb_standby", "--timeout", "5s")
+			if code == 0 || !strings.Contains(out, "no healthy peer") {
+				t.Fatalf("hb_standby with the peer down: exit %d\n%s", code, out)
+			}
+			if c.Owner("g1") != "n1" {
+				t.Fatal("groups left n1 with nowhere to go")
+			}
+		})
+	}
+}
+
+func TestClusterWitnessCrashOwner(t *testing.T) {
+	c := withWitness(t, "")
+	c.Crash("n1")
+	took := c.WaitOwner("g1", "n2", bound)
+	t.Logf("g1 running on n2 %v after n1 crashed", took)
+	c.Revive("n1")
+	c.Start("n1")
+	c.WaitOwner("g1", "n1", bound)
+	c.CheckInvariant()
+}
+
+// TestClusterWitnessIsolateOwner: the owner loses every link; its lease
+// lapses and it stops the group before the peer starts it.
+func TestClusterWitnessIsolateOwner(t *testing.T) {
+	c := withWitness(t, "")
+	c.Members["n1"].Host.Isolate()
+	c.WaitOwner("g1", "n2", bound)
+	c.Members["n1"].Host.Heal()
+	c.WaitOwner("g1", "n1", bound)
+	c.WaitOwner("g2", "n2", bound)
+	c.CheckInvariant()
+}
+
+// TestClusterWitnessIsolateWitness: losing the witness moves nothing.
+func TestClusterWitnessIsolateWitness(t *testing.T) {
+	c := withWitness(t, "")
+	c.Members["w"].Host.Isolate()
+	time.Sleep(3 * time.Second)
+	if c.Owner("g1") != "n1" || c.Owner("g2") != "n2" {
+		t.Fatalf("witness isolated: g1 on %q, g2 on %q", c.Owner("g1"), c.Owner("g2"))
+	}
+	c.Members["w"].Host.Heal()
+	c.CheckInvariant()
+}
+
+// TestClusterWitnessDirectorsCut: the directors cannot hear each other but
+// both hear the witness: each group still runs on exactly one node.
+func TestClusterWitnessDirectorsCut(t *testing.T) {
+	c := withWitness(t, "")
+	c.Cut("n1", "n2")
+	time.Sleep(3 * time.Second)
+	c.CheckInvariant()
+	if c.Owner("g1") == "" || c.Owner("g2") == "" {
+		t.Fatalf("directors cut: g1 on %q, g2 on %q", c.Owner("g1"), c.Owner("g2"))
+	}
+	c.Mend("n1", "n2")
+	c.WaitOwner("g1", "n1", bound)
+	c.WaitOwner("g2", "n2", bound)
+	c.CheckInvariant()
+}
+
+// TestClusterWitnessRestartAll: every node restarts; groups come back home.
+func TestClusterWitnessRestartAll(t *testing.T) {
+	c := withWitness(t, "")
+	for _, n := range []string{"n1", "n2", "w"} {
+		c.Signal(n, syscall.SIGTERM)
+	}
+	for _, n := range []string{"n1", "n2", "w"} {
+		if err := c.WaitExit(n, bound); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Owner("g1") != "" || c.Owner("g2") != "" {
+		t.Fatalf("after every node stopped: g1 on %q, g2 on %q", c.Owner("g1"), c.Owner("g2"))
+	}
+	c.StartAll()
+	c.WaitOwner("g1", "n1", bound)
+	c.WaitOwner("g2", "n2", bound)
+	c.CheckInvariant()
+}
+
+// TestClusterGracefulStop: SIGTERM gives the groups away before stopping.
+func TestClusterGracefulStop(t *testing.T) {
+	c := withWitness(t, "")
+	c.Signal("n1", syscall.SIGTERM)
+	if err := c.WaitExit("n1", bound); err != nil {
+		t.Fatal(err)
+	}
+	if c.Owner("g1") != "n2" {
+		t.Fatalf("after n1 stopped gracefully, g1 on %q", c.Owner("g1"))
+	}
+	c.CheckInvariant()
+}

@@ -1,0 +1,407 @@
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"hbgo/test/netns"
+)
+
+// Spec describes a cluster to build.
+type Spec struct {
+	Directors []string
+	Witnesses []string
+	// Timing is ha.cf's timing lines; default keepalive 100ms, deadtime
+	// 500ms, initdead 2s.
+	Timing string
+	// Extra ha.cf lines (auto_failback, ping, ...).
+	Extra string
+	// Groups: haresources lines without the resources, "HOME NAME": each
+	// group is one test resource named NAME.
+	Groups []string
+	// Links is the number of heartbeat segments (1 or 2; default 2).
+	Links int
+}
+
+// Member is one node: its host, files and daemon.
+type Member struct {
+	Name     string
+	Host     *netns.Host
+	ConfDir  string
+	StateDir string
+	RunDir   string
+	proc     *netns.Proc
+	out      *os.File
+}
+
+// Cluster is a running set of hbgo daemons in network namespaces.
+type Cluster struct {
+	T       testing.TB
+	Lab     *netns.Lab
+	Bin     string
+	Root    string
+	LogPath string // the resource log every test resource appends to
+	Spec    Spec
+	Members map[string]*Member
+	order   []string
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// Binary builds hbgo once per test process.
+func Binary(t testing.TB) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hbgo-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		root, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "hbgo")
+		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/hbgo")
+		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// resourceScript is the test resource: it records START and STOP with the
+// node, the group and the time in ns, keeps its state in a file, and
+// answers status as LSB says.
+const resourceScript = `#!/bin/sh
+# testres GROUP start|stop|status
+G="$1"; ST="%[1]s/$G.running"
+case "$2" in
+start)
+	[ -e "$ST" ] && exit 0
+	echo "START %[2]s $G $(date +%%s%%N)" >> "%[3]s"
+	touch "$ST"
+	exit 0;;
+stop)
+	[ -e "$ST" ] || exit 0
+	rm -f "$ST"
+	echo "STOP %[2]s $G $(date +%%s%%N)" >> "%[3]s"
+	exit 0;;
+status)
+	[ -e "$ST" ] && { echo running; exit 0; }
+	echo stopped; exit 3;;
+esac
+exit 2
+`
+
+// New builds the lab and writes every node's files; Start starts daemons.
+func New(t testing.TB, spec Spec) *Cluster {
+	t.Helper()
+	if spec.Links == 0 {
+		spec.Links = 2
+	}
+	if spec.Timing == "" {
+		spec.Timing = "keepalive 100ms\nwarntime 300ms\ndeadtime 500ms\ninitdead 2\n"
+	}
+	c := &Cluster{T: t, Lab: netns.NewT(t), Bin: Binary(t), Root: t.TempDir(), Spec: spec, Members: map[string]*Member{}}
+	c.LogPath = filepath.Join(c.Root, "resources.log")
+	if err := os.WriteFile(c.LogPath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var segs []*netns.Segment
+	for i := 0; i < spec.Links; i++ {
+		s, err := c.Lab.AddSegment(fmt.Sprintf("hb%d", i), netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/24", 81+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, s)
+	}
+	names := append(append([]string(nil), spec.Directors...), spec.Witnesses...)
+	c.order = names
+	var media []string
+	for i := range segs {
+		media = append(media, fmt.Sprintf("eth%d", i))
+	}
+	hacf := spec.Timing + "udpport 694\nbcast " + strings.Join(media, " ") + "\nnode " + strings.Join(spec.Directors, " ") + "\n"
+	if len(spec.Witnesses) > 0 {
+		hacf += "witness " + strings.Join(spec.Witnesses, " ") + "\n"
+	}
+	if !strings.Contains(spec.Extra, "auto_failback") {
+		hacf += "auto_failback on\n"
+	}
+	hacf += spec.Extra
+	var hares strings.Builder
+	for _, g := range spec.Groups {
+		f := strings.Fields(g)
+		fmt.Fprintf(&hares, "%s testres::%s\n", f[0], f[1])
+	}
+	for i, name := range names {
+		h, err := c.Lab.AddHost(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, s := range segs {
+			if err := h.Attach(s, fmt.Sprintf("eth%d", j), s.Addr(i+1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := &Member{Name: name, Host: h,
+			ConfDir:  filepath.Join(c.Root, name, "ha.d"),
+			StateDir: filepath.Join(c.Root, name, "state"),
+			RunDir:   filepath.Join(c.Root, name, "run")}
+		rsc := filepath.Join(m.ConfDir, "resource.d")
+		resState := filepath.Join(c.Root, name, "res")
+		for _, d := range []string{rsc, m.StateDir, m.RunDir, resState} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write := func(p, s string, mode os.FileMode) {
+			if err := os.WriteFile(p, []byte(s), mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(filepath.Join(m.ConfDir, "ha.cf"), hacf, 0o644)
+		write(filepath.Join(m.ConfDir, "authkeys"), "auth 1\n1 sha1 cluster-test-secret\n", 0o600)
+		write(filepath.Join(m.ConfDir, "haresources"), hares.String(), 0o644)
+		write(filepath.Join(rsc, "testres"), fmt.Sprintf(resourceScript, resState, name, c.LogPath), 0o755)
+		c.Members[name] = m
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.dumpLogs()
+		}
+		for _, m := range c.Members {
+			c.kill(m)
+		}
+	})
+	return c
+}
+
+// Start starts a node's daemon.
+func (c *Cluster) Start(name string) {
+	c.T.Helper()
+	m := c.Members[name]
+	if m.proc != nil && !m.proc.Exited() {
+		c.T.Fatalf("%s already running", name)
+	}
+	out, err := os.OpenFile(filepath.Join(c.Root, name, "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	cmd := m.Host.Command(c.Bin, "daemon", "-c", m.ConfDir, "--node", name, "--state-dir", m.StateDir, "--run-dir", m.RunDir)
+	cmd.Stdout, cmd.Stderr = out, out
+	p, err := m.Host.Start(cmd)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	m.proc, m.out = p, out
+}
+
+// StartAll starts every node.
+func (c *Cluster) StartAll() {
+	for _, n := range c.order {
+		c.Start(n)
+	}
+}
+
+// Crash kills every process of the node's namespace with -9 and takes its
+// links down, as a machine that lost power; the test resources it ran stop
+// with it (a STOP record at the crash time).
+func (c *Cluster) Crash(name string) {
+	m := c.Members[name]
+	c.kill(m)
+	for _, l := range m.Host.Interfaces() {
+		m.Host.LinkDown(l)
+	}
+	c.recordCrash(name)
+}
+
+// Revive brings a crashed node's links up again (start its daemon with Start).
+func (c *Cluster) Revive(name string) {
+	m := c.Members[name]
+	for _, l := range m.Host.Interfaces() {
+		m.Host.LinkUp(l)
+	}
+}
+
+func (c *Cluster) kill(m *Member) {
+	if m.proc != nil && !m.proc.Exited() {
+		m.proc.Kill()
+		m.proc.Wait()
+	}
+	m.Host.KillAll()
+	if m.out != nil {
+		m.out.Close()
+		m.out = nil
+	}
+}
+
+// recordCrash writes STOP for what a crashed node ran, at the crash.
+func (c *Cluster) recordCrash(name string) {
+	dir := filepath.Join(c.Root, name, "res")
+	ents, _ := os.ReadDir(dir)
+	f, err := os.OpenFile(c.LogPath, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	defer f.Close()
+	for _, e := range ents {
+		g := strings.TrimSuffix(e.Name(), ".running")
+		fmt.Fprintf(f, "STOP %s %s %d\n", name, g, time.Now().UnixNano())
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
+}
+
+// Signal sends a signal to a node's daemon.
+func (c *Cluster) Signal(name string, sig syscall.Signal) {
+	m := c.Members[name]
+	if m.proc == nil {
+		c.T.Fatalf("%s not started", name)
+	}
+	if err := m.proc.Signal(sig); err != nil {
+		c.T.Fatal(err)
+	}
+}
+
+// WaitExit waits for a node's daemon to exit.
+func (c *Cluster) WaitExit(name string, bound time.Duration) error {
+	m := c.Members[name]
+	select {
+	case <-m.proc.Done():
+		return m.proc.Wait()
+	case <-time.After(bound):
+		return fmt.Errorf("%s did not exit within %v", name, bound)
+	}
+}
+
+// Command runs hbgo (or a link name's subcommand) in a node's namespace
+// with its run dir; it returns the combined output and exit code.
+func (c *Cluster) Command(name string, args ...string) (string, int) {
+	m := c.Members[name]
+	full := append([]string{args[0], "--run-dir", m.RunDir}, args[1:]...)
+	cmd := m.Host.Command(c.Bin, full...)
+	var b bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &b, &b
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return b.String(), code
+}
+
+// Records reads the resource log.
+func (c *Cluster) Records() []Record {
+	f, err := os.Open(c.LogPath)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := ParseLog(f)
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	return recs
+}
+
+// CheckInvariant fails the test if any group ever ran on two nodes at once.
+func (c *Cluster) CheckInvariant() {
+	c.T.Helper()
+	if err := CheckNoOverlap(c.Records()); err != nil {
+		c.T.Fatalf("invariant broken: %v", err)
+	}
+}
+
+// Owner returns who runs group now (from the resource log), or "" when
+// nobody does; it fails the test when several do.
+func (c *Cluster) Owner(group string) string {
+	c.T.Helper()
+	on := Running(c.Records())[group]
+	switch len(on) {
+	case 0:
+		return ""
+	case 1:
+		return on[0]
+	}
+	sort.Strings(on)
+	c.T.Fatalf("group %s runs on %v at once", group, on)
+	return ""
+}
+
+// WaitOwner waits until group runs on node (and only there).
+func (c *Cluster) WaitOwner(group, node string, bound time.Duration) time.Duration {
+	c.T.Helper()
+	start := time.Now()
+	for time.Since(start) < bound {
+		if c.Owner(group) == node {
+			return time.Since(start)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.T.Fatalf("group %s not running on %s after %v (runs on %q)", group, node, bound, c.Owner(group))
+	return 0
+}
+
+func (c *Cluster) dumpLogs() {
+	for _, n := range c.order {
+		b, _ := os.ReadFile(filepath.Join(c.Root, n, "daemon.log"))
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 80 {
+			lines = lines[len(lines)-80:]
+		}
+		c.T.Logf("--- %s daemon log (last %d lines)\n%s", n, len(lines), strings.Join(lines, "\n"))
+	}
+	b, _ := os.ReadFile(c.LogPath)
+	c.T.Logf("--- resource log\n%s", b)
+}
+
+// Cut drops all traffic between nodes a and b (both directions) with
+// nftables rules in a's namespace, leaving their other paths alone.
+func (c *Cluster) Cut(a, b string) {
+	c.T.Helper()
+	ma, mb := c.Members[a], c.Members[b]
+	var addrs []string
+	for _, l := range mb.Host.Interfaces() {
+		addrs = append(addrs, mb.Host.Addr(l).Addr().String())
+	}
+	set := strings.Join(addrs, ", ")
+	rules := fmt.Sprintf(`table inet hbgo_cut_%[1]s {
+	chain in { type filter hook input priority 0; ip saddr { %[2]s } drop; }
+	chain out { type filter hook output priority 0; ip daddr { %[2]s } drop; }
+}
+`, b, set)
+	cmd := ma.Host.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.T.Fatalf("nft in %s: %v\n%s", a, err, out)
+	}
+}
+
+// Mend removes a Cut.
+func (c *Cluster) Mend(a, b string) {
+	c.T.Helper()
+	if out, err := c.Members[a].Host.Run("nft", "delete", "table", "inet", "hbgo_cut_"+b); err != nil {
+		c.T.Fatalf("nft in %s: %v\n%s", a, err, out)
+	}
+}
