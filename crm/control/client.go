@@ -96,11 +96,13 @@ func moveOf(resp response) *crm.MoveResult {
 
 // call sends req and reads the answer into resp, within ctx.
 func (c *Client) call(ctx context.Context, req request, resp *response) error {
+	var wait time.Duration // how long the caller allows, for messages
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
 		if left <= 0 {
 			return fmt.Errorf("%w before asking hbgo", crm.ErrTimeout)
 		}
+		wait = left.Round(time.Millisecond)
 		if left > 4*margin {
 			left -= margin
 		}
@@ -109,7 +111,7 @@ func (c *Client) call(ctx context.Context, req request, resp *response) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.path)
 	if err != nil {
-		return c.dialError(ctx, err)
+		return c.dialError(ctx, wait, err)
 	}
 	defer conn.Close()
 	// Ending ctx wakes the read below at once.
@@ -118,13 +120,13 @@ func (c *Client) call(ctx context.Context, req request, resp *response) error {
 
 	b, _ := json.Marshal(req)
 	if _, err := conn.Write(append(b, '\n')); err != nil {
-		return c.ioError(ctx, err)
+		return c.ioError(ctx, wait, err)
 	}
 	if err := json.NewDecoder(conn).Decode(resp); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return errors.New("hbgo closed the connection without an answer")
 		}
-		return c.ioError(ctx, err)
+		return c.ioError(ctx, wait, err)
 	}
 	if resp.Error != nil {
 		return &Error{Code: resp.Error.Code, Message: resp.Error.Message}
@@ -132,7 +134,7 @@ func (c *Client) call(ctx context.Context, req request, resp *response) error {
 	return nil
 }
 
-func (c *Client) dialError(ctx context.Context, err error) error {
+func (c *Client) dialError(ctx context.Context, wait time.Duration, err error) error {
 	switch {
 	case errors.Is(err, syscall.ENOENT):
 		return fmt.Errorf("%w (no socket at %s)", ErrNotRunning, c.path)
@@ -141,13 +143,13 @@ func (c *Client) dialError(ctx context.Context, err error) error {
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
 		return fmt.Errorf("%w on %s (run as root or as a member of group %s)", fs.ErrPermission, c.path, DefaultGroup)
 	}
-	return c.ioError(ctx, err)
+	return c.ioError(ctx, wait, err)
 }
 
-func (c *Client) ioError(ctx context.Context, err error) error {
+func (c *Client) ioError(ctx context.Context, wait time.Duration, err error) error {
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("%w waiting for hbgo", crm.ErrTimeout)
+		return fmt.Errorf("%w after %v waiting for hbgo", crm.ErrTimeout, wait)
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}

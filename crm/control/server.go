@@ -272,7 +272,7 @@ func (s *Server) do(req request, p peer) response {
 	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, crm.ErrTimeout) {
-			msg = fmt.Sprintf("%v after %v", crm.ErrTimeout, timeout)
+			msg = fmt.Sprintf("%v after %v", crm.ErrTimeout, timeout.Round(time.Millisecond))
 		}
 		return response{Error: &wireError{codeOf(err), msg}}
 	}

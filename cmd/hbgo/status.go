@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"hbgo/crm"
+	"hbgo/crm/control"
+)
+
+// statusMain implements `hbgo status [--run-dir DIR] [--timeout 5s]
+// [--json]`: the cluster as this node sees it, on one screen. Exit 0 when
+// shown, 1 when the daemon could not be asked, 2 on bad arguments.
+func statusMain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runDir := fs.String("run-dir", control.DefaultRunDir, "directory of the daemon's socket")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the daemon")
+	asJSON := fs.Bool("json", false, "print the daemon's status as JSON")
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "hbgo status: unexpected argument %q\n", pos[0])
+		return 2
+	}
+	c, err := control.Dial(control.SocketPath(*runDir))
+	var st *crm.Status
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		st, err = c.Status(ctx)
+		cancel()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hbgo status: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+		return 0
+	}
+	writeStatus(stdout, st)
+	return 0
+}
+
+// writeStatus lays st out: this node, raft and lease, the nodes with their
+// links, the groups, and the warnings.
+func writeStatus(w io.Writer, st *crm.Status) {
+	head := fmt.Sprintf("hbgo on %s: %s, %s mode", orDash(st.Node), orDash(st.Role), orDash(st.Mode))
+	if st.Version != "" {
+		head += ", version " + st.Version
+	}
+	if !st.Since.IsZero() {
+		head += ", up since " + st.Since.UTC().Format("2006-01-02 15:04:05 MST")
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w)
+
+	r := st.Raft
+	if r.State == "" || r.State == "off" {
+		fmt.Fprintf(w, "Raft:   off (%s mode)\n", orDash(st.Mode))
+	} else {
+		leader := r.Leader
+		if leader == "" {
+			leader = "none"
+		}
+		fmt.Fprintf(w, "Raft:   %s, term %d, leader %s, commit %d\n", r.State, r.Term, leader, r.CommitIndex)
+		fmt.Fprintf(w, "        voters %s\n", strings.Join(r.Voters, ", "))
+		if r.LeaseValid {
+			fmt.Fprintf(w, "Lease:  valid, %v left\n", time.Duration(r.LeaseLeft))
+		} else {
+			fmt.Fprintln(w, "Lease:  lapsed: this node runs no group")
+		}
+	}
+	fmt.Fprintln(w)
+
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tTYPE\tSTATUS\tPING\tLINKS")
+	for _, n := range st.Nodes {
+		t := clNodeTypeOf(n)
+		ping := "-"
+		if t == "normal" {
+			ping = strconv.Itoa(n.Ping)
+		}
+		names := make([]string, 0, len(n.Links))
+		for l := range n.Links {
+			names = append(names, l)
+		}
+		sort.Strings(names)
+		links := make([]string, len(names))
+		for i, l := range names {
+			links[i] = l + " " + n.Links[l]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, t, orDash(n.Status), ping, orDash(strings.Join(links, ", ")))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	if len(st.Groups) == 0 {
+		fmt.Fprintln(w, "No resource groups.")
+	} else {
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "GROUP\tHOME\tOWNER\tSTATE\tEPOCH\tRESOURCES")
+		for _, g := range st.Groups {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", g.Name, orDash(g.Home), orDash(g.Owner), orDash(g.State), g.Epoch, orDash(strings.Join(g.Resources, " ")))
+		}
+		tw.Flush()
+	}
+
+	warnings := statusWarnings(st)
+	fmt.Fprintln(w)
+	if len(warnings) == 0 {
+		fmt.Fprintln(w, "No warnings.")
+		return
+	}
+	fmt.Fprintln(w, "Warnings:")
+	for _, s := range warnings {
+		fmt.Fprintf(w, "  %s\n", s)
+	}
+}
+
+// statusWarnings gathers the daemon's warnings, what differs between the
+// nodes, and the groups that failed somewhere, each once.
+func statusWarnings(st *crm.Status) []string {
+	out := slices.Clone(st.Warnings)
+	out = append(out, control.Mismatches(st.Nodes)...)
+	for _, g := range st.Groups {
+		nodes := make([]string, 0, len(g.Failed))
+		for n := range g.Failed {
+			nodes = append(nodes, n)
+		}
+		sort.Strings(nodes)
+		for _, n := range nodes {
+			out = append(out, fmt.Sprintf("group %s failed on %s: %s", g.Name, n, g.Failed[n]))
+		}
+	}
+	seen := map[string]bool{}
+	uniq := out[:0]
+	for _, s := range out {
+		if !seen[s] {
+			seen[s] = true
+			uniq = append(uniq, s)
+		}
+	}
+	return uniq
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
