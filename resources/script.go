@@ -375,11 +375,13 @@ func readCapture(f *os.File, max int) string {
 	tail = tail[:m]
 	if i := bytes.LastIndexByte(head, '\n'); i >= 0 {
 		head = head[:i+1]
-	} else {
-		head = append(head, '\n') // one long line: cut it
 	}
 	if i := bytes.IndexByte(tail, '\n'); i >= 0 {
 		tail = tail[i+1:]
 	}
-	return fmt.Sprintf("%s[... %d bytes left out ...]\n%s", head, size-int64(len(head)+len(tail)), tail)
+	left := size - int64(len(head)+len(tail))
+	if len(head) > 0 && head[len(head)-1] != '\n' {
+		head = append(head, '\n') // one long line, cut
+	}
+	return fmt.Sprintf("%s[... %d bytes left out ...]\n%s", head, left, tail)
 }
