@@ -29,7 +29,8 @@ const (
 type ScriptOptions struct {
 	// Each operation runs at most this long, or until its context is
 	// done if that comes first; then the script's process group is
-	// killed.
+	// killed. Start and Stop run a status first, so they take up to
+	// StatusTimeout more.
 	StartTimeout, StopTimeout, StatusTimeout time.Duration
 	// MaxOutput bounds what is kept of each output stream for the log:
 	// beyond it, the head and the tail are kept.
