@@ -326,7 +326,9 @@ func (s *tlsStreamLayer) handshake(c net.Conn) {
 	c.SetDeadline(time.Now().Add(s.handshakeTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.Close()
-		s.handshakeFailed(c.RemoteAddr(), true, err)
+		if s.ctx.Err() == nil { // not our own Close
+			s.handshakeFailed(c.RemoteAddr(), true, err)
+		}
 		return
 	}
 	// In TLS 1.3 the client finishes its handshake before we have checked
