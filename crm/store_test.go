@@ -276,11 +276,24 @@ func TestStoresRaftRestart(t *testing.T) {
 	if got, err := st.Stable.GetUint64([]byte("CurrentTerm")); err != nil || got <= term {
 		t.Errorf("CurrentTerm after restart %d (%v), want above %d", got, err, term)
 	}
-	if r.LastIndex() <= last {
-		t.Errorf("last index %d after restart, want above %d", r.LastIndex(), last)
-	}
 	if err := r.Barrier(time.Second).Error(); err != nil {
 		t.Fatal(err)
+	}
+	if r.LastIndex() <= last {
+		t.Errorf("last index %d after restart and barrier, want above %d", r.LastIndex(), last)
+	}
+	var cmds []string
+	for i := uint64(1); i <= last; i++ {
+		var l raft.Log
+		if err := st.Log.GetLog(i, &l); err != nil {
+			t.Fatalf("log %d after restart: %v", i, err)
+		}
+		if l.Type == raft.LogCommand {
+			cmds = append(cmds, string(l.Data))
+		}
+	}
+	if !slices.Equal(cmds, []string{"a", "b", "c"}) {
+		t.Errorf("log holds commands %q after restart", cmds)
 	}
 	if got := fsm.list(); !slices.Equal(got, []string{"a", "b", "c"}) {
 		t.Errorf("FSM replayed %q", got)

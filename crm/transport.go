@@ -306,8 +306,8 @@ func (s *tlsStreamLayer) acceptLoop() {
 		select {
 		case s.pending <- struct{}{}:
 		default:
-			c.Close()
 			s.handshakeFailed(c.RemoteAddr(), true, errors.New("too many connections in handshake"))
+			c.Close()
 			continue
 		}
 		s.wg.Add(1)
@@ -325,17 +325,17 @@ func (s *tlsStreamLayer) handshake(c net.Conn) {
 	tc := tls.Server(c, s.server)
 	c.SetDeadline(time.Now().Add(s.handshakeTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
 		if s.ctx.Err() == nil { // not our own Close
 			s.handshakeFailed(c.RemoteAddr(), true, err)
 		}
+		c.Close()
 		return
 	}
 	// In TLS 1.3 the client finishes its handshake before we have checked
 	// its certificate; this byte tells it that we did.
 	if _, err := tc.Write([]byte{transportReady}); err != nil {
-		c.Close()
 		s.handshakeFailed(c.RemoteAddr(), true, fmt.Errorf("send ready: %w", err))
+		c.Close()
 		return
 	}
 	c.SetDeadline(time.Time{})
@@ -346,6 +346,8 @@ func (s *tlsStreamLayer) handshake(c net.Conn) {
 	}
 }
 
+// handshakeFailed reports a refused connection; callers report before they
+// close, so the count is up to date when the peer sees the close.
 func (s *tlsStreamLayer) handshakeFailed(remote net.Addr, inbound bool, err error) {
 	err = fmt.Errorf("%w: %w", ErrHandshake, err)
 	if s.onFail != nil {
@@ -402,8 +404,8 @@ func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.Close()
 		s.handshakeFailed(c.RemoteAddr(), false, err)
+		c.Close()
 		return nil, fmt.Errorf("raft peer %s: %w: %w", address, ErrHandshake, err)
 	}
 	var ready [1]byte
@@ -411,9 +413,9 @@ func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 		if err == nil {
 			err = fmt.Errorf("peer sent %#x, not the ready byte", ready[0])
 		}
-		c.Close()
 		err = fmt.Errorf("peer refused us: %w", err)
 		s.handshakeFailed(c.RemoteAddr(), false, err)
+		c.Close()
 		return nil, fmt.Errorf("raft peer %s: %w: %w", address, ErrHandshake, err)
 	}
 	c.SetDeadline(time.Time{})
