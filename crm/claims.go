@@ -72,7 +72,13 @@ type Claims struct {
 	Request RequestKind
 	Scope   Scope
 	ReqID   uint32
-	Groups  []Claim
+	// Commit is, from the raft leader, its commit index when it sent this
+	// (0 from others). A follower renews its lease only from a leader
+	// claim whose commit it has applied: raft's own heartbeats carry no
+	// log position, so they cannot prove the follower is not acting on a
+	// stale assignment.
+	Commit uint64
+	Groups []Claim
 }
 
 const claimsVersion = 1
@@ -80,6 +86,10 @@ const claimsVersion = 1
 // FlagRaftState says the node already belongs to a placement log, so a
 // new node must wait to be added instead of bootstrapping one.
 const FlagRaftState = 1
+
+// FlagLease says the node's lease is fresh: it hears a quorum. A node
+// without it cannot run a group, so the leader places groups elsewhere.
+const FlagLease = 2
 
 // LayoutOf hashes group names in order.
 func LayoutOf(groups []string) uint32 {
@@ -100,6 +110,7 @@ func (c *Claims) Encode(dst []byte) []byte {
 	}
 	dst = append(dst, c.Flags, c.Ping, byte(c.Request), sc)
 	dst = binary.AppendUvarint(dst, uint64(c.ReqID))
+	dst = binary.AppendUvarint(dst, c.Commit)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Groups)))
 	for _, g := range c.Groups {
 		dst = append(dst, byte(g.State))
@@ -127,6 +138,12 @@ func DecodeClaims(b []byte) (*Claims, error) {
 		return nil, errors.New("claims: bad request id")
 	}
 	c.ReqID = uint32(id)
+	rest = rest[n:]
+	commit, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return nil, errors.New("claims: bad commit index")
+	}
+	c.Commit = commit
 	rest = rest[n:]
 	cnt, n := binary.Uvarint(rest)
 	if n <= 0 || cnt > maxClaimGroups {

@@ -75,7 +75,8 @@ type Node struct {
 	wg     sync.WaitGroup
 	wake   chan struct{}
 
-	raftFlags atomic.Uint32 // claims flags set by quorum mode
+	raftFlags  atomic.Uint32 // claims flags set by quorum mode
+	raftCommit atomic.Uint64 // leader's commit index, sent in claims
 
 	mu        sync.Mutex
 	request   RequestKind
@@ -220,7 +221,8 @@ func (n *Node) onEvent(e heartbeat.Event) {
 // myClaims is this node's claims now.
 func (n *Node) myClaims() *Claims {
 	n.mu.Lock()
-	c := &Claims{Layout: n.layout, Flags: uint8(n.raftFlags.Load()), Ping: uint8(min(n.ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID}
+	c := &Claims{Layout: n.layout, Flags: uint8(n.raftFlags.Load()), Ping: uint8(min(n.ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID,
+		Commit: n.raftCommit.Load()}
 	n.mu.Unlock()
 	for _, r := range n.runners {
 		cl, _, _ := r.get()

@@ -33,6 +33,7 @@ type quorum struct {
 	mu           sync.Mutex
 	started      bool
 	lastVerify   time.Time // leader: start of the last successful quorum round trip
+	anchor       time.Time // follower: arrival of the last leader claim it had caught up with
 	verifying    bool
 	leaderSince  time.Time
 	wasLeader    bool
@@ -119,10 +120,14 @@ func (q *quorum) close() {
 
 // flags is what this node says of its placement log in its claims.
 func (q *quorum) flags() uint8 {
+	var f uint8
 	if q.hasState || q.raft.LastIndex() > 0 {
-		return FlagRaftState
+		f |= FlagRaftState
 	}
-	return 0
+	if ok, _ := q.leaseValid(); ok {
+		f |= FlagLease
+	}
+	return f
 }
 
 // bootstrap starts a new placement log when every voter's raft address is
@@ -188,7 +193,9 @@ func (q *quorum) leaseValid() (bool, time.Duration) {
 		if addr, _ := q.raft.LeaderWithID(); addr == "" {
 			return false, 0
 		}
-		anchor = q.raft.LastContact()
+		q.mu.Lock()
+		anchor = q.anchor
+		q.mu.Unlock()
 	default:
 		return false, 0
 	}
@@ -229,7 +236,17 @@ func (q *quorum) hasQuorum() bool {
 func (q *quorum) decide() {
 	n := q.n
 	q.bootstrap()
-	n.raftFlags.Store(uint32(q.flags()))
+	if q.raft.State() == raft.Leader {
+		if c := q.raft.CommitIndex(); n.raftCommit.Swap(c) != c {
+			n.claimsChanged() // followers renew their leases from it
+		}
+	} else {
+		n.raftCommit.Store(0)
+		q.refreshAnchor()
+	}
+	if f := uint32(q.flags()); n.raftFlags.Swap(f) != f {
+		n.claimsChanged() // peers learn at once that our lease came or went
+	}
 	isLeader := q.raft.State() == raft.Leader
 	if isLeader {
 		q.verifyLeadership()
@@ -242,16 +259,20 @@ func (q *quorum) decide() {
 	q.wasLeader = isLeader
 	q.mu.Unlock()
 
-	st, _ := q.fsm.view()
+	st, applied := q.fsm.view()
 	valid, _ := q.leaseValid()
+	// A node that has not applied everything the leader committed may be
+	// acting on a stale assignment (it just rejoined): it may keep what it
+	// runs, but starts nothing until it has caught up.
+	caughtUp := q.caughtUp(applied, q.raft.CommitIndex())
 	if n.role == "director" {
 		n.mu.Lock()
 		stopping := n.stopping
 		n.mu.Unlock()
 		for i, r := range n.runners {
 			a := st.Groups[n.groups[i].Name]
-			want := valid && !stopping && a.Owner == n.cfg.Name
 			cl, _, _ := r.get()
+			want := valid && !stopping && a.Owner == n.cfg.Name && (caughtUp || cl.State.Holds())
 			if cl.State == ClaimFailed && (q.requestCovers(n.cfg.Name, i, RequestTakeover) || q.runningElsewhere(i)) {
 				r.clearFailed()
 			}
@@ -259,9 +280,54 @@ func (q *quorum) decide() {
 		}
 		q.checkRequest(st)
 	}
-	if isLeader && valid {
+	if isLeader && valid && caughtUp {
 		q.lead(st)
 	}
+}
+
+// caughtUp reports whether the state machine has applied every command
+// raft has committed. Entries that never reach it (no-ops, configuration)
+// are skipped by looking at the log itself.
+func (q *quorum) caughtUp(applied, commit uint64) bool {
+	if applied >= commit {
+		return true
+	}
+	if commit-applied > 64 {
+		return false
+	}
+	for idx := commit; idx > applied; idx-- {
+		var l raft.Log
+		if err := q.stores.Log.GetLog(idx, &l); err != nil {
+			return false // compacted or unreadable: be careful
+		}
+		if l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
+}
+
+// refreshAnchor renews a follower's lease from the leader's latest claim,
+// if this node has applied everything that claim says was committed.
+func (q *quorum) refreshAnchor() {
+	_, id := q.raft.LeaderWithID()
+	if id == "" || string(id) == q.n.cfg.Name {
+		return
+	}
+	b, at := q.n.layer.HB.PeerAppAt(string(id))
+	c, err := DecodeClaims(b)
+	if err != nil || c.Commit == 0 {
+		return
+	}
+	_, applied := q.fsm.view()
+	if !q.caughtUp(applied, c.Commit) {
+		return
+	}
+	q.mu.Lock()
+	if at.After(q.anchor) {
+		q.anchor = at
+	}
+	q.mu.Unlock()
 }
 
 // claimsOf is what a node says: this node's own, or its last heartbeat's.
@@ -279,6 +345,11 @@ func (q *quorum) alive(node string) bool {
 func (q *quorum) holds(node string, i int) bool {
 	c := q.claimsOf(node)
 	return c != nil && i < len(c.Groups) && c.Groups[i].State.Holds()
+}
+
+func (q *quorum) running(node string, i int) bool {
+	c := q.claimsOf(node)
+	return c != nil && i < len(c.Groups) && c.Groups[i].State == ClaimRunning
 }
 
 func (q *quorum) runningElsewhere(i int) bool {
@@ -317,6 +388,9 @@ func (q *quorum) eligible(node string, i int) bool {
 	if c == nil || c.Layout != q.n.layout || i >= len(c.Groups) || c.Groups[i].State == ClaimFailed {
 		return false
 	}
+	if node != q.n.cfg.Name && c.Flags&FlagLease == 0 {
+		return false // it cannot hear a quorum, so it cannot run anything
+	}
 	if q.requestCovers(node, i, RequestStandby) {
 		return false
 	}
@@ -324,6 +398,28 @@ func (q *quorum) eligible(node string, i int) bool {
 		return false
 	}
 	return true
+}
+
+// homeComing: the home was heard recently and lacks only its lease (it
+// has not heard from the leader yet); placing the group elsewhere now
+// would move it twice.
+func (q *quorum) homeComing(home string, i int) bool {
+	if home == q.n.cfg.Name || !q.alive(home) {
+		return false
+	}
+	c := q.claimsOf(home)
+	if c == nil || c.Flags&FlagLease != 0 || i >= len(c.Groups) || c.Groups[i].State == ClaimFailed || q.requestCovers(home, i, RequestStandby) {
+		return false
+	}
+	q.n.mu.Lock()
+	up := q.n.peerUpAt[home]
+	q.n.mu.Unlock()
+	q.mu.Lock()
+	if q.leaderSince.After(up) {
+		up = q.leaderSince
+	}
+	q.mu.Unlock()
+	return time.Since(up) < q.n.ha.Deadtime+q.timing.Lease
 }
 
 // choose picks where an unassigned group should go.
@@ -398,6 +494,9 @@ func (q *quorum) lead(st *State) {
 		target := q.choose(i)
 		if target == "" {
 			continue
+		}
+		if target != g.Home && q.homeComing(g.Home, i) {
+			continue // the home just came up: give it a deadtime to be ready
 		}
 		if !q.safeToAssign(st, i, a, target) {
 			continue
@@ -551,7 +650,7 @@ func (q *quorum) checkRequest(st *State) {
 				}
 				return
 			}
-			if o := st.Groups[g.Name].Owner; o == "" || !q.holds(o, i) {
+			if o := st.Groups[g.Name].Owner; o == "" || !q.running(o, i) {
 				// Not yet running elsewhere; done only if nobody could.
 				for _, d := range n.ha.Nodes {
 					if d != me && q.eligible(d, i) {

@@ -35,14 +35,18 @@ type Timing struct {
 //	HeartbeatTimeout = ElectionTimeout = max(deadtime/2, 100ms)
 //	LeaderLeaseTimeout = HeartbeatTimeout/2
 //	CommitTimeout = min(keepalive/2, 50ms)
-//	Lease = HeartbeatTimeout
+//	Lease = max(HeartbeatTimeout, 3*keepalive)
 //	Margin = max(Lease/10, 20ms)
 //	SafeWait = Lease + 2*LeaderLeaseTimeout + Margin
 //
-// Why SafeWait suffices: an owner renews its lease only on contact from a
-// leader. After the current leader commits a revocation at time T, any
-// contact the owner gets from it carries the revocation, so the owner's
-// last renewal without it is before T and its lease ends before T + Lease.
+// Why SafeWait suffices: a leader renews its own lease with a quorum round
+// trip; a follower renews its lease only from the leader's claims (in its
+// heartbeats, every keepalive and at once on change), and only from a claim
+// whose commit index it has applied. After the leader commits a revocation
+// at time T, every claim it sends carries a commit index at or past it, so
+// the owner cannot renew without applying the revocation: its last renewal
+// without it comes from a claim sent before T, and its lease ends before
+// T + Lease (plus flight time).
 // A deposed leader that still believes it leads can renew an owner in its
 // minority only until it notices it lost its quorum, at most two
 // LeaderLeaseTimeouts after the new leader could have been elected; the
@@ -55,7 +59,7 @@ func DeriveTiming(ha *conf.HAConfig) Timing {
 	t.ElectionTimeout = t.HeartbeatTimeout
 	t.LeaderLeaseTimeout = t.HeartbeatTimeout / 2
 	t.CommitTimeout = min(ha.Keepalive/2, 50*time.Millisecond)
-	t.Lease = t.HeartbeatTimeout
+	t.Lease = max(t.HeartbeatTimeout, 3*ha.Keepalive)
 	t.Margin = max(t.Lease/10, 20*time.Millisecond)
 	t.SafeWait = t.Lease + 2*t.LeaderLeaseTimeout + t.Margin
 	return t

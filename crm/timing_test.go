@@ -10,12 +10,12 @@ import (
 func TestDeriveTiming(t *testing.T) {
 	ms := time.Millisecond
 	cases := []struct {
-		ka, dead time.Duration
+		ka, dead        time.Duration
 		hb, lease, wait time.Duration
 	}{
-		{100 * ms, 500 * ms, 250 * ms, 250 * ms, 525 * ms},
+		{100 * ms, 500 * ms, 250 * ms, 300 * ms, 580 * ms},
 		{2 * time.Second, 30 * time.Second, 15 * time.Second, 15 * time.Second, 31500 * ms},
-		{50 * ms, 150 * ms, 100 * ms, 100 * ms, 220 * ms},
+		{50 * ms, 150 * ms, 100 * ms, 150 * ms, 270 * ms},
 	}
 	for _, c := range cases {
 		ha := conf.NewHAConfig("ha.cf")

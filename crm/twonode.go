@@ -175,8 +175,8 @@ func (v *TwoNodeView) RequestDone() (done bool, impossible bool) {
 				continue
 			}
 			if !v.myClaim(i).State.Holds() {
-				// Not here; done once the peer holds it or nobody should.
-				if v.peerEligible(i) && !v.peerClaim(i).State.Holds() {
+				// Not here; done once the peer runs it or nobody could.
+				if v.peerEligible(i) && v.peerClaim(i).State != ClaimRunning {
 					return false, false
 				}
 				continue

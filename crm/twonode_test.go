@@ -199,7 +199,7 @@ func TestTwoNodeSplitBrainHeals(t *testing.T) {
 }
 
 func TestClaimsRoundTrip(t *testing.T) {
-	c := &Claims{Layout: 0xdeadbeef, Flags: FlagRaftState, Ping: 3, Request: RequestStandby, Scope: ScopeForeign, ReqID: 77,
+	c := &Claims{Layout: 0xdeadbeef, Flags: FlagRaftState, Ping: 3, Request: RequestStandby, Scope: ScopeForeign, ReqID: 77, Commit: 12345,
 		Groups: []Claim{{ClaimRunning, 5}, {ClaimFailed, 1 << 40}}}
 	b := c.Encode(nil)
 	d, err := DecodeClaims(b)
@@ -216,7 +216,7 @@ func TestClaimsRoundTrip(t *testing.T) {
 
 func FuzzDecodeClaims(f *testing.F) {
 	f.Add((&Claims{Groups: []Claim{{ClaimRunning, 1}}}).Encode(nil))
-	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeClaims(b)
 		if err != nil {

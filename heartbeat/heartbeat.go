@@ -80,6 +80,7 @@ type Heartbeat struct {
 	counters Counters
 	services map[string][]Service
 	apps     map[string][]byte
+	appsAt   map[string]time.Time
 	limiter  *rateLimiter
 
 	linkIDs map[string]string // link name -> name sent in packets
@@ -136,6 +137,7 @@ func New(cfg Config) (*Heartbeat, error) {
 		status:   StatusUp,
 		services: map[string][]Service{},
 		apps:     map[string][]byte{},
+		appsAt:   map[string]time.Time{},
 		limiter:  newRateLimiter(10 * time.Second),
 		linkIDs:  linkIDs,
 		events:   make(chan Event, 1024),
@@ -322,6 +324,7 @@ func (h *Heartbeat) receive(link string, b []byte, from string) {
 	}
 	h.services[p.Node] = p.Services
 	h.apps[p.Node] = p.App
+	h.appsAt[p.Node] = now
 	h.emit(h.tracker.Heard(p.Node, link, p.Status, restarted, now))
 }
 
@@ -396,6 +399,14 @@ func (h *Heartbeat) PeerApp(node string) []byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.apps[node]
+}
+
+// PeerAppAt returns the cluster-layer state a peer last sent and when it
+// arrived.
+func (h *Heartbeat) PeerAppAt(node string) ([]byte, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.apps[node], h.appsAt[node]
 }
 
 // SendNow sends a heartbeat on every link at once, outside the keepalive

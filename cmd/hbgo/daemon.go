@@ -102,7 +102,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := control.Serve(ctx, filepath.Join(*runDir, control.SocketName), n, control.ServerOptions{Logger: logger})
+	srv, err := control.Serve(ctx, filepath.Join(*runDir, control.SocketName), n, control.ServerOptions{Logger: logger, Node: *node})
 	if err != nil {
 		logger.Error(fmt.Sprintf("Cannot open the control socket: %v", err), "node", *node)
 		n.Stop(false, *stopTimeout)

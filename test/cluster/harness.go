@@ -80,6 +80,13 @@ func Binary(t testing.TB) string {
 		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		for _, l := range linkNames {
+			if err := os.Symlink("hbgo", filepath.Join(dir, l)); err != nil {
+				buildErr = err
+				return
+			}
 		}
 	})
 	if buildErr != nil {
@@ -293,12 +300,21 @@ func (c *Cluster) WaitExit(name string, bound time.Duration) error {
 	}
 }
 
-// Command runs hbgo (or a link name's subcommand) in a node's namespace
-// with its run dir; it returns the combined output and exit code.
-func (c *Cluster) Command(name string, args ...string) (string, int) {
+// linkNames are the operator commands, made as links beside the binary.
+var linkNames = []string{"heartbeat", "hb_standby", "hb_takeover", "cl_status", "hb_serialtest", "ldirectord"}
+
+// Command runs an operator command (hb_standby, cl_status, ...) through
+// its link, or an hbgo subcommand, in a node's namespace with its run dir;
+// it returns the combined output and exit code.
+func (c *Cluster) Command(name string, prog string, args ...string) (string, int) {
 	m := c.Members[name]
-	full := append([]string{args[0], "--run-dir", m.RunDir}, args[1:]...)
-	cmd := m.Host.Command(c.Bin, full...)
+	bin, full := c.Bin, append([]string{prog, "--run-dir", m.RunDir}, args...)
+	for _, l := range linkNames {
+		if l == prog {
+			bin, full = filepath.Join(filepath.Dir(c.Bin), l), full[1:]
+		}
+	}
+	cmd := m.Host.Command(bin, full...)
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	err := cmd.Run()
@@ -376,10 +392,24 @@ func (c *Cluster) dumpLogs() {
 	c.T.Logf("--- resource log\n%s", b)
 }
 
-// Cut drops all traffic between nodes a and b (both directions) with
-// nftables rules in a's namespace, leaving their other paths alone.
+// Cut drops all traffic between nodes a and b, both ways (broadcasts
+// included), with nftables rules in both namespaces; their other paths
+// stay.
 func (c *Cluster) Cut(a, b string) {
 	c.T.Helper()
+	c.cutOne(a, b)
+	c.cutOne(b, a)
+}
+
+// Mend removes a Cut.
+func (c *Cluster) Mend(a, b string) {
+	c.T.Helper()
+	c.mendOne(a, b)
+	c.mendOne(b, a)
+}
+
+// cutOne drops, in a's namespace, everything from and to b's addresses.
+func (c *Cluster) cutOne(a, b string) {
 	ma, mb := c.Members[a], c.Members[b]
 	var addrs []string
 	for _, l := range mb.Host.Interfaces() {
@@ -398,9 +428,7 @@ func (c *Cluster) Cut(a, b string) {
 	}
 }
 
-// Mend removes a Cut.
-func (c *Cluster) Mend(a, b string) {
-	c.T.Helper()
+func (c *Cluster) mendOne(a, b string) {
 	if out, err := c.Members[a].Host.Run("nft", "delete", "table", "inet", "hbgo_cut_"+b); err != nil {
 		c.T.Fatalf("nft in %s: %v\n%s", a, err, out)
 	}
