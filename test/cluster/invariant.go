@@ -134,3 +134,61 @@ func Running(recs []Record) map[string][]string {
 	}
 	return out
 }
+
+// Window is a span during which a node's daemon was frozen (SIGSTOP): no
+// software on it could stop what it ran, so its groups may overlap with
+// a new owner's until it notices, after thawing, that its lease lapsed.
+type Window struct {
+	Node     string
+	From, To time.Time
+}
+
+// CheckNoOverlapExcept is CheckNoOverlap where an overlap is excused only
+// if it lies wholly inside a frozen window of one of the two nodes, grace
+// included after the thaw.
+func CheckNoOverlapExcept(recs []Record, frozen []Window, grace time.Duration) error {
+	ivs, err := Intervals(recs)
+	if err != nil {
+		return err
+	}
+	for i := range ivs {
+		for j := range ivs {
+			a, b := ivs[i], ivs[j]
+			if i >= j || a.Group != b.Group || a.Node == b.Node || !overlaps(a, b) {
+				continue
+			}
+			from := later(a.Start, b.Start)
+			to := earlier(a.End, b.End)
+			excused := false
+			for _, w := range frozen {
+				if (w.Node == a.Node || w.Node == b.Node) && !to.IsZero() && !from.Before(w.From) && !to.After(w.To.Add(grace)) {
+					excused = true
+				}
+			}
+			if !excused {
+				return fmt.Errorf("group %s ran on %s (%s) and %s (%s) at once", a.Group, a.Node, span(a), b.Node, span(b))
+			}
+		}
+	}
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// earlier of two ends; a zero end means still running.
+func earlier(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero():
+		return a
+	case a.Before(b):
+		return a
+	}
+	return b
+}
