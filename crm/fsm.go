@@ -17,6 +17,9 @@ type Assignment struct {
 	Epoch     uint64 `json:"epoch"`
 	Index     uint64 `json:"index"` // raft index of the assignment
 	LastOwner string `json:"last_owner,omitempty"`
+	// Failback is set when the group went away from its home only because
+	// the home could not run it: auto_failback sends it home again.
+	Failback bool `json:"failback,omitempty"`
 }
 
 // NodeRecord is what the log remembers of a node: the generation last
@@ -58,8 +61,9 @@ type Command struct {
 	// on a stale view is refused, so a deposed leader cannot undo newer
 	// decisions.
 	Epoch uint64 `json:"epoch,omitempty"`
-	Node  string `json:"node,omitempty"`
-	Gen   uint64 `json:"gen,omitempty"`
+	Node     string `json:"node,omitempty"`
+	Gen      uint64 `json:"gen,omitempty"`
+	Failback bool   `json:"failback,omitempty"`
 }
 
 // applyResult is what Apply returns for a command.
@@ -99,7 +103,7 @@ func (s *State) apply(c Command, index uint64) error {
 		if c.Epoch != cur.Epoch+1 {
 			return fmt.Errorf("assign %s epoch %d: current epoch is %d", c.Group, c.Epoch, cur.Epoch)
 		}
-		next := Assignment{Owner: c.Owner, Epoch: c.Epoch, Index: index, LastOwner: cur.LastOwner}
+		next := Assignment{Owner: c.Owner, Epoch: c.Epoch, Index: index, LastOwner: cur.LastOwner, Failback: c.Failback}
 		if cur.Owner != "" {
 			next.LastOwner = cur.Owner
 		}

@@ -84,6 +84,7 @@ type Node struct {
 	reqID     uint32
 	ping      int
 	peerUpAt  map[string]time.Time
+	away      []bool // two-node mode: per group, here only because the home could not run it
 	heardPeer bool
 	stopping  bool
 	warnings  []string
@@ -119,6 +120,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.homes = append(n.homes, g.Home)
 	}
 	n.layout = LayoutOf(names)
+	n.away = make([]bool, len(n.groups))
 	key, ok := c.Auth.ActiveKey()
 	if !ok {
 		return nil, errors.New("authkeys has no active key")
@@ -311,7 +313,6 @@ func (n *Node) decideTwoNode() {
 	n.mu.Lock()
 	ready := n.heardPeer || time.Since(n.start) >= n.ha.EffectiveInitdead()
 	req, scope, ping := n.request, n.scope, n.ping
-	upAt := n.peerUpAt[peer]
 	n.mu.Unlock()
 	v := &TwoNodeView{
 		Me: n.cfg.Name, Peer: peer, Ready: ready, PeerAlive: n.peerAlive(peer), PeerClaims: n.peerClaims(peer),
@@ -321,7 +322,8 @@ func (n *Node) decideTwoNode() {
 	for _, r := range n.runners {
 		cl, took, _ := r.get()
 		v.Mine = append(v.Mine, cl)
-		v.PeerCameBack = append(v.PeerCameBack, !took.IsZero() && upAt.After(took))
+		_ = took
+		v.AwayFromHome = append(v.AwayFromHome, n.away[len(v.AwayFromHome)])
 	}
 	for i, r := range n.runners {
 		// A failed start is forgotten once the peer runs the group, or
@@ -329,7 +331,11 @@ func (n *Node) decideTwoNode() {
 		if v.Mine[i].State == ClaimFailed && (v.peerClaim(i).State == ClaimRunning || v.myRequest(i, RequestTakeover)) {
 			r.clearFailed()
 		}
-		r.set(v.Want(i), 0)
+		want := v.Want(i)
+		if want && !v.Mine[i].State.Holds() {
+			n.away[i] = v.StartsAway(i)
+		}
+		r.set(want, 0)
 	}
 	done, impossible := v.RequestDone()
 	n.finishRequest(done, impossible)

@@ -472,9 +472,9 @@ func (q *quorum) lead(st *State) {
 		a := st.Groups[g.Name]
 		if a.Owner != "" {
 			keep := q.eligible(a.Owner, i)
-			if keep && fb && a.Owner != g.Home && q.eligible(g.Home, i) && st.Nodes[g.Home].UpIndex > a.Index &&
+			if keep && fb && a.Owner != g.Home && a.Failback && q.eligible(g.Home, i) &&
 				!q.requestCovers(a.Owner, i, RequestTakeover) {
-				keep = false // the home came back after the group moved
+				keep = false // the home can run it again
 			}
 			for _, d := range n.ha.Nodes {
 				if d != a.Owner && q.requestCovers(d, i, RequestTakeover) && q.eligible(d, i) {
@@ -501,7 +501,8 @@ func (q *quorum) lead(st *State) {
 		if !q.safeToAssign(st, i, a, target) {
 			continue
 		}
-		if q.propose(g.Name, Command{Op: "assign", Group: g.Name, Owner: target, Epoch: a.Epoch + 1}) {
+		away := target != g.Home && !q.requestCovers(g.Home, i, RequestStandby) && !q.requestCovers(target, i, RequestTakeover)
+		if q.propose(g.Name, Command{Op: "assign", Group: g.Name, Owner: target, Epoch: a.Epoch + 1, Failback: away}) {
 			n.log.Info(fmt.Sprintf("Assigning group %s to %s (epoch %d)", g.Name, target, a.Epoch+1), "node", n.cfg.Name)
 		}
 	}

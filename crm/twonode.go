@@ -26,9 +26,11 @@ type TwoNodeView struct {
 	MyPing         int
 	MyRequest      RequestKind
 	MyScope        Scope
-	// PeerCameBack[i] is true when the peer came up after this side took
-	// group i (the trigger of auto_failback).
-	PeerCameBack []bool
+	// AwayFromHome[i] is true when this side runs group i, whose home is
+	// the peer, only because the peer could not run it when it started here
+	// (not because of a request): auto_failback sends such a group home
+	// when the home can run it again.
+	AwayFromHome []bool
 }
 
 // Covers reports whether a request of scope by node covers a group whose
@@ -124,7 +126,7 @@ func (v *TwoNodeView) shouldRelease(i int) bool {
 		return true
 	case v.PingConfigured && v.peerPing() > v.MyPing:
 		return true // what ipfail did: the side with the better uplink serves
-	case v.failback() && v.Homes[i] == v.Peer && i < len(v.PeerCameBack) && v.PeerCameBack[i] &&
+	case v.failback() && v.Homes[i] == v.Peer && i < len(v.AwayFromHome) && v.AwayFromHome[i] &&
 		!v.myRequest(i, RequestTakeover) && (!v.PingConfigured || v.peerPing() >= v.MyPing):
 		return true
 	}
@@ -132,6 +134,13 @@ func (v *TwoNodeView) shouldRelease(i int) bool {
 }
 
 func (v *TwoNodeView) failback() bool { return v.AutoFailback == "on" || v.AutoFailback == "legacy" }
+
+// StartsAway reports, for a group this side is about to start, whether it
+// goes away from its home only because the home cannot run it (so that
+// auto_failback will send it back).
+func (v *TwoNodeView) StartsAway(i int) bool {
+	return v.Homes[i] == v.Peer && !v.peerRequest(i, RequestStandby) && !v.myRequest(i, RequestTakeover)
+}
 
 // starter picks who starts a group nobody holds; both sides compute the
 // same answer from the same claims.

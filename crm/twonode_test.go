@@ -14,7 +14,7 @@ type side struct {
 	request  RequestKind
 	scope    Scope
 	ping     int
-	cameBack []bool
+	away     []bool
 }
 
 // sim runs both sides' decisions in lock step, claims propagating at once,
@@ -31,7 +31,7 @@ type sim struct {
 func newSim(t *testing.T, failback string) *sim {
 	homes := []string{"A", "B"}
 	mk := func(n string) *side {
-		return &side{name: n, alive: true, claims: make([]Claim, 2), ping: 1, cameBack: make([]bool, 2)}
+		return &side{name: n, alive: true, claims: make([]Claim, 2), ping: 1, away: make([]bool, 2)}
 	}
 	return &sim{t: t, a: mk("A"), b: mk("B"), homes: homes, failback: failback, linked: true}
 }
@@ -41,7 +41,7 @@ func (s *sim) view(me, peer *side) *TwoNodeView {
 		Me: me.name, Peer: peer.name, Ready: true,
 		PeerAlive: s.linked && peer.alive, Mine: me.claims, Homes: s.homes,
 		AutoFailback: s.failback, PingConfigured: s.pinged, MyPing: me.ping,
-		MyRequest: me.request, MyScope: me.scope, PeerCameBack: me.cameBack,
+		MyRequest: me.request, MyScope: me.scope, AwayFromHome: me.away,
 	}
 	if v.PeerAlive {
 		v.PeerClaims = &Claims{Ping: uint8(peer.ping), Request: peer.request, Scope: peer.scope, Groups: peer.claims}
@@ -66,7 +66,7 @@ func (s *sim) step() {
 					s.t.Fatalf("%s starts group %d that %s holds: %s", me.name, i, peer.name, s)
 				}
 				next[i].State = ClaimStarting
-				me.cameBack[i] = false
+				me.away[i] = v.StartsAway(i)
 			case want && st == ClaimStarting:
 				next[i].State = ClaimRunning
 			case !want && (st == ClaimRunning || st == ClaimStarting):
@@ -123,7 +123,6 @@ func TestTwoNodeFailoverAndFailback(t *testing.T) {
 			s.a.claims = make([]Claim, 2)
 			s.expect("A[stopped,stopped] B[running,running]")
 			s.a.alive = true
-			s.b.cameBack = []bool{true, true}
 			if fb == "off" {
 				s.expect("A[stopped,stopped] B[running,running]")
 			} else {
@@ -175,8 +174,6 @@ func TestTwoNodePingScores(t *testing.T) {
 	s.a.ping = 0 // A lost its uplink
 	s.expect("A[stopped,stopped] B[running,running]")
 	s.a.ping = 1
-	s.a.cameBack = []bool{true, true}
-	s.b.cameBack = []bool{true, true}
 	s.expect("A[running,stopped] B[stopped,running]")
 	// Equal scores never move groups; a lower score does.
 	s.b.ping = 2

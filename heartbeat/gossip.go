@@ -2,7 +2,6 @@ package heartbeat
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -152,10 +151,8 @@ func (g *Gossip) MemberNames() []string {
 // UpdateMeta spreads a change of this node's metadata.
 func (g *Gossip) UpdateMeta() error { return g.ml.UpdateNode(time.Second) }
 
-// Leave announces departure and stops.
-func (g *Gossip) Leave(timeout time.Duration) error {
-	return errors.Join(g.ml.Leave(timeout), g.ml.Shutdown())
-}
+// Leave announces departure; Shutdown stops.
+func (g *Gossip) Leave(timeout time.Duration) error { return g.ml.Leave(timeout) }
 
 // Shutdown stops without announcing.
 func (g *Gossip) Shutdown() error { return g.ml.Shutdown() }

@@ -212,10 +212,13 @@ func (l *Layer) Stop(leave bool) error {
 	}
 	if l.Gossip != nil {
 		if leave {
-			errs = append(errs, l.Gossip.Leave(time.Second))
-		} else {
-			errs = append(errs, l.Gossip.Shutdown())
+			// Nobody may be left to hear the leave (the whole cluster
+			// stopping): that is no error of ours.
+			if err := l.Gossip.Leave(time.Second); err != nil {
+				l.cfg.Logger.Info(fmt.Sprintf("Gossip leave: %v", err), "node", l.cfg.Node)
+			}
 		}
+		errs = append(errs, l.Gossip.Shutdown())
 	}
 	l.cancel()
 	<-l.done

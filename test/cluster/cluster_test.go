@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -188,4 +190,56 @@ func TestClusterGracefulStop(t *testing.T) {
 		t.Fatalf("after n1 stopped gracefully, g1 on %q", c.Owner("g1"))
 	}
 	c.CheckInvariant()
+}
+
+// TestClusterStatusCommands: cl_status and hbgo status against real
+// daemons, and a config digest that differs between nodes is reported.
+func TestClusterStatusCommands(t *testing.T) {
+	c := New(t, Spec{Directors: []string{"n1", "n2"}, Witnesses: []string{"w"}, Groups: []string{"n1 g1", "n2 g2"}})
+	// n2's haresources differs by a comment only: same groups, other bytes.
+	f := filepath.Join(c.Members["n2"].ConfDir, "haresources")
+	b, _ := os.ReadFile(f)
+	os.WriteFile(f, append(b, []byte("# edited on n2\n")...), 0o644)
+	c.StartAll()
+	c.WaitOwner("g1", "n1", bound)
+	c.WaitOwner("g2", "n2", bound)
+
+	checks := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"cl_status", "hbstatus"}, 0, "Heartbeat is running on this machine."},
+		{[]string{"cl_status", "listnodes"}, 0, "n2"},
+		{[]string{"cl_status", "nodestatus", "n2"}, 0, "active"},
+		{[]string{"cl_status", "listhblinks", "n2"}, 0, "eth1"},
+		{[]string{"cl_status", "hblinkstatus", "n2", "eth0"}, 0, "up"},
+		{[]string{"cl_status", "rscstatus"}, 0, "local"},
+		{[]string{"cl_status", "parameter", "-p", "deadtime"}, 0, "500"},
+		{[]string{"cl_status", "nodestatus", "nosuch"}, 11, "no node"},
+	}
+	for _, ch := range checks {
+		out, code := c.Command("n1", ch.args[0], ch.args[1:]...)
+		if code != ch.code || !strings.Contains(out, ch.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d containing %q", ch.args, code, out, ch.code, ch.want)
+		}
+	}
+	waitFor := time.Now().Add(bound)
+	for {
+		out, code := c.Command("n1", "status")
+		if code == 0 && strings.Contains(out, "haresources differs between n1 and n2") &&
+			strings.Contains(out, "g1") && strings.Contains(out, "Leader") {
+			break
+		}
+		if time.Now().After(waitFor) {
+			t.Fatalf("hbgo status (exit %d) lacks the digest warning or the groups:\n%s", code, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.Signal("n1", syscall.SIGTERM)
+	c.WaitExit("n1", bound)
+	out, code := c.Command("n1", "cl_status", "hbstatus")
+	if code == 0 || !strings.Contains(out, "stopped") {
+		t.Errorf("hbstatus after stop: exit %d, %q", code, out)
+	}
 }
