@@ -44,9 +44,22 @@ type Member struct {
 	out      *os.File
 }
 
+// TB is what the harness needs of a test: *testing.T and *testing.B
+// satisfy it, and so does the demo's narrator.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Logf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+	Failed() bool
+}
+
 // Cluster is a running set of hbgo daemons in network namespaces.
 type Cluster struct {
-	T       testing.TB
+	T       TB
 	Lab     *netns.Lab
 	Bin     string
 	Root    string
@@ -71,7 +84,7 @@ var (
 )
 
 // Binary builds hbgo once per test process.
-func Binary(t testing.TB) string {
+func Binary(t TB) string {
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hbgo-bin-")
 		if err != nil {
@@ -128,15 +141,26 @@ exit 2
 `
 
 // New builds the lab and writes every node's files; Start starts daemons.
-func New(t testing.TB, spec Spec) *Cluster {
+func New(t TB, spec Spec) *Cluster {
 	t.Helper()
+	var lab *netns.Lab
+	if tb, ok := t.(testing.TB); ok {
+		lab = netns.NewT(tb)
+	} else {
+		var err error
+		if lab, err = netns.New("demo"); err != nil {
+			t.Fatal(err)
+		}
+		lab.CleanupOnSignal(os.Interrupt)
+		t.Cleanup(func() { lab.Close() })
+	}
 	if spec.Links == 0 {
 		spec.Links = 2
 	}
 	if spec.Timing == "" {
 		spec.Timing = "keepalive 100ms\nwarntime 300ms\ndeadtime 500ms\ninitdead 2\n"
 	}
-	c := &Cluster{T: t, Lab: netns.NewT(t), Bin: Binary(t), Root: t.TempDir(), Spec: spec, Members: map[string]*Member{}}
+	c := &Cluster{T: t, Lab: lab, Bin: Binary(t), Root: t.TempDir(), Spec: spec, Members: map[string]*Member{}}
 	c.LogPath = filepath.Join(c.Root, "resources.log")
 	if err := os.WriteFile(c.LogPath, nil, 0o644); err != nil {
 		t.Fatal(err)
