@@ -60,7 +60,7 @@ type Command struct {
 	// Epoch must be the group's current epoch plus one: a proposal made
 	// on a stale view is refused, so a deposed leader cannot undo newer
 	// decisions.
-	Epoch uint64 `json:"epoch,omitempty"`
+	Epoch    uint64 `json:"epoch,omitempty"`
 	Node     string `json:"node,omitempty"`
 	Gen      uint64 `json:"gen,omitempty"`
 	Failback bool   `json:"failback,omitempty"`

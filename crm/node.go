@@ -155,7 +155,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.layer, err = heartbeat.StartLayer(heartbeat.LayerConfig{
 		Node: cfg.Name, HA: ha, Key: key, StateDir: cfg.StateDir, Role: n.role, Version: cfg.Version,
 		Digests: c.Digests, Logger: n.log, OnEvent: n.onEvent, Links: cfg.Links,
-		GossipDial: cfg.Dial, App: n.appState,
+		GossipDial: cfg.Dial, App: n.appState, OnApp: func(string) { n.poke() },
 	})
 	if err != nil {
 		n.cancel()

@@ -15,7 +15,8 @@ type Timing struct {
 	// Raft: a follower that hears no leader for HeartbeatTimeout starts an
 	// election (ElectionTimeout is the same, randomised by raft up to
 	// twice); a leader that cannot reach a quorum for LeaderLeaseTimeout
-	// steps down; CommitTimeout paces replication.
+	// steps down; CommitTimeout bounds how long followers wait to learn
+	// that an entry committed (it sets switchover time).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout, CommitTimeout time.Duration
 
 	// Lease: a node runs a group only while it has heard from a quorum
@@ -34,7 +35,7 @@ type Timing struct {
 //
 //	HeartbeatTimeout = ElectionTimeout = max(deadtime/2, 100ms)
 //	LeaderLeaseTimeout = HeartbeatTimeout/2
-//	CommitTimeout = min(keepalive/2, 50ms)
+//	CommitTimeout = min(keepalive/20, 10ms)
 //	Lease = max(HeartbeatTimeout, 3*keepalive)
 //	Margin = max(Lease/10, 20ms)
 //	SafeWait = Lease + 2*LeaderLeaseTimeout + Margin
@@ -58,7 +59,7 @@ func DeriveTiming(ha *conf.HAConfig) Timing {
 	t.HeartbeatTimeout = max(ha.Deadtime/2, 100*time.Millisecond)
 	t.ElectionTimeout = t.HeartbeatTimeout
 	t.LeaderLeaseTimeout = t.HeartbeatTimeout / 2
-	t.CommitTimeout = min(ha.Keepalive/2, 50*time.Millisecond)
+	t.CommitTimeout = min(ha.Keepalive/20, 10*time.Millisecond)
 	t.Lease = max(t.HeartbeatTimeout, 3*ha.Keepalive)
 	t.Margin = max(t.Lease/10, 20*time.Millisecond)
 	t.SafeWait = t.Lease + 2*t.LeaderLeaseTimeout + t.Margin

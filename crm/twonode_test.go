@@ -8,13 +8,13 @@ import (
 
 // side is one director in the two-node simulation.
 type side struct {
-	name     string
-	alive    bool
-	claims   []Claim
-	request  RequestKind
-	scope    Scope
-	ping     int
-	away     []bool
+	name    string
+	alive   bool
+	claims  []Claim
+	request RequestKind
+	scope   Scope
+	ping    int
+	away    []bool
 }
 
 // sim runs both sides' decisions in lock step, claims propagating at once,

@@ -36,6 +36,9 @@ type Config struct {
 	// App, when set, gives the cluster layer's state to carry in each
 	// heartbeat (at most MaxApp bytes).
 	App func() []byte
+	// OnApp, when set, hears that a peer's cluster state changed; it is
+	// called with the instance's lock held and must not block.
+	OnApp func(node string)
 }
 
 // ClusterID identifies a cluster by its member names, so that two clusters
@@ -323,8 +326,12 @@ func (h *Heartbeat) receive(link string, b []byte, from string) {
 		return
 	}
 	h.services[p.Node] = p.Services
+	changed := string(h.apps[p.Node]) != string(p.App)
 	h.apps[p.Node] = p.App
 	h.appsAt[p.Node] = now
+	if changed && h.cfg.OnApp != nil {
+		h.cfg.OnApp(p.Node)
+	}
 	h.emit(h.tracker.Heard(p.Node, link, p.Status, restarted, now))
 }
 

@@ -26,8 +26,10 @@ type LayerConfig struct {
 	// OnEvent hears liveness changes; OnMember hears gossip membership.
 	OnEvent  func(Event)
 	OnMember func(node string, meta Meta, alive bool)
-	// App gives the cluster layer's state to carry in each heartbeat.
-	App func() []byte
+	// App gives the cluster layer's state to carry in each heartbeat;
+	// OnApp hears that a peer's state changed (it must not block).
+	App   func() []byte
+	OnApp func(node string)
 	// Links, when set, replaces the media of ha.cf (tests).
 	Links []Link
 	// NoGossip leaves memberlist off (serial-only setups, unit tests).
@@ -105,7 +107,7 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 		Cluster:    ClusterID(Members(ha), ha.Autojoin),
 		Signer:     SignerFor(lc.Key),
 		Generation: gen, Timing: TimingOf(ha), Links: links, Services: services,
-		Logger: lc.Logger, OnEvent: l.onEvent, App: lc.App,
+		Logger: lc.Logger, OnEvent: l.onEvent, App: lc.App, OnApp: lc.OnApp,
 	}
 	if l.HB, err = New(hbcfg); err != nil {
 		closeLinks()
