@@ -78,6 +78,14 @@ type Claims struct {
 	// log position, so they cannot prove the follower is not acting on a
 	// stale assignment.
 	Commit uint64
+	// Nonce numbers this claim (it rises with every heartbeat sent); Acks
+	// give, per voter in ha.cf order (nodes, then witnesses), the newest
+	// nonce heard from it. A follower renews its lease from the leader's
+	// ack of one of its own nonces, anchored at the time it sent that
+	// nonce: proof that the leader heard it then, so the leader can bound
+	// the follower's lease by the last time it heard it.
+	Nonce  uint32
+	Acks   []uint32
 	Groups []Claim
 }
 
@@ -90,6 +98,10 @@ const FlagRaftState = 1
 // FlagLease says the node's lease is fresh: it hears a quorum. A node
 // without it cannot run a group, so the leader places groups elsewhere.
 const FlagLease = 2
+
+// FlagLeaving says the node's standby request comes from its shutdown, not
+// from an operator: auto_failback brings the groups back when it returns.
+const FlagLeaving = 4
 
 // LayoutOf hashes group names in order.
 func LayoutOf(groups []string) uint32 {
@@ -111,6 +123,11 @@ func (c *Claims) Encode(dst []byte) []byte {
 	dst = append(dst, c.Flags, c.Ping, byte(c.Request), sc)
 	dst = binary.AppendUvarint(dst, uint64(c.ReqID))
 	dst = binary.AppendUvarint(dst, c.Commit)
+	dst = binary.AppendUvarint(dst, uint64(c.Nonce))
+	dst = binary.AppendUvarint(dst, uint64(len(c.Acks)))
+	for _, a := range c.Acks {
+		dst = binary.AppendUvarint(dst, uint64(a))
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(c.Groups)))
 	for _, g := range c.Groups {
 		dst = append(dst, byte(g.State))
@@ -119,8 +136,11 @@ func (c *Claims) Encode(dst []byte) []byte {
 	return dst
 }
 
-// maxClaimGroups bounds the groups a claim may list.
-const maxClaimGroups = 64
+// maxClaimGroups bounds the groups a claim may list, maxClaimVoters its acks.
+const (
+	maxClaimGroups = 64
+	maxClaimVoters = 16
+)
 
 // DecodeClaims parses a claim; it never panics on bad input.
 func DecodeClaims(b []byte) (*Claims, error) {
@@ -145,6 +165,25 @@ func DecodeClaims(b []byte) (*Claims, error) {
 	}
 	c.Commit = commit
 	rest = rest[n:]
+	nonce, n := binary.Uvarint(rest)
+	if n <= 0 || nonce > 1<<32-1 {
+		return nil, errors.New("claims: bad nonce")
+	}
+	c.Nonce = uint32(nonce)
+	rest = rest[n:]
+	na, n := binary.Uvarint(rest)
+	if n <= 0 || na > maxClaimVoters {
+		return nil, errors.New("claims: bad ack count")
+	}
+	rest = rest[n:]
+	for i := uint64(0); i < na; i++ {
+		a, n := binary.Uvarint(rest)
+		if n <= 0 || a > 1<<32-1 {
+			return nil, errors.New("claims: bad ack")
+		}
+		c.Acks = append(c.Acks, uint32(a))
+		rest = rest[n:]
+	}
 	cnt, n := binary.Uvarint(rest)
 	if n <= 0 || cnt > maxClaimGroups {
 		return nil, errors.New("claims: bad group count")

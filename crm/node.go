@@ -76,6 +76,8 @@ type Node struct {
 	wake   chan struct{}
 
 	raftFlags  atomic.Uint32 // claims flags set by quorum mode
+	leaving    atomic.Bool   // graceful stop in progress
+	nonces     nonceBook
 	raftCommit atomic.Uint64 // leader's commit index, sent in claims
 
 	mu        sync.Mutex
@@ -119,7 +121,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		names = append(names, g.Name)
 		n.homes = append(n.homes, g.Home)
 	}
-	n.layout = LayoutOf(names)
+	// The layout covers the voters too: acks are indexed by voter.
+	n.layout = LayoutOf(append(append(names, "\x01"), heartbeat.Members(ha)...))
 	n.away = make([]bool, len(n.groups))
 	key, ok := c.Auth.ActiveKey()
 	if !ok {
@@ -223,7 +226,11 @@ func (n *Node) onEvent(e heartbeat.Event) {
 // myClaims is this node's claims now.
 func (n *Node) myClaims() *Claims {
 	n.mu.Lock()
-	c := &Claims{Layout: n.layout, Flags: uint8(n.raftFlags.Load()), Ping: uint8(min(n.ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID,
+	flags := uint8(n.raftFlags.Load())
+	if n.leaving.Load() {
+		flags |= FlagLeaving
+	}
+	c := &Claims{Layout: n.layout, Flags: flags, Ping: uint8(min(n.ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID,
 		Commit: n.raftCommit.Load()}
 	n.mu.Unlock()
 	for _, r := range n.runners {
@@ -233,8 +240,62 @@ func (n *Node) myClaims() *Claims {
 	return c
 }
 
-// appState is the cluster state each heartbeat carries.
-func (n *Node) appState() []byte { return n.myClaims().Encode(nil) }
+// appState is the cluster state each heartbeat carries: this node's
+// claims, a fresh nonce (its send time remembered) and acks of the newest
+// nonce heard from every voter.
+func (n *Node) appState() []byte {
+	c := n.myClaims()
+	c.Nonce = n.nonces.next(time.Now())
+	for _, v := range heartbeat.Members(n.ha) {
+		var ack uint32
+		if v != n.cfg.Name {
+			if pc := n.peerClaims(v); pc != nil {
+				ack = pc.Nonce
+			}
+		}
+		c.Acks = append(c.Acks, ack)
+	}
+	return c.Encode(nil)
+}
+
+// voterIndex is a voter's position in ha.cf order (nodes, then witnesses).
+func (n *Node) voterIndex(name string) int {
+	for i, v := range heartbeat.Members(n.ha) {
+		if v == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// nonceBook numbers this node's heartbeats and remembers when each of the
+// recent ones was sent.
+type nonceBook struct {
+	mu   sync.Mutex
+	last uint32
+	sent [256]time.Time // by nonce modulo 256
+}
+
+func (b *nonceBook) next(now time.Time) uint32 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.last++
+	if b.last == 0 {
+		b.last = 1
+	}
+	b.sent[b.last%256] = now
+	return b.last
+}
+
+// sentAt is when nonce k was sent, if it is recent enough to remember.
+func (b *nonceBook) sentAt(k uint32) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if k == 0 || k > b.last || b.last-k >= 256 {
+		return time.Time{}, false
+	}
+	return b.sent[k%256], true
+}
 
 // peerClaims decodes what a peer last said; nil when never heard, or
 // when its group list differs from ours.
@@ -626,6 +687,7 @@ func joinNames(s []string) string {
 func (n *Node) Stop(graceful bool, timeout time.Duration) error {
 	var errs []error
 	if graceful && n.role == "director" && n.mode != ModeSingle {
+		n.leaving.Store(true)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		if _, err := n.Standby(ctx, ScopeAll); err != nil && !errors.Is(err, ErrNoPeer) {
 			errs = append(errs, fmt.Errorf("standby before stop: %w", err))

@@ -323,9 +323,20 @@ func (q *quorum) refreshAnchor() {
 	if !q.caughtUp(applied, c.Commit) {
 		return
 	}
+	// Anchor at the send time of our own nonce the leader acknowledges:
+	// the leader heard us then, so it can bound our lease by the last time
+	// it heard us.
+	i := q.n.voterIndex(q.n.cfg.Name)
+	if i < 0 || i >= len(c.Acks) {
+		return
+	}
+	sent, ok := q.n.nonces.sentAt(c.Acks[i])
+	if !ok || sent.After(at) {
+		return
+	}
 	q.mu.Lock()
-	if at.After(q.anchor) {
-		q.anchor = at
+	if sent.After(q.anchor) {
+		q.anchor = sent
 	}
 	q.mu.Unlock()
 }
@@ -501,7 +512,11 @@ func (q *quorum) lead(st *State) {
 		if !q.safeToAssign(st, i, a, target) {
 			continue
 		}
-		away := target != g.Home && !q.requestCovers(g.Home, i, RequestStandby) && !q.requestCovers(target, i, RequestTakeover)
+		homeLeaving := false
+		if c := q.claimsOf(g.Home); c != nil && c.Flags&FlagLeaving != 0 {
+			homeLeaving = true // a shutdown, not an operator's standby
+		}
+		away := target != g.Home && (homeLeaving || !q.requestCovers(g.Home, i, RequestStandby)) && !q.requestCovers(target, i, RequestTakeover)
 		if q.propose(g.Name, Command{Op: "assign", Group: g.Name, Owner: target, Epoch: a.Epoch + 1, Failback: away}) {
 			n.log.Info(fmt.Sprintf("Assigning group %s to %s (epoch %d)", g.Name, target, a.Epoch+1), "node", n.cfg.Name)
 		}
@@ -565,6 +580,16 @@ func (q *quorum) safeToAssign(st *State, i int, a Assignment, target string) boo
 	}
 	q.mu.Unlock()
 	waited := time.Since(revoked) >= q.timing.SafeWait
+	// A node we heard last at T renewed its lease last from an ack of a
+	// heartbeat it sent before T: its lease is over by T + Lease. Before
+	// this node led, another leader may have renewed it: count SafeWait
+	// from the start of this leadership for that.
+	q.mu.Lock()
+	sinceLead := time.Since(q.leaderSince) >= q.timing.NewLeaderWait
+	q.mu.Unlock()
+	lapsed := func(d string) bool {
+		return sinceLead && time.Since(q.lastHeard(d)) >= q.timing.Lease+q.timing.Margin
+	}
 	for _, d := range n.ha.Nodes {
 		if d == target {
 			continue
@@ -578,12 +603,22 @@ func (q *quorum) safeToAssign(st *State, i int, a Assignment, target string) boo
 			// It has seen the revocation and does not hold the group.
 		case d == a.LastOwner || a.Epoch > 0:
 			// Not heard, or not yet acting on the newest epoch.
-			if !waited {
+			if !waited && !lapsed(d) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// lastHeard is when the heartbeat layer last heard a node.
+func (q *quorum) lastHeard(node string) time.Time {
+	for _, s := range q.n.layer.HB.Status() {
+		if s.Name == node {
+			return s.LastSeen
+		}
+	}
+	return time.Time{}
 }
 
 // propose commits a command unless one for the same key is in flight.

@@ -29,6 +29,10 @@ type Timing struct {
 	// an owner it cannot reach, before it gives the group to another node:
 	// the owner's lease has then surely lapsed.
 	SafeWait time.Duration
+	// NewLeaderWait is how long a new leader waits from taking office
+	// before it gives away a group whose owner it cannot hear: leases the
+	// previous leader granted are over by then.
+	NewLeaderWait time.Duration
 }
 
 // DeriveTiming turns keepalive and deadtime into the cluster's timings:
@@ -36,33 +40,44 @@ type Timing struct {
 //	HeartbeatTimeout = ElectionTimeout = max(deadtime/2, 100ms)
 //	LeaderLeaseTimeout = HeartbeatTimeout/2
 //	CommitTimeout = min(keepalive/20, 10ms)
-//	Lease = max(HeartbeatTimeout, 3*keepalive)
+//	Lease = max(HeartbeatTimeout, 4*keepalive)
 //	Margin = max(Lease/10, 20ms)
 //	SafeWait = Lease + 2*LeaderLeaseTimeout + Margin
+//	NewLeaderWait = Lease + Margin with three voters, SafeWait with more
 //
-// Why SafeWait suffices: a leader renews its own lease with a quorum round
-// trip; a follower renews its lease only from the leader's claims (in its
-// heartbeats, every keepalive and at once on change), and only from a claim
-// whose commit index it has applied. After the leader commits a revocation
-// at time T, every claim it sends carries a commit index at or past it, so
-// the owner cannot renew without applying the revocation: its last renewal
-// without it comes from a claim sent before T, and its lease ends before
-// T + Lease (plus flight time).
-// A deposed leader that still believes it leads can renew an owner in its
-// minority only until it notices it lost its quorum, at most two
-// LeaderLeaseTimeouts after the new leader could have been elected; the
-// margin covers clock rates and flight times. So a group moved from an
-// unreachable owner runs elsewhere after: detection (deadtime) + commit +
-// SafeWait + start.
+// Why this is safe: a leader renews its own lease with a quorum round
+// trip. A follower renews its lease only from the leader's claims (in the
+// leader's heartbeats), only when it has applied everything the claim says
+// was committed, and anchored at the time it sent the heartbeat whose
+// nonce the claim acknowledges. So a follower the leader last heard at T
+// holds no lease past T + Lease, and a node that rejoins acts on nothing
+// before it has applied the newest decisions. When the leader cannot hear
+// the owner of a group it commits a revocation and assigns the group
+// elsewhere once T + Lease + Margin has passed; a crashed owner is
+// detected at T + deadtime, and Lease + Margin is below deadtime, so a
+// crash moves its groups after deadtime + two commits + start. A leader
+// that has led for less than SafeWait also waits SafeWait from the start
+// of its leadership, since a deposed leader may have renewed nodes in its
+// minority for up to two leader lease timeouts.
 func DeriveTiming(ha *conf.HAConfig) Timing {
 	t := Timing{Keepalive: ha.Keepalive, Deadtime: ha.Deadtime}
 	t.HeartbeatTimeout = max(ha.Deadtime/2, 100*time.Millisecond)
 	t.ElectionTimeout = t.HeartbeatTimeout
 	t.LeaderLeaseTimeout = t.HeartbeatTimeout / 2
 	t.CommitTimeout = min(ha.Keepalive/20, 10*time.Millisecond)
-	t.Lease = max(t.HeartbeatTimeout, 3*ha.Keepalive)
+	t.Lease = max(t.HeartbeatTimeout, 4*ha.Keepalive)
 	t.Margin = max(t.Lease/10, 20*time.Millisecond)
 	t.SafeWait = t.Lease + 2*t.LeaderLeaseTimeout + t.Margin
+	t.NewLeaderWait = t.SafeWait
+	if voters := len(ha.Nodes) + len(ha.Witnesses); voters <= 3 {
+		// With three voters, the other voter that elected the new leader
+		// had dropped the old one first (raft grants no vote while it
+		// knows a leader; a follower renews only from the leader raft
+		// names), or it was the old leader, which stepped down to vote.
+		// Either way nobody renews from the old leader after the election,
+		// so every lease it granted ends within Lease of it.
+		t.NewLeaderWait = t.Lease + t.Margin
+	}
 	return t
 }
 

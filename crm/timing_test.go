@@ -13,9 +13,9 @@ func TestDeriveTiming(t *testing.T) {
 		ka, dead        time.Duration
 		hb, lease, wait time.Duration
 	}{
-		{100 * ms, 500 * ms, 250 * ms, 300 * ms, 580 * ms},
+		{100 * ms, 500 * ms, 250 * ms, 400 * ms, 690 * ms},
 		{2 * time.Second, 30 * time.Second, 15 * time.Second, 15 * time.Second, 31500 * ms},
-		{50 * ms, 150 * ms, 100 * ms, 150 * ms, 270 * ms},
+		{50 * ms, 150 * ms, 100 * ms, 200 * ms, 320 * ms},
 	}
 	for _, c := range cases {
 		ha := conf.NewHAConfig("ha.cf")

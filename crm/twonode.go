@@ -139,7 +139,8 @@ func (v *TwoNodeView) failback() bool { return v.AutoFailback == "on" || v.AutoF
 // goes away from its home only because the home cannot run it (so that
 // auto_failback will send it back).
 func (v *TwoNodeView) StartsAway(i int) bool {
-	return v.Homes[i] == v.Peer && !v.peerRequest(i, RequestStandby) && !v.myRequest(i, RequestTakeover)
+	leaving := v.PeerClaims != nil && v.PeerClaims.Flags&FlagLeaving != 0
+	return v.Homes[i] == v.Peer && (leaving || !v.peerRequest(i, RequestStandby)) && !v.myRequest(i, RequestTakeover)
 }
 
 // starter picks who starts a group nobody holds; both sides compute the

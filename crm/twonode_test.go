@@ -196,7 +196,7 @@ func TestTwoNodeSplitBrainHeals(t *testing.T) {
 }
 
 func TestClaimsRoundTrip(t *testing.T) {
-	c := &Claims{Layout: 0xdeadbeef, Flags: FlagRaftState, Ping: 3, Request: RequestStandby, Scope: ScopeForeign, ReqID: 77, Commit: 12345,
+	c := &Claims{Layout: 0xdeadbeef, Flags: FlagRaftState, Ping: 3, Request: RequestStandby, Scope: ScopeForeign, ReqID: 77, Commit: 12345, Nonce: 9, Acks: []uint32{0, 7, 1 << 31},
 		Groups: []Claim{{ClaimRunning, 5}, {ClaimFailed, 1 << 40}}}
 	b := c.Encode(nil)
 	d, err := DecodeClaims(b)
@@ -213,7 +213,7 @@ func TestClaimsRoundTrip(t *testing.T) {
 
 func FuzzDecodeClaims(f *testing.F) {
 	f.Add((&Claims{Groups: []Claim{{ClaimRunning, 1}}}).Encode(nil))
-	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeClaims(b)
 		if err != nil {

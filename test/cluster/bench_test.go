@@ -16,7 +16,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"text/tabwriter"
@@ -42,7 +41,10 @@ var (
 )
 
 // hbgoMode is a cluster shape.
-type hbgoMode struct{ name, label string; witness bool }
+type hbgoMode struct {
+	name, label string
+	witness     bool
+}
 
 var hbgoModes = []hbgoMode{
 	{"witness", "2 directors + witness", true},
@@ -229,10 +231,10 @@ var keepalivedCases = []keepalivedCase{
 
 // keepalivedFailover: crash n1 (the master), the client's longest time
 // without an answer until n2 answers; revive n1, which preempts back.
-func keepalivedFailover(b *testing.B, kc keepalivedCase, runs int) row {
+func keepalivedFailover(b *testing.B, t *table, kc keepalivedCase, runs int) row {
 	r := row{system: "keepalived", setup: "2 directors", timing: kc.label, note: "client gap around the crash"}
 	if err := peers.Ensure(peers.KeepalivedPackages...); err != nil {
-		skipped(b, nil, r, err.Error())
+		skipped(b, t, r, err.Error())
 	}
 	p := peers.Keepalived(b, kc.spec)
 	bound := 20*time.Second + 10*kc.spec.MasterDown()
@@ -264,10 +266,10 @@ func keepalivedFailover(b *testing.B, kc keepalivedCase, runs int) row {
 // an answer until the other node answers; revive the crashed node, which
 // joins as the standby (auto_failback off), so the next run crashes the
 // other one.
-func heartbeatFailover(b *testing.B, spec peers.HeartbeatSpec, label string, runs int) row {
+func heartbeatFailover(b *testing.B, t *table, spec peers.HeartbeatSpec, label string, runs int) row {
 	r := row{system: "heartbeat", setup: "2 directors", timing: label, note: "client gap around the crash"}
 	if err := peers.Ensure(peers.HeartbeatPackages...); err != nil {
-		skipped(b, nil, r, err.Error())
+		skipped(b, t, r, err.Error())
 	}
 	p := peers.Heartbeat(b, spec)
 	bound := 30*time.Second + 4*spec.DeadtimeDur()
@@ -297,10 +299,10 @@ func heartbeatFailover(b *testing.B, spec peers.HeartbeatSpec, label string, run
 // heartbeatSwitchover: hb_standby on the holder, the client's longest time
 // without an answer until the other node answers, and the command's own
 // return time; the next run gives the VIP back the same way.
-func heartbeatSwitchover(b *testing.B, spec peers.HeartbeatSpec, label string, runs int) row {
+func heartbeatSwitchover(b *testing.B, t *table, spec peers.HeartbeatSpec, label string, runs int) row {
 	r := row{system: "heartbeat", setup: "2 directors", timing: label, note: "client gap around hb_standby"}
 	if err := peers.Ensure(peers.HeartbeatPackages...); err != nil {
-		skipped(b, nil, r, err.Error())
+		skipped(b, t, r, err.Error())
 	}
 	p := peers.Heartbeat(b, spec)
 	bound := 30*time.Second + 4*spec.DeadtimeDur()
@@ -336,11 +338,11 @@ func BenchmarkFailover(b *testing.B) {
 	}
 	for _, kc := range keepalivedCases {
 		b.Run("keepalived/"+kc.name, func(b *testing.B) {
-			report(b, &t, keepalivedFailover(b, kc, fast))
+			report(b, &t, keepalivedFailover(b, &t, kc, fast))
 		})
 	}
 	b.Run("heartbeat/ka50ms-dt150ms", func(b *testing.B) {
-		report(b, &t, heartbeatFailover(b, peers.HeartbeatFast, "keepalive 50ms, deadtime 150ms", fast))
+		report(b, &t, heartbeatFailover(b, &t, peers.HeartbeatFast, "keepalive 50ms, deadtime 150ms", fast))
 	})
 	for _, mode := range hbgoModes {
 		b.Run("hbgo/"+mode.name+"/"+timingExample.name, func(b *testing.B) {
@@ -348,7 +350,7 @@ func BenchmarkFailover(b *testing.B) {
 		})
 	}
 	b.Run("heartbeat/ka2s-dt30s", func(b *testing.B) {
-		report(b, &t, heartbeatFailover(b, peers.HeartbeatExample, "keepalive 2s, deadtime 30s (example)", slow))
+		report(b, &t, heartbeatFailover(b, &t, peers.HeartbeatExample, "keepalive 2s, deadtime 30s (example)", slow))
 	})
 	t.print("failover", "hbgo: crash → START of the group on the survivor; peers: longest time a client probing the VIP every 10 ms got no answer")
 }
@@ -365,12 +367,10 @@ func BenchmarkSwitchover(b *testing.B) {
 		}
 	}
 	b.Run("heartbeat/ka50ms-dt150ms", func(b *testing.B) {
-		report(b, &t, heartbeatSwitchover(b, peers.HeartbeatFast, "keepalive 50ms, deadtime 150ms", fast))
+		report(b, &t, heartbeatSwitchover(b, &t, peers.HeartbeatFast, "keepalive 50ms, deadtime 150ms", fast))
 	})
 	b.Run("heartbeat/ka2s-dt30s", func(b *testing.B) {
-		report(b, &t, heartbeatSwitchover(b, peers.HeartbeatExample, "keepalive 2s, deadtime 30s (example)", fast))
+		report(b, &t, heartbeatSwitchover(b, &t, peers.HeartbeatExample, "keepalive 2s, deadtime 30s (example)", fast))
 	})
 	t.print("switchover", "hbgo: hb_standby issued → START on the peer, command: until hb_standby returned; heartbeat: longest time a client got no answer, command: until hb_standby returned")
 }
-
-var _ = strings.TrimSpace
