@@ -183,19 +183,20 @@ func (q *quorum) raftAddr(node string) (netip.AddrPort, bool) {
 // lease, and how much of it is left.
 func (q *quorum) leaseValid() (bool, time.Duration) {
 	now := time.Now()
-	var anchor time.Time
+	q.mu.Lock()
+	anchor, verified := q.anchor, q.lastVerify
+	q.mu.Unlock()
 	switch q.raft.State() {
 	case raft.Leader:
-		q.mu.Lock()
-		anchor = q.lastVerify
-		q.mu.Unlock()
-	case raft.Follower:
-		if addr, _ := q.raft.LeaderWithID(); addr == "" {
-			return false, 0
+		// The quorum round trip renews a leader; what it held as a follower
+		// still counts until then.
+		if verified.After(anchor) {
+			anchor = verified
 		}
-		q.mu.Lock()
-		anchor = q.anchor
-		q.mu.Unlock()
+	case raft.Follower, raft.Candidate:
+		// The anchor alone bounds the lease, whoever leads now: a moment
+		// without a known leader (an election, a leadership transfer) does
+		// not stop what runs here.
 	default:
 		return false, 0
 	}

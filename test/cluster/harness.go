@@ -118,20 +118,21 @@ func Binary(t TB) string {
 
 // resourceScript is the test resource: it records START and STOP with the
 // node, the group and the time in ns, keeps its state in a file, and
-// answers status as LSB says.
+// answers status as LSB says. The state file exists from before START to
+// after STOP, so a crash at any point leaves it for recordCrash.
 const resourceScript = `#!/bin/sh
 # testres GROUP start|stop|status
 G="$1"; ST="%[1]s/$G.running"
 case "$2" in
 start)
 	[ -e "$ST" ] && exit 0
-	echo "START %[2]s $G $(date +%%s%%N)" >> "%[3]s"
 	touch "$ST"
+	echo "START %[2]s $G $(date +%%s%%N)" >> "%[3]s"
 	exit 0;;
 stop)
 	[ -e "$ST" ] || exit 0
-	rm -f "$ST"
 	echo "STOP %[2]s $G $(date +%%s%%N)" >> "%[3]s"
+	rm -f "$ST"
 	exit 0;;
 status)
 	[ -e "$ST" ] && { echo running; exit 0; }
