@@ -392,24 +392,40 @@ func (q *quorum) bestPing() int {
 }
 
 // eligible: node can run group i now.
-func (q *quorum) eligible(node string, i int) bool {
-	if !q.n.ha.IsNode(node) || !q.alive(node) {
-		return false
+func (q *quorum) eligible(node string, i int) bool { return q.ineligible(node, i) == "" }
+
+// ineligible says why node cannot run group i now ("" when it can).
+func (q *quorum) ineligible(node string, i int) string {
+	if !q.n.ha.IsNode(node) {
+		return "not a director"
+	}
+	if !q.alive(node) {
+		return "not heard"
 	}
 	c := q.claimsOf(node)
-	if c == nil || c.Layout != q.n.layout || i >= len(c.Groups) || c.Groups[i].State == ClaimFailed {
-		return false
+	switch {
+	case c == nil:
+		return "its state is unknown"
+	case c.Layout != q.n.layout:
+		return "its haresources or voters differ"
+	case i >= len(c.Groups):
+		return "its group list is short"
+	case c.Groups[i].State == ClaimFailed:
+		return "the group failed to start there"
 	}
 	if node != q.n.cfg.Name && c.Flags&FlagLease == 0 {
-		return false // it cannot hear a quorum, so it cannot run anything
+		return "it has no lease (it cannot hear a quorum)"
+	}
+	if c.Flags&FlagLeaving != 0 {
+		return "it is shutting down"
 	}
 	if q.requestCovers(node, i, RequestStandby) {
-		return false
+		return "it asked to give the group away"
 	}
 	if q.n.pinger.configured() && int(c.Ping) < q.bestPing() {
-		return false
+		return fmt.Sprintf("its ping score %d is below the best %d", c.Ping, q.bestPing())
 	}
-	return true
+	return ""
 }
 
 // homeComing: the home was heard recently and lacks only its lease (it
@@ -483,14 +499,15 @@ func (q *quorum) lead(st *State) {
 	for i, g := range n.groups {
 		a := st.Groups[g.Name]
 		if a.Owner != "" {
-			keep := q.eligible(a.Owner, i)
+			why := q.ineligible(a.Owner, i)
+			keep := why == ""
 			if keep && fb && a.Owner != g.Home && a.Failback && q.eligible(g.Home, i) &&
 				!q.requestCovers(a.Owner, i, RequestTakeover) {
-				keep = false // the home can run it again
+				keep, why = false, "its home "+g.Home+" can run it again"
 			}
 			for _, d := range n.ha.Nodes {
 				if d != a.Owner && q.requestCovers(d, i, RequestTakeover) && q.eligible(d, i) {
-					keep = false
+					keep, why = false, d+" takes it over"
 				}
 			}
 			if !keep {
@@ -498,7 +515,7 @@ func (q *quorum) lead(st *State) {
 					q.mu.Lock()
 					q.revokedAt[g.Name] = time.Now()
 					q.mu.Unlock()
-					n.log.Info(fmt.Sprintf("Revoking group %s from %s (epoch %d)", g.Name, a.Owner, a.Epoch+1), "node", n.cfg.Name)
+					n.log.Info(fmt.Sprintf("Revoking group %s from %s (epoch %d): %s", g.Name, a.Owner, a.Epoch+1, why), "node", n.cfg.Name)
 				}
 			}
 			continue

@@ -79,7 +79,8 @@ func (v *TwoNodeView) myRequest(i int, kind RequestKind) bool {
 // peerEligible: the peer could run group i (it is alive, did not fail it,
 // and has not asked to give it away).
 func (v *TwoNodeView) peerEligible(i int) bool {
-	return v.PeerAlive && v.PeerClaims != nil && v.peerClaim(i).State != ClaimFailed && !v.peerRequest(i, RequestStandby) &&
+	return v.PeerAlive && v.PeerClaims != nil && v.PeerClaims.Flags&FlagLeaving == 0 &&
+		v.peerClaim(i).State != ClaimFailed && !v.peerRequest(i, RequestStandby) &&
 		(!v.PingConfigured || v.peerPing() > 0)
 }
 
