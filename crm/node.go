@@ -335,8 +335,14 @@ func (n *Node) peers() []string {
 func (n *Node) loop() {
 	t := time.NewTicker(n.ha.Keepalive / 2)
 	defer t.Stop()
+	warned := map[string]bool{}
+	lastWarnCheck := time.Time{}
 	for {
 		n.decide()
+		if time.Since(lastWarnCheck) >= time.Second {
+			lastWarnCheck = time.Now()
+			n.logNewWarnings(warned)
+		}
 		select {
 		case <-n.ctx.Done():
 			return
@@ -626,6 +632,23 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	st.Warnings = n.digestWarnings(st.Nodes)
 	return st, nil
+}
+
+// logNewWarnings logs each configuration difference between nodes once.
+func (n *Node) logNewWarnings(warned map[string]bool) {
+	if n.layer.Gossip == nil {
+		return
+	}
+	var nodes []NodeStatus
+	for name, m := range n.layer.Gossip.Members() {
+		nodes = append(nodes, NodeStatus{Name: name, Digests: m.Digests})
+	}
+	for _, w := range n.digestWarnings(nodes) {
+		if !warned[w] {
+			warned[w] = true
+			n.log.Warn("WARN: configuration: "+w, "node", n.cfg.Name)
+		}
+	}
 }
 
 // digestWarnings names the files whose digests differ between nodes.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -254,5 +255,33 @@ func TestClusterStatusCommands(t *testing.T) {
 	out, code := c.Command("n1", "cl_status", "hbstatus")
 	if code == 0 || !strings.Contains(out, "stopped") {
 		t.Errorf("hbstatus after stop: exit %d, %q", code, out)
+	}
+}
+
+// TestDaemonRefusesToStart: configuration errors, and a name that is
+// neither a node nor a witness, keep the daemon from starting.
+func TestDaemonRefusesToStart(t *testing.T) {
+	c := New(t, Spec{Directors: []string{"n1", "n2"}, Groups: []string{"n1 g1"}})
+	m := c.Members["n1"]
+	run := func(args ...string) (string, int) {
+		cmd := m.Host.Command(c.Bin, append([]string{"daemon", "-c", m.ConfDir, "--state-dir", m.StateDir, "--run-dir", m.RunDir}, args...)...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	out, code := run("--node", "stranger")
+	if code != 1 || !strings.Contains(out, "node stranger is neither a node nor a witness") {
+		t.Errorf("unknown node: exit %d\n%s", code, out)
+	}
+	f := filepath.Join(m.ConfDir, "ha.cf")
+	b, _ := os.ReadFile(f)
+	os.WriteFile(f, append(b, []byte("keepalvie 2\n")...), 0o644)
+	out, code = run("--node", "n1")
+	if code != 1 || !strings.Contains(out, "ha.cf:9: error: unknown directive keepalvie (did you mean keepalive?)") ||
+		!strings.Contains(out, "configuration has errors; not starting") {
+		t.Errorf("config error: exit %d\n%s", code, out)
 	}
 }
