@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"hbgo/test/netns"
+	"hbgo/test/ptypair"
 )
 
 // Spec describes a cluster to build.
@@ -31,7 +32,20 @@ type Spec struct {
 	Groups []string
 	// Links is the number of heartbeat segments (1 or 2; default 2).
 	Links int
+	// Serial adds a null-modem cable (a paced pty pair at 19200 baud)
+	// between the first two directors.
+	Serial bool
+	// Cable is the serial cable when Serial is set.
+	Cable     *ptypair.Cable
+	serialDev map[string]string
+
+	// Router adds a host "router" on the first segment that directors can
+	// use as a ping node (ha.cf: ping ROUTER, see RouterAddr).
+	Router bool
 }
+
+// RouterAddr is the address of Spec.Router's host.
+const RouterAddr = "10.81.0.254"
 
 // Member is one node: its host, files and daemon.
 type Member struct {
@@ -161,7 +175,17 @@ func New(t TB, spec Spec) *Cluster {
 	if spec.Timing == "" {
 		spec.Timing = "keepalive 100ms\nwarntime 300ms\ndeadtime 500ms\ninitdead 2\n"
 	}
+	if spec.Serial {
+		tb, ok := t.(testing.TB)
+		if !ok {
+			t.Fatal("a serial cable needs a test")
+		}
+		cable := ptypair.New(tb, 19200)
+		spec.serialDev = map[string]string{spec.Directors[0]: cable.A, spec.Directors[1]: cable.B}
+		spec.Cable = cable
+	}
 	c := &Cluster{T: t, Lab: lab, Bin: Binary(t), Root: t.TempDir(), Spec: spec, Members: map[string]*Member{}}
+	spec = c.Spec
 	c.LogPath = filepath.Join(c.Root, "resources.log")
 	if err := os.WriteFile(c.LogPath, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -193,6 +217,15 @@ func New(t TB, spec Spec) *Cluster {
 		f := strings.Fields(g)
 		fmt.Fprintf(&hares, "%s testres::%s\n", f[0], f[1])
 	}
+	if spec.Router {
+		h, err := c.Lab.AddHost("router")
+		if err == nil {
+			err = h.Attach(segs[0], "eth0", netip.MustParsePrefix(RouterAddr+"/24"))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i, name := range names {
 		h, err := c.Lab.AddHost(name)
 		if err != nil {
@@ -219,7 +252,11 @@ func New(t TB, spec Spec) *Cluster {
 				t.Fatal(err)
 			}
 		}
-		write(filepath.Join(m.ConfDir, "ha.cf"), hacf, 0o644)
+		own := hacf
+		if dev, ok := spec.serialDev[name]; ok {
+			own += "baud 19200\nserial " + dev + "\n"
+		}
+		write(filepath.Join(m.ConfDir, "ha.cf"), own, 0o644)
 		write(filepath.Join(m.ConfDir, "authkeys"), "auth 1\n1 sha1 cluster-test-secret\n", 0o600)
 		write(filepath.Join(m.ConfDir, "haresources"), hares.String(), 0o644)
 		write(filepath.Join(rsc, "testres"), fmt.Sprintf(resourceScript, resState, name, c.LogPath), 0o755)
@@ -541,4 +578,28 @@ func (c *Cluster) Thaw(name string) time.Time {
 func (c *Cluster) Running(name string) bool {
 	m := c.Members[name]
 	return m.proc != nil && !m.proc.Exited()
+}
+
+// BlockAddr drops, in a node's namespace, all traffic to and from one
+// address (its path to a ping node, say); UnblockAddr removes the rule.
+func (c *Cluster) BlockAddr(node, addr string) {
+	c.T.Helper()
+	rules := fmt.Sprintf(`table inet hbgo_block {
+	chain in { type filter hook input priority 0; ip saddr %[1]s drop; }
+	chain out { type filter hook output priority 0; ip daddr %[1]s drop; }
+}
+`, addr)
+	cmd := c.Members[node].Host.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.T.Fatalf("nft in %s: %v\n%s", node, err, out)
+	}
+}
+
+// UnblockAddr removes BlockAddr's rules.
+func (c *Cluster) UnblockAddr(node string) {
+	c.T.Helper()
+	if out, err := c.Members[node].Host.Run("nft", "delete", "table", "inet", "hbgo_block"); err != nil {
+		c.T.Fatalf("nft in %s: %v\n%s", node, err, out)
+	}
 }
