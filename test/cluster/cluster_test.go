@@ -87,6 +87,26 @@ func TestClusterTwoNodeStandbyTakeover(t *testing.T) { testStandbyTakeover(t, tw
 
 func TestClusterWitnessStandbyTakeover(t *testing.T) { testStandbyTakeover(t, withWitness(t, "")) }
 
+func TestClusterStandbyTakeoverNoFailback(t *testing.T) {
+	t.Run("two-node", func(t *testing.T) { testStandbyTakeover(t, twoNode(t, "auto_failback off\n")) })
+	t.Run("witness", func(t *testing.T) { testStandbyTakeover(t, withWitness(t, "auto_failback off\n")) })
+}
+
+// TestClusterWitnessNoFailback: with auto_failback off a group stays where
+// it went when its home returns.
+func TestClusterWitnessNoFailback(t *testing.T) {
+	c := withWitness(t, "auto_failback off\n")
+	c.Crash("n1")
+	c.WaitOwner("g1", "n2", bound)
+	c.Revive("n1")
+	c.Start("n1")
+	time.Sleep(3 * time.Second)
+	if o := c.Owner("g1"); o != "n2" {
+		t.Fatalf("auto_failback off: g1 moved back to %q", o)
+	}
+	c.CheckInvariant()
+}
+
 func TestClusterStandbyWithoutPeerFails(t *testing.T) {
 	for _, mode := range []string{"two-node", "witness"} {
 		t.Run(mode, func(t *testing.T) {
