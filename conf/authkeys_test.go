@@ -320,19 +320,7 @@ func TestAuthkeysGolden(t *testing.T) {
 			a := ParseAuthkeys("authkeys", data, &ds)
 			got := dumpAuthkeys(a) + "--- diagnostics\n" + ds.String()
 			golden := strings.TrimSuffix(in, ".authkeys") + ".golden"
-			if *updateAuthkeys {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./conf -run TestAuthkeysGolden -update-authkeys)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the parse; got:\n%s", golden, got)
-			}
+			checkGolden(t, golden, got, *updateAuthkeys, "go test ./conf -run TestAuthkeysGolden -update-authkeys")
 		})
 	}
 }

@@ -622,19 +622,7 @@ func TestHACFGolden(t *testing.T) {
 			c := ParseHACF(filepath.Base(in), data, &ds)
 			got := dumpHACF(c) + "--- diagnostics\n" + ds.String()
 			golden := strings.TrimSuffix(in, ".cf") + ".golden"
-			if *updateHACF {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./conf -run TestHACFGolden -update-hacf)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the parse; got:\n%s", golden, got)
-			}
+			checkGolden(t, golden, got, *updateHACF, "go test ./conf -run TestHACFGolden -update-hacf")
 		})
 	}
 }

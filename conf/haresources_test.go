@@ -472,19 +472,7 @@ func TestHaresourcesGolden(t *testing.T) {
 			ds.Sort()
 			got := dumpHaresources(h) + "--- diagnostics\n" + ds.String()
 			golden := strings.TrimSuffix(in, ".haresources") + ".golden"
-			if *updateHaresources {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./conf -run TestHaresourcesGolden -update-haresources)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the parse; got:\n%s", golden, got)
-			}
+			checkGolden(t, golden, got, *updateHaresources, "go test ./conf -run TestHaresourcesGolden -update-haresources")
 		})
 	}
 }

@@ -773,19 +773,7 @@ func TestLdirectordGolden(t *testing.T) {
 			c := ParseLdirectord(filepath.Base(in), data, &ds)
 			got := dumpLdirectord(c) + "--- diagnostics\n" + ds.String()
 			golden := strings.TrimSuffix(in, ".cf") + ".golden"
-			if *updateLdirectord {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./conf -run TestLdirectordGolden -update-ldirectord)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the parse; got:\n%s", golden, got)
-			}
+			checkGolden(t, golden, got, *updateLdirectord, "go test ./conf -run TestLdirectordGolden -update-ldirectord")
 		})
 	}
 }
