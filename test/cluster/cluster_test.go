@@ -21,6 +21,14 @@ func twoNode(t *testing.T, extra string) *Cluster {
 	return c
 }
 
+// inMode starts the two-node or the witness cluster.
+func inMode(t *testing.T, mode, extra string) *Cluster {
+	if mode == "two-node" {
+		return twoNode(t, extra)
+	}
+	return withWitness(t, extra)
+}
+
 func withWitness(t *testing.T, extra string) *Cluster {
 	c := New(t, Spec{Directors: []string{"n1", "n2"}, Witnesses: []string{"w"}, Groups: []string{"n1 g1", "n2 g2"}, Extra: extra})
 	c.StartAll()
@@ -110,12 +118,7 @@ func TestClusterWitnessNoFailback(t *testing.T) {
 func TestClusterStandbyWithoutPeerFails(t *testing.T) {
 	for _, mode := range []string{"two-node", "witness"} {
 		t.Run(mode, func(t *testing.T) {
-			var c *Cluster
-			if mode == "two-node" {
-				c = twoNode(t, "")
-			} else {
-				c = withWitness(t, "")
-			}
+			c := inMode(t, mode, "")
 			c.Crash("n2")
 			c.WaitOwner("g2", "n1", bound)
 			out, code := c.Command("n1", "hb_standby", "--timeout", "5s")
@@ -206,12 +209,7 @@ func TestClusterWitnessRestartAll(t *testing.T) {
 func TestClusterGracefulStop(t *testing.T) {
 	for _, mode := range []string{"two-node", "witness"} {
 		t.Run(mode, func(t *testing.T) {
-			var c *Cluster
-			if mode == "two-node" {
-				c = twoNode(t, "")
-			} else {
-				c = withWitness(t, "")
-			}
+			c := inMode(t, mode, "")
 			c.Signal("n1", syscall.SIGTERM)
 			if err := c.WaitExit("n1", bound); err != nil {
 				t.Fatal(err)
