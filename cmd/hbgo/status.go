@@ -82,7 +82,7 @@ func writeStatus(w io.Writer, st *crm.Status) {
 		fmt.Fprintf(w, "Raft:   %s, term %d, leader %s, commit %d\n", r.State, r.Term, leader, r.CommitIndex)
 		fmt.Fprintf(w, "        voters %s\n", strings.Join(r.Voters, ", "))
 		if r.LeaseValid {
-			fmt.Fprintf(w, "Lease:  valid, %v left\n", time.Duration(r.LeaseLeft))
+			fmt.Fprintf(w, "Lease:  valid, %v left\n", time.Duration(r.LeaseLeft).Round(time.Millisecond))
 		} else {
 			fmt.Fprintln(w, "Lease:  lapsed: this node runs no group")
 		}
