@@ -32,10 +32,13 @@ func (n *narrator) say(format string, args ...any) {
 	fmt.Printf("%7.3fs  %s\n", time.Since(n.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
-func (n *narrator) Helper()                           {}
-func (n *narrator) Logf(format string, args ...any)   { n.say(format, args...) }
-func (n *narrator) Errorf(format string, args ...any) { n.failed = true; n.say("FAILED: "+format, args...) }
-func (n *narrator) Fatal(args ...any)                 { n.Fatalf("%s", fmt.Sprint(args...)) }
+func (n *narrator) Helper()                         {}
+func (n *narrator) Logf(format string, args ...any) { n.say(format, args...) }
+func (n *narrator) Errorf(format string, args ...any) {
+	n.failed = true
+	n.say("FAILED: "+format, args...)
+}
+func (n *narrator) Fatal(args ...any) { n.Fatalf("%s", fmt.Sprint(args...)) }
 func (n *narrator) Fatalf(format string, args ...any) {
 	n.Errorf(format, args...)
 	panic(fatal{fmt.Sprintf(format, args...)})
