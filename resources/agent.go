@@ -98,3 +98,13 @@ func ResourceName(name string, args []string) string {
 	}
 	return name + "::" + strings.Join(args, "::")
 }
+
+// Announcer is an agent that tells the network where its resource is (a
+// VIP's gratuitous ARP or neighbour advertisements). The cluster calls
+// Announce on the groups this node runs when a peer comes back or a link
+// heals, so that a neighbour that learnt a wrong owner during a split
+// learns the right one at once. Announce on a resource that is not
+// running does nothing.
+type Announcer interface {
+	Announce(ctx context.Context) error
+}

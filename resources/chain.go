@@ -296,3 +296,20 @@ func (c *Chain) Status(ctx context.Context) (GroupStatus, error) {
 	}
 	return gs, nil
 }
+
+// Announce asks every running resource of the group that announces
+// itself (an Announcer) to do it again, left to right; it returns the
+// agents' errors joined.
+func (c *Chain) Announce(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, a := range c.agents {
+		if an, ok := a.(Announcer); ok {
+			if err := an.Announce(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"hbgo/conf"
 )
@@ -28,6 +29,13 @@ type Env struct {
 	// Script holds the timeouts and output bound of script agents; its
 	// Env and Logger are filled from this Env.
 	Script ScriptOptions
+	// Lease, when set, says until when this node may hold its groups:
+	// ok is false when it holds no lease now. Agents whose resource the
+	// kernel can expire on its own (a VIP's address lifetime and its
+	// nftables gate) renew it from Lease only, so a daemon killed with -9
+	// or frozen loses the resource without any process acting. nil means
+	// no lease (a node alone): resources are held until stopped.
+	Lease func() (until time.Time, ok bool)
 }
 
 // ScriptEnv is the environment Heartbeat gave resource scripts, as far
