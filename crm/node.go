@@ -79,6 +79,7 @@ type Node struct {
 	leaving    atomic.Bool   // graceful stop in progress
 	nonces     nonceBook
 	raftCommit atomic.Uint64 // leader's commit index, sent in claims
+	lastDecide atomic.Int64  // unix ns of the last decision (two-node lease)
 
 	mu        sync.Mutex
 	request   RequestKind
@@ -210,6 +211,13 @@ func (n *Node) pingChanged(score int) {
 }
 
 func (n *Node) onEvent(e heartbeat.Event) {
+	if e.Kind == heartbeat.EventNodeUp || e.Kind == heartbeat.EventLinkUp {
+		// A peer back, or a link healed: whoever heard a wrong owner
+		// during the split learns the right one now.
+		for _, r := range n.runners {
+			r.announce(n.ctx)
+		}
+	}
 	if e.Kind == heartbeat.EventNodeUp {
 		n.mu.Lock()
 		n.peerUpAt[e.Node] = e.Time
@@ -353,6 +361,7 @@ func (n *Node) loop() {
 }
 
 func (n *Node) decide() {
+	n.lastDecide.Store(time.Now().UnixNano())
 	n.mu.Lock()
 	stopping := n.stopping
 	n.mu.Unlock()
@@ -737,3 +746,37 @@ func (n *Node) Stop(graceful bool, timeout time.Duration) error {
 	n.log.Info("hbgo stopped", "node", n.cfg.Name)
 	return errors.Join(errs...)
 }
+
+// Lease says until when this node may hold its groups; resources.Env.Lease
+// hands it to the agents that make the kernel enforce it (a VIP's
+// lifetime and nftables gate), so that a daemon killed with -9 or frozen
+// loses its VIPs on its own. In quorum mode it is the raft lease; in
+// two-node mode the node's last decision plus Timing.TwoNodeLease, so the
+// VIP goes dark before the peer can see this node dead; a node alone
+// holds no lease (ok false, and the daemon does not gate its resources).
+func (n *Node) Lease() (until time.Time, ok bool) {
+	now := time.Now()
+	switch n.mode {
+	case ModeQuorum:
+		n.mu.Lock()
+		q := n.quorum
+		n.mu.Unlock()
+		if q == nil {
+			return time.Time{}, false
+		}
+		valid, left := q.leaseValid()
+		return now.Add(left), valid
+	case ModeTwoNode:
+		last := n.lastDecide.Load()
+		if last == 0 {
+			return time.Time{}, false
+		}
+		until = time.Unix(0, last).Add(DeriveTiming(n.ha).TwoNodeLease)
+		return until, until.After(now)
+	}
+	return time.Time{}, false
+}
+
+// Leased reports whether this node's groups are held under a lease the
+// kernel enforces (every mode but a node alone).
+func (n *Node) Leased() bool { return n.mode != ModeSingle }

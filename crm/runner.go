@@ -175,3 +175,30 @@ func (r *runner) waitStopped(ctx context.Context) error {
 		}
 	}
 }
+
+// announcer is a chain whose resources can tell the network again where
+// they are (resources.Chain: gratuitous ARP, neighbour advertisements).
+type announcer interface {
+	Announce(ctx context.Context) error
+}
+
+// announce re-announces the group if it runs here; it does not wait.
+func (r *runner) announce(ctx context.Context) {
+	an, ok := r.chain.(announcer)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	running := r.claim.State == ClaimRunning
+	r.mu.Unlock()
+	if !running {
+		return
+	}
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := an.Announce(actx); err != nil {
+			r.log.Warn(fmt.Sprintf("Resource group %s: announcing again failed: %v", r.name, err), "node", r.node, "group", r.name)
+		}
+	}()
+}

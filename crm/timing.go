@@ -33,6 +33,11 @@ type Timing struct {
 	// before it gives away a group whose owner it cannot hear: leases the
 	// previous leader granted are over by then.
 	NewLeaderWait time.Duration
+	// TwoNodeLease is how long a node of a two-node cluster may go on
+	// holding its groups after its last decision: the peer takes over no
+	// sooner than deadtime after the last heartbeat it heard, which was
+	// sent at most a keepalive before that decision.
+	TwoNodeLease time.Duration
 }
 
 // DeriveTiming turns keepalive and deadtime into the cluster's timings:
@@ -44,6 +49,7 @@ type Timing struct {
 //	Margin = max(Lease/10, 20ms)
 //	SafeWait = Lease + 2*LeaderLeaseTimeout + Margin
 //	NewLeaderWait = Lease + Margin with three voters, SafeWait with more
+//	TwoNodeLease = deadtime - keepalive - max((deadtime-keepalive)/10, 20ms)
 //
 // Why this is safe: a leader renews its own lease with a quorum round
 // trip. A follower renews its lease only from the leader's claims (in the
@@ -69,6 +75,8 @@ func DeriveTiming(ha *conf.HAConfig) Timing {
 	t.Margin = max(t.Lease/10, 20*time.Millisecond)
 	t.SafeWait = t.Lease + 2*t.LeaderLeaseTimeout + t.Margin
 	t.NewLeaderWait = t.SafeWait
+	t.TwoNodeLease = ha.Deadtime - ha.Keepalive
+	t.TwoNodeLease -= max(t.TwoNodeLease/10, 20*time.Millisecond)
 	if voters := len(ha.Nodes) + len(ha.Witnesses); voters <= 3 {
 		// With three voters, the other voter that elected the new leader
 		// had dropped the old one first (raft grants no vote while it

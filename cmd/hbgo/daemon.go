@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -91,6 +92,17 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	defer os.Remove(pidFile)
 
 	env := resources.Env{ConfDir: *dir, Node: *node, Logger: logger}
+	// The VIP agents renew their kernel lifetime and nftables gate from
+	// the node's lease; a node alone holds its VIPs until it stops them.
+	var leaser atomic.Pointer[crm.Node]
+	if crm.ModeOf(cfg.HA) != crm.ModeSingle {
+		env.Lease = func() (time.Time, bool) {
+			if ln := leaser.Load(); ln != nil {
+				return ln.Lease()
+			}
+			return time.Time{}, false
+		}
+	}
 	n, err := crm.StartNode(crm.NodeConfig{
 		Name: *node, Config: cfg, StateDir: *stateDir, Version: version, Logger: logger,
 		NewChain: func(g conf.ResourceGroup) (crm.Chain, error) { return resources.NewChain(g, env) },
@@ -100,6 +112,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
 		return 1
 	}
+	leaser.Store(n)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	srv, err := control.Serve(ctx, filepath.Join(*runDir, control.SocketName), n, control.ServerOptions{Logger: logger, Node: *node})
