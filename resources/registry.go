@@ -36,6 +36,9 @@ type Env struct {
 	// or frozen loses the resource without any process acting. nil means
 	// no lease (a node alone): resources are held until stopped.
 	Lease func() (until time.Time, ok bool)
+	// Mail says how MailTo sends: SMTP server, sender, timeout. The zero
+	// value is the node's own MTA (localhost:25), root@NODE, 10s.
+	Mail MailOptions
 }
 
 // ScriptEnv is the environment Heartbeat gave resource scripts, as far
