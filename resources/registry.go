@@ -36,9 +36,17 @@ type Env struct {
 	// or frozen loses the resource without any process acting. nil means
 	// no lease (a node alone): resources are held until stopped.
 	Lease func() (until time.Time, ok bool)
+	// Announce says how VIP agents announce their address (gratuitous
+	// ARP, neighbour advertisements): ha.cf's arp_count, arp_interval
+	// and arp_refresh. The zero value means Heartbeat's defaults.
+	Announce AnnounceOptions
 	// Mail says how MailTo sends: SMTP server, sender, timeout. The zero
 	// value is the node's own MTA (localhost:25), root@NODE, 10s.
 	Mail MailOptions
+	// LVSSync says where LVSSyncDaemonSwap runs the IPVS sync daemons:
+	// multicast interface, sync id, table. The zero value is eth0, sync
+	// id 0, the kernel's table of this namespace.
+	LVSSync LVSSyncOptions
 }
 
 // ScriptEnv is the environment Heartbeat gave resource scripts, as far
