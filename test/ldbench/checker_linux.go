@@ -88,7 +88,7 @@ func StartLdirectord(host *netns.Host, dir, standin string, n int) (Checker, err
 	if err := peers.EnsureLdirectord(); err != nil {
 		return nil, err
 	}
-	state := filepath.Join(dir, "ipvsadm")
+	state := filepath.Join(dir, "ipvsadm-state")
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return nil, err
 	}
