@@ -187,6 +187,13 @@ func (m *MTA) Log() string {
 	return string(b)
 }
 
+// Received counts the mails the MTA has accepted so far. Exim logs each
+// before it answers the end of DATA, so once a sender has returned its
+// mail is counted, delivered or not.
+func (m *MTA) Received() int {
+	return strings.Count(m.Log(), " <= ")
+}
+
 // Messages reads every mail delivered so far, oldest first.
 func (m *MTA) Messages() ([]Message, error) {
 	b, err := os.ReadFile(filepath.Join(m.dir, "mail", "mbox"))
