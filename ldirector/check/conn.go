@@ -71,7 +71,11 @@ func stageErr(ctx context.Context, stage string, err error) error {
 	if stage != "" {
 		prefix = stage + ": "
 	}
-	if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+	expired := false
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		expired = true
+	}
+	if expired || ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("%sno answer within the timeout (%w)", prefix, err)
 	}
 	return fmt.Errorf("%s%w", prefix, err)

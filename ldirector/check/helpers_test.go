@@ -146,6 +146,7 @@ func wantDown(t *testing.T, s Spec, fast bool, words ...string) error {
 		t.Errorf("%s %s %s: healthy; want a failure with %q", s.Type, s.Service, s.Addr, words)
 		return nil
 	}
+	t.Logf("%s %s: %v", s.Type, s.Service, err)
 	for _, w := range words {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("%s %s %s: error %q lacks %q", s.Type, s.Service, s.Addr, err, w)

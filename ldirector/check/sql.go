@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log"
 	"strconv"
 	"time"
 
@@ -36,7 +38,8 @@ func checkMySQL(ctx context.Context, s Spec) error {
 	cfg.User, cfg.Passwd, cfg.DBName = s.Login, s.Passwd, s.Database
 	cfg.Net, cfg.Addr = "tcp", s.Addr.String()
 	if d, ok := ctx.Deadline(); ok {
-		t := time.Until(d)
+		// A little after ctx, so that ctx ends the check and says so.
+		t := time.Until(d) + 100*time.Millisecond
 		cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = t, t, t
 	}
 	conn, err := mysql.NewConnector(cfg)
@@ -52,6 +55,11 @@ func checkMySQL(ctx context.Context, s Spec) error {
 	}
 	defer c.Close()
 	return countRows(ctx, target, q, func() (rowsIter, error) { return c.QueryContext(ctx, q) })
+}
+
+func init() {
+	// The driver logs I/O errors on its own; the check's error says it.
+	_ = mysql.SetLogger(log.New(io.Discard, "", 0))
 }
 
 // rowsIter is what countRows needs of a result.
