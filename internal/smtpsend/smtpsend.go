@@ -103,6 +103,14 @@ func (c Config) sender(host string) (envelope, header string, err error) {
 	}
 	a, err := mail.ParseAddress(from)
 	if err != nil {
+		// "root@n1" quoted whole, as ldirectord's manual warns against
+		// and mail(1) forgives.
+		inner, ok := strings.CutPrefix(from, `"`)
+		if inner, ok2 := strings.CutSuffix(inner, `"`); ok && ok2 {
+			if b, err2 := mail.ParseAddress(inner); err2 == nil {
+				return b.Address, inner, nil
+			}
+		}
 		return "", "", fmt.Errorf("sender %q: %w", from, err)
 	}
 	return a.Address, from, nil

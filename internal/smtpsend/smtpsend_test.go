@@ -133,6 +133,22 @@ func TestSendBadInput(t *testing.T) {
 	}
 }
 
+func TestSender(t *testing.T) {
+	for _, tc := range []struct{ from, env, hdr string }{
+		{"", "root@n1", "root@n1"},
+		{"root", "root", "root"},
+		{"alerts@example.com", "alerts@example.com", "alerts@example.com"},
+		{`"ldirectord Alerts" <alerts@example.com>`, "alerts@example.com", `"ldirectord Alerts" <alerts@example.com>`},
+		{"<alerts@example.com>", "alerts@example.com", "<alerts@example.com>"},
+		{`"alerts@example.com"`, "alerts@example.com", "alerts@example.com"},
+	} {
+		env, hdr, err := Config{From: tc.from}.sender("n1")
+		if err != nil || env != tc.env || hdr != tc.hdr {
+			t.Errorf("sender(%q) = %q, %q, %v; want %q, %q", tc.from, env, hdr, err, tc.env, tc.hdr)
+		}
+	}
+}
+
 func TestServerAddr(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                 "localhost:25",
