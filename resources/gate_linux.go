@@ -129,7 +129,8 @@ func (g *gate) setup() error {
 	}
 	in := chain(g.inet, "input", nftables.ChainHookInput)
 	out := chain(g.inet, "output", nftables.ChainHookOutput)
-	aout := chain(g.arp, "output", nftables.ChainHookOutput)
+	// The arp family numbers its hooks on its own: NF_ARP_OUT is 1.
+	aout := chain(g.arp, "output", nftables.ChainHookRef(1))
 	nh, th := expr.PayloadBaseNetworkHeader, expr.PayloadBaseTransportHeader
 	v4, v6 := nfproto(unix.NFPROTO_IPV4), nfproto(unix.NFPROTO_IPV6)
 	rules := []*nftables.Rule{
@@ -250,38 +251,49 @@ func (g *gate) Release(addr netip.Addr) error {
 }
 
 // gateState reports, from the kernel, whether addr is held in the gate of
-// the current thread's namespace and whether it is live there. A
-// namespace without the gate holds nothing.
+// the namespace c talks to and whether it is live there. A namespace
+// without the gate holds nothing.
 func gateState(c *nftables.Conn, addr netip.Addr) (held, live bool, err error) {
-	t := &nftables.Table{Name: gateTable, Family: nftables.TableFamilyINet}
+	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false, false, fmt.Errorf("nftables: list tables: %w", err)
+	}
+	var t *nftables.Table
+	for _, tb := range tables {
+		if tb.Name == gateTable {
+			t = tb
+		}
+	}
+	if t == nil {
+		return false, false, nil
+	}
+	sets, err := c.GetSets(t)
+	if err != nil {
+		return false, false, fmt.Errorf("nftables: sets of %s: %w", gateTable, err)
+	}
 	hn, ln := setHeld4, setLive4
 	if addr.Is6() {
 		hn, ln = setHeld6, setLive6
 	}
 	contains := func(name string) (bool, error) {
-		s, err := c.GetSetByName(t, name)
-		if err != nil {
-			return false, err
-		}
-		els, err := c.GetSetElements(s)
-		if err != nil {
-			return false, err
-		}
-		for _, e := range els {
-			if bytes.Equal(e.Key, addr.AsSlice()) && (!s.HasTimeout || e.Timeout == 0 || e.Expires > 0) {
-				return true, nil
+		for _, s := range sets {
+			if s.Name != name {
+				continue
+			}
+			els, err := c.GetSetElements(s)
+			if err != nil {
+				return false, fmt.Errorf("nftables: elements of %s: %w", name, err)
+			}
+			for _, e := range els {
+				if bytes.Equal(e.Key, addr.AsSlice()) && (!s.HasTimeout || e.Timeout == 0 || e.Expires > 0) {
+					return true, nil
+				}
 			}
 		}
 		return false, nil
 	}
-	if held, err = contains(hn); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return false, false, nil
-		}
+	if held, err = contains(hn); err != nil || !held {
 		return false, false, err
-	}
-	if !held {
-		return false, false, nil
 	}
 	live, err = contains(ln)
 	return held, live, err

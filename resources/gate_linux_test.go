@@ -1,0 +1,269 @@
+//go:build linux
+
+package resources
+
+import (
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+
+	"hbgo/test/netns"
+)
+
+// testLease is a lease a test renews by hand.
+type testLease struct{ until atomic.Int64 }
+
+func (l *testLease) set(until time.Time) { l.until.Store(until.UnixNano()) }
+
+func (l *testLease) get() (time.Time, bool) {
+	u := l.until.Load()
+	return time.Unix(0, u), u != 0
+}
+
+// served samples VIPServed inside h.
+func served(t testing.TB, h *netns.Host, vip netip.Addr) bool {
+	t.Helper()
+	var ok bool
+	if err := h.Do(func() (err error) { ok, err = VIPServed(vip); return err }); err != nil {
+		t.Fatalf("VIPServed: %v", err)
+	}
+	return ok
+}
+
+func addrPresent(t testing.TB, h *netns.Host, vip netip.Addr) bool {
+	t.Helper()
+	var cur bool
+	if err := h.Do(func() error { a, err := findAddr(nil, vip); cur = a != nil; return err }); err != nil {
+		t.Fatal(err)
+	}
+	return cur
+}
+
+// leaseRun is what a VIP did once its lease stopped being renewed.
+type leaseRun struct {
+	toDark time.Duration // from the lease's end to VIPServed false
+	toGone time.Duration // from the lease's end to the address gone
+}
+
+// runOutLease holds res on d1 under a lease of length lease, renewed by
+// hand for hold, then no more; it samples VIPServed and the address
+// every 10 ms until both are gone. No Stop is called.
+func runOutLease(t testing.TB, l *vipLab, res string, vip netip.Addr, lease, hold time.Duration, during func()) (leaseRun, Agent) {
+	t.Helper()
+	tl := &testLease{}
+	tl.set(time.Now().Add(lease))
+	a := newAgent(t, res, Env{Lease: tl.get})
+	t.Cleanup(func() { _ = in(t, l.d1, a.Stop) })
+	if err := in(t, l.d1, a.Start); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(hold)
+	for time.Now().Before(end) {
+		tl.set(time.Now().Add(lease))
+		if !served(t, l.d1, vip) {
+			t.Fatalf("VIP not served while its lease is renewed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if during != nil {
+		during()
+	}
+	// The last renewal: the daemon "freezes" after it.
+	last := time.Now().Add(lease)
+	tl.set(last)
+	var r leaseRun
+	deadline := last.Add(lease + 10*time.Second)
+	for time.Now().Before(deadline) && r.toGone == 0 {
+		now := time.Now()
+		if r.toDark == 0 && !served(t, l.d1, vip) {
+			r.toDark = now.Sub(last)
+		}
+		if !addrPresent(t, l.d1, vip) {
+			r.toGone = now.Sub(last)
+			if r.toDark == 0 {
+				r.toDark = r.toGone
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r.toGone == 0 {
+		t.Fatalf("address still there %v after the lease ran out", time.Since(last))
+	}
+	return r, a
+}
+
+func TestLeaseDarkensVIPNetns(t *testing.T) {
+	for _, c := range []struct {
+		res string
+		vip netip.Addr
+	}{
+		{"IPaddr::192.0.2.100/24/eth0", netip.MustParseAddr("192.0.2.100")},
+		{"IPv6addr::2001:db8::100/64/eth0", netip.MustParseAddr("2001:db8::100")},
+	} {
+		t.Run(c.vip.String(), func(t *testing.T) {
+			l := newVIPLab(t)
+			const lease = 500 * time.Millisecond
+			r, a := runOutLease(t, l, c.res, c.vip, lease, 2500*time.Millisecond, func() {
+				// Held 2.5s with a lifetime of 2s: the lifetime was renewed.
+				lines := addrLines(t, l.d1, c.vip.String())
+				if len(lines) != 1 || !strings.Contains(lines[0], "valid_lft 2sec") && !strings.Contains(lines[0], "valid_lft 1sec") {
+					t.Errorf("leased address: %q, want a lifetime of 1-2 s", lines)
+				}
+				if err := l.cl.Ping(c.vip, time.Second); err != nil {
+					t.Errorf("client cannot reach the VIP while the lease is fresh: %v", err)
+				}
+			})
+			t.Logf("lease %v: dark %v after its end, address gone %v after", lease, r.toDark, r.toGone)
+			if r.toDark < 0 || r.toDark > 300*time.Millisecond {
+				t.Errorf("VIP served %v after its lease ended", r.toDark)
+			}
+			// Lifetime ceil(lease)+1 = 2s set at most addrRenewBelow
+			// before the end, and the kernel's own delay.
+			if r.toGone > 2*time.Second+1500*time.Millisecond {
+				t.Errorf("address gone %v after the lease ended, want within lifetime + 1.5s", r.toGone)
+			}
+			if st := status(t, l.d1, a); st != Stopped {
+				t.Errorf("status after the kernel removed it: %v", st)
+			}
+		})
+	}
+}
+
+// While the address is still there, the gate alone keeps the client out:
+// no answer to ping, nor to ARP / neighbour solicitation.
+func TestLeaseGateDropsTrafficNetns(t *testing.T) {
+	for _, c := range []struct {
+		res string
+		vip netip.Addr
+	}{
+		{"IPaddr2::192.0.2.100/24/eth0", netip.MustParseAddr("192.0.2.100")},
+		{"IPv6addr::2001:db8::100/64/eth0", netip.MustParseAddr("2001:db8::100")},
+	} {
+		t.Run(c.vip.String(), func(t *testing.T) {
+			l := newVIPLab(t)
+			tl := &testLease{}
+			// Not renewed: the lease ends at end. The address lifetime,
+			// ceil(3.1s)+1 = 5s, outlives it by 1.9s, while the gate
+			// darkens the VIP at end.
+			const lease = 3100 * time.Millisecond
+			end := time.Now().Add(lease)
+			tl.set(end)
+			a := newAgent(t, c.res, Env{Lease: tl.get})
+			t.Cleanup(func() { _ = in(t, l.d1, a.Stop) })
+			if err := in(t, l.d1, a.Start); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.cl.Ping(c.vip, time.Second); err != nil {
+				t.Fatalf("ping while fresh: %v", err)
+			}
+			if st := status(t, l.d1, a); st != Running {
+				t.Fatalf("status while fresh: %v", st)
+			}
+			time.Sleep(time.Until(end.Add(100 * time.Millisecond)))
+			if !addrPresent(t, l.d1, c.vip) {
+				t.Fatal("address gone already; the gate is not what is tested")
+			}
+			if served(t, l.d1, c.vip) {
+				t.Fatal("VIPServed true after the lease ended")
+			}
+			if st := status(t, l.d1, a); st != Failed {
+				t.Errorf("status of a dark VIP: %v, want failed", st)
+			}
+			if err := l.cl.Ping(c.vip, 300*time.Millisecond); err == nil {
+				t.Error("client's ping answered by a dark VIP (cached neighbour entry)")
+			}
+			if _, err := l.cl.Run("ip", "neigh", "flush", "to", c.vip.String()); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.cl.Ping(c.vip, 300*time.Millisecond); err == nil {
+				t.Error("client's ping answered by a dark VIP (fresh neighbour resolution)")
+			}
+			if out, _ := l.cl.Run("ip", "neigh", "show", c.vip.String()); strings.Contains(out, "lladdr") {
+				t.Errorf("client resolved a dark VIP: %s", out)
+			}
+			// The lease comes back: the renewal lights it again.
+			tl.set(time.Now().Add(lease))
+			deadline := time.Now().Add(5 * time.Second)
+			for !served(t, l.d1, c.vip) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := l.cl.Ping(c.vip, time.Second); err != nil {
+				t.Errorf("ping after the lease came back: %v", err)
+			}
+			if err := in(t, l.d1, a.Stop); err != nil {
+				t.Fatal(err)
+			}
+			var held bool
+			if err := l.d1.Do(func() (err error) {
+				c2, err := nftables.New()
+				if err != nil {
+					return err
+				}
+				held, _, err = gateState(c2, c.vip)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if held {
+				t.Error("gate still holds the VIP after stop")
+			}
+		})
+	}
+}
+
+// The first use in a process replaces a table a killed daemon left.
+func TestGateReplacesStaleTableNetns(t *testing.T) {
+	l := newVIPLab(t)
+	vip := netip.MustParseAddr("192.0.2.100")
+	if err := l.d1.Do(func() error {
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		tb := c.AddTable(&nftables.Table{Name: gateTable, Family: nftables.TableFamilyINet})
+		if err := c.AddSet(&nftables.Set{Table: tb, Name: setHeld4, KeyType: nftables.TypeIPAddr}, []nftables.SetElement{{Key: vip.AsSlice()}}); err != nil {
+			return err
+		}
+		if err := c.AddSet(&nftables.Set{Table: tb, Name: "stale", KeyType: nftables.TypeIPAddr}, nil); err != nil {
+			return err
+		}
+		return c.Flush()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.d1.Run("ip", "addr", "add", "192.0.2.100/24", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if served(t, l.d1, vip) {
+		t.Fatal("held in the stale gate without a live element, yet served")
+	}
+	tl := &testLease{}
+	tl.set(time.Now().Add(time.Hour))
+	a := newAgent(t, "IPaddr2::192.0.2.101/24/eth0", Env{Lease: tl.get})
+	t.Cleanup(func() { _ = in(t, l.d1, a.Stop) })
+	if err := in(t, l.d1, a.Start); err != nil {
+		t.Fatal(err)
+	}
+	if !served(t, l.d1, vip) || !served(t, l.d1, netip.MustParseAddr("192.0.2.101")) {
+		t.Fatal("stale gate left in place")
+	}
+	if err := l.d1.Do(func() error {
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		sets, err := c.GetSets(&nftables.Table{Name: gateTable, Family: nftables.TableFamilyINet})
+		for _, s := range sets {
+			if s.Name == "stale" {
+				t.Error("stale set survived")
+			}
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
