@@ -2,9 +2,11 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"regexp"
 	"sync"
 
@@ -55,14 +57,14 @@ func checkFTP(ctx context.Context, s Spec) error {
 	}
 	c, err := ftp.Dial(s.Addr.String(), ftp.DialWithDialFunc(dialFn), ftp.DialWithDisabledMLSD(true))
 	if err != nil {
-		return fmt.Errorf("%s: %w", target, stageErr(ctx, "connect", err))
+		return fmt.Errorf("%s: %w", target, stageErr(ctx, "connect", ftpErr(err)))
 	}
 	defer c.Quit()
 	if err := c.Login(s.Login, s.Passwd); err != nil {
-		return fmt.Errorf("%s: %w", target, stageErr(ctx, "login as "+s.Login, err))
+		return fmt.Errorf("%s: %w", target, stageErr(ctx, "login as "+s.Login, ftpErr(err)))
 	}
 	if err := c.ChangeDir("/"); err != nil {
-		return fmt.Errorf("%s: %w", target, stageErr(ctx, "CWD /", err))
+		return fmt.Errorf("%s: %w", target, stageErr(ctx, "CWD /", ftpErr(err)))
 	}
 	file := s.Request
 	if file == "" || file == "/" {
@@ -76,18 +78,28 @@ func checkFTP(ctx context.Context, s Spec) error {
 	}
 	r, err := c.Retr(file)
 	if err != nil {
-		return fmt.Errorf("%s: %w", target, stageErr(ctx, "RETR "+file, err))
+		return fmt.Errorf("%s: %w", target, stageErr(ctx, "RETR "+file, ftpErr(err)))
 	}
 	data, err := io.ReadAll(io.LimitReader(r, maxRead))
 	cerr := r.Close()
 	if err != nil {
-		return fmt.Errorf("%s: %w", target, stageErr(ctx, "RETR "+file, err))
+		return fmt.Errorf("%s: %w", target, stageErr(ctx, "RETR "+file, ftpErr(err)))
 	}
 	if cerr != nil {
-		return fmt.Errorf("%s: %w", target, stageErr(ctx, "RETR "+file, cerr))
+		return fmt.Errorf("%s: %w", target, stageErr(ctx, "RETR "+file, ftpErr(cerr)))
 	}
 	if re != nil && !perlMatch(re, string(data)) {
 		return fmt.Errorf("%s: %w", target, notFound(s.Receive, file))
 	}
 	return nil
+}
+
+// ftpErr shows a server's refusal with its reply code, as an operator
+// reads it in the server's log.
+func ftpErr(err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return fmt.Errorf("server said %d %s", te.Code, te.Msg)
+	}
+	return err
 }
