@@ -158,9 +158,28 @@ type hbgoChecker struct {
 	other []string // lines that are no command, for the log tail
 }
 
-// StartHbgo runs the hbgo binary at bin as ldirectord --dry-run on host
-// with Config(n).
-func StartHbgo(host *netns.Host, dir, bin string, n int) (Checker, error) {
+// HbgoCommand builds what runs hbgo's ldirector in dry-run mode: the hbgo
+// binary's `ldirectord --dry-run` when this build has it, else the engine
+// alone (command hbgold). It returns the command line less the config,
+// and which of the two it is.
+func HbgoCommand(dir string) (argv []string, what string, err error) {
+	bin, err := Build(dir, "./cmd/hbgo", "hbgo")
+	if err != nil {
+		return nil, "", err
+	}
+	out, _ := exec.Command(bin, "ldirectord", "--dry-run", filepath.Join(dir, "no-such.cf")).CombinedOutput()
+	if !strings.Contains(string(out), "not in this build") && !strings.Contains(string(out), "unknown") {
+		return []string{bin, "ldirectord", "--dry-run"}, "hbgo ldirectord --dry-run", nil
+	}
+	eng, err := Build(dir, "./test/ldbench/hbgold", "hbgold")
+	if err != nil {
+		return nil, "", err
+	}
+	return []string{eng}, "ldirector engine (hbgold)", nil
+}
+
+// StartHbgo runs argv (from HbgoCommand) with Config(n) on host.
+func StartHbgo(host *netns.Host, dir string, argv []string, n int) (Checker, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -172,7 +191,7 @@ func StartHbgo(host *netns.Host, dir, bin string, n int) (Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := host.Command(bin, "ldirectord", "--dry-run", cfg)
+	cmd := host.Command(argv[0], append(argv[1:len(argv):len(argv)], cfg)...)
 	cmd.Stderr = errLog
 	out, err := cmd.StdoutPipe()
 	if err != nil {

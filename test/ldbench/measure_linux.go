@@ -1,0 +1,260 @@
+package ldbench
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"sort"
+	"time"
+)
+
+// Phases bounds and sizes the measurements of one checker.
+type Phases struct {
+	// StartCap bounds the start: launch until every real server is in
+	// the table.
+	StartCap time.Duration
+	// OnlyStart stops after the start phase (a checker too slow at this
+	// size for the rest to fit the run).
+	OnlyStart bool
+	// WaitCap bounds each wait for one removal or addition.
+	WaitCap time.Duration
+	// Kills is how many single servers are killed for the detection
+	// latency, HungKills how many while 3 servers are frozen.
+	Kills, HungKills int
+	// CPUWindow is how long CPU time is sampled, all servers up.
+	CPUWindow time.Duration
+	// MassCap bounds the wait for every server's removal after all die.
+	MassCap time.Duration
+}
+
+// Result is what one checker did at one size.
+type Result struct {
+	System string
+	N      int
+	// Start is launch → the table holds every real server; StartNote
+	// says why it is missing.
+	Start     time.Duration
+	StartNote string
+	// Detect: kill → the call that removes the server; DetectHung the
+	// same with 3 frozen servers in the farm.
+	Detect, DetectHung []time.Duration
+	// CPU is the share of one core used over the window, RSS and HWM
+	// (peak) the resident memory at its end.
+	CPU      float64
+	RSS, HWM int64
+	// MassFirst and MassLast: all servers killed → first and last
+	// removal; MassNote says why they are missing.
+	MassFirst, MassLast time.Duration
+	MassRemoved         int
+	MassNote            string
+	Note                string
+}
+
+// Measure runs the phases on a started checker (launched at t0) against
+// its farm. A phase that runs out of time says so in the result and ends
+// the measurement; an error is something broken (the checker died).
+func Measure(c Checker, farm *Farm, t0 time.Time, ph Phases, logf func(string, ...any)) (Result, error) {
+	r := Result{System: c.Name(), N: farm.N()}
+	w := &watcher{c: c}
+
+	// (a) start.
+	rep := NewReplay()
+	call, ok, err := w.wait(0, t0.Add(ph.StartCap), func(c Call) bool { rep.Apply(c); return rep.Live == farm.N() })
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		r.StartNote = fmt.Sprintf("did not finish within %v (%d of %d added)", ph.StartCap, rep.Live, farm.N())
+		return r, nil
+	}
+	r.Start = call.At.Sub(t0)
+	logf("%s n=%d: all %d real servers in the table %v after launch", r.System, r.N, r.N, r.Start.Round(time.Millisecond))
+	if ph.OnlyStart {
+		return r, nil
+	}
+	time.Sleep(2 * CheckInterval)
+
+	// (d) CPU and memory, everything up.
+	u0, err := ReadUsage(c.PID())
+	if err != nil {
+		return r, err
+	}
+	time.Sleep(ph.CPUWindow)
+	u1, err := ReadUsage(c.PID())
+	if err != nil {
+		return r, err
+	}
+	r.CPU = 100 * float64(u1.CPU-u0.CPU) / float64(u1.At.Sub(u0.At))
+	r.RSS, r.HWM = u1.RSS, u1.HWM
+	logf("%s n=%d: %.2f%% of a core over %v, RSS %.1f MB (peak %.1f MB)", r.System, r.N, r.CPU, u1.At.Sub(u0.At).Round(time.Millisecond), mb(r.RSS), mb(r.HWM))
+
+	// (b) detection of single deaths; (c) the same beside 3 frozen
+	// servers, the last three of the farm.
+	n := farm.N()
+	hung := []int{n - 1, n - 2, n - 3}
+	targets := n - len(hung)
+	kill := func(k, of int) (time.Duration, error) {
+		i := (k*targets/of + targets/(2*of)) % targets
+		// A random phase against the checks' rhythm.
+		time.Sleep(time.Duration(float64(CheckInterval) * math.Mod(float64(k)*0.618, 1)))
+		addr := farm.Addr(i)
+		from := w.len()
+		start := time.Now()
+		if err := farm.Kill(i); err != nil {
+			return 0, err
+		}
+		call, ok, err := w.wait(from, start.Add(ph.WaitCap), func(c Call) bool { return !c.At.Before(start) && Removes(c, addr) })
+		if err != nil || !ok {
+			return 0, orTimeout(err, ok, "removal of killed %v", addr, ph.WaitCap)
+		}
+		from = w.len()
+		revived := time.Now()
+		if err := farm.Revive(i); err != nil {
+			return 0, err
+		}
+		if _, ok, err := w.wait(from, revived.Add(ph.WaitCap), func(c Call) bool { return !c.At.Before(revived) && Adds(c, addr) }); err != nil || !ok {
+			return 0, orTimeout(err, ok, "re-add of revived %v", addr, ph.WaitCap)
+		}
+		return call.At.Sub(start), nil
+	}
+	for k := range ph.Kills {
+		d, err := kill(k, ph.Kills)
+		if err != nil {
+			r.Note = err.Error()
+			return r, nil
+		}
+		r.Detect = append(r.Detect, d)
+	}
+	logf("%s n=%d: detection %v", r.System, r.N, roundAll(r.Detect))
+
+	from := w.len()
+	frozeAt := time.Now()
+	if err := farm.Freeze(hung...); err != nil {
+		return r, err
+	}
+	for _, i := range hung {
+		addr := farm.Addr(i)
+		if _, ok, err := w.wait(from, frozeAt.Add(ph.WaitCap+3*CheckTimeout), func(c Call) bool { return Removes(c, addr) }); err != nil || !ok {
+			r.Note = orTimeout(err, ok, "removal of frozen %v", addr, ph.WaitCap+3*CheckTimeout).Error()
+			return r, nil
+		}
+	}
+	for k := range ph.HungKills {
+		d, err := kill(k, ph.HungKills)
+		if err != nil {
+			r.Note = err.Error()
+			return r, nil
+		}
+		r.DetectHung = append(r.DetectHung, d)
+	}
+	logf("%s n=%d: detection beside 3 frozen servers %v", r.System, r.N, roundAll(r.DetectHung))
+	from = w.len()
+	thawed := time.Now()
+	if err := farm.Revive(hung...); err != nil {
+		return r, err
+	}
+	for _, i := range hung {
+		addr := farm.Addr(i)
+		if _, ok, err := w.wait(from, thawed.Add(ph.WaitCap+3*CheckTimeout), func(c Call) bool { return Adds(c, addr) }); err != nil || !ok {
+			r.Note = orTimeout(err, ok, "re-add of thawed %v", addr, ph.WaitCap+3*CheckTimeout).Error()
+			return r, nil
+		}
+	}
+	time.Sleep(2 * CheckInterval)
+
+	// (e) mass failure.
+	from = w.len()
+	massAt := time.Now()
+	if err := farm.KillAll(); err != nil {
+		return r, err
+	}
+	removed := map[netip.AddrPort]bool{}
+	var first time.Time
+	last, ok, err := w.wait(from, massAt.Add(ph.MassCap), func(c Call) bool {
+		if c.Code == 0 && (c.Op == 'd' || c.Op == 'e' && c.Weight == 0) && c.Real.IsValid() && !removed[c.Real] {
+			if first.IsZero() {
+				first = c.At
+			}
+			removed[c.Real] = true
+		}
+		return len(removed) == n
+	})
+	if err != nil {
+		return r, err
+	}
+	r.MassRemoved = len(removed)
+	if !first.IsZero() {
+		r.MassFirst = first.Sub(massAt)
+	}
+	if !ok {
+		r.MassNote = fmt.Sprintf("%d of %d removed within %v", len(removed), n, ph.MassCap)
+		return r, nil
+	}
+	r.MassLast = last.At.Sub(massAt)
+	logf("%s n=%d: all %d dead: first removal %v, last %v", r.System, r.N, n, r.MassFirst.Round(time.Millisecond), r.MassLast.Round(time.Millisecond))
+	return r, nil
+}
+
+func orTimeout(err error, ok bool, what string, addr netip.AddrPort, bound time.Duration) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("no "+what+" within %v", addr, bound)
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
+
+// watcher polls a checker's calls.
+type watcher struct {
+	c Checker
+	n int
+}
+
+func (w *watcher) len() int {
+	calls, _ := w.c.Calls()
+	return len(calls)
+}
+
+// wait returns the first call from index from on for which ok holds
+// (ok sees every call once, in order), or false at deadline; it fails
+// when the checker exits.
+func (w *watcher) wait(from int, deadline time.Time, ok func(Call) bool) (Call, bool, error) {
+	next := from
+	for {
+		calls, err := w.c.Calls()
+		if err != nil {
+			return Call{}, false, err
+		}
+		for ; next < len(calls); next++ {
+			if ok(calls[next]) {
+				return calls[next], true, nil
+			}
+		}
+		if dead, tail := w.c.Exited(); dead {
+			return Call{}, false, fmt.Errorf("%s exited:\n%s", w.c.Name(), tail)
+		}
+		if time.Now().After(deadline) {
+			return Call{}, false, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Percentile is the nearest-rank q-quantile (q in 0..1).
+func Percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	k := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[max(k, 0)]
+}
