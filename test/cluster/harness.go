@@ -30,6 +30,9 @@ type Spec struct {
 	// Groups: haresources lines without the resources, "HOME NAME": each
 	// group is one test resource named NAME.
 	Groups []string
+	// Haresources, when set, is written as haresources instead of the
+	// lines Groups makes (groups of built-in agents, such as a VIP).
+	Haresources string
 	// Links is the number of heartbeat segments (1 or 2; default 2).
 	Links int
 	// Serial adds a null-modem cable (a paced pty pair at 19200 baud)
@@ -216,6 +219,10 @@ func New(t TB, spec Spec) *Cluster {
 	for _, g := range spec.Groups {
 		f := strings.Fields(g)
 		fmt.Fprintf(&hares, "%s testres::%s\n", f[0], f[1])
+	}
+	if spec.Haresources != "" {
+		hares.Reset()
+		hares.WriteString(spec.Haresources)
 	}
 	if spec.Router {
 		h, err := c.Lab.AddHost("router")
