@@ -13,8 +13,10 @@ import (
 // and stores services and servers in their normal form (Service.Normal,
 // Dest.Normal), as List on the kernel returns them.
 type Memory struct {
-	mu   sync.Mutex
-	svcs map[ServiceKey]*memEntry
+	mu       sync.Mutex
+	svcs     map[ServiceKey]*memEntry
+	timeouts Timeouts
+	sync     map[SyncState]SyncDaemon
 }
 
 type memEntry struct {
@@ -25,7 +27,10 @@ type memEntry struct {
 // NewMemory returns an empty in-memory table.
 func NewMemory() *Memory { return &Memory{svcs: map[ServiceKey]*memEntry{}} }
 
-var _ Table = (*Memory)(nil)
+var (
+	_ Table       = (*Memory)(nil)
+	_ SyncDaemons = (*Memory)(nil)
+)
 
 // List returns the table sorted by service and server (SortEntries).
 func (m *Memory) List(ctx context.Context) ([]Entry, error) {
