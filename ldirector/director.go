@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hbgo/conf"
+	"hbgo/ldirector/alert"
 	"hbgo/lvs"
 )
 
@@ -48,9 +49,10 @@ const retryDelay = time.Second
 // Director checks real servers and keeps the IPVS table in line with the
 // results, as ldirectord does.
 type Director struct {
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+	alert *alert.Alerter
 
 	mu      sync.Mutex // guards what Status reads and the fields below
 	m       *model
@@ -102,6 +104,7 @@ func New(cfg *conf.LdirectordConfig, opts Options) (*Director, error) {
 	}
 	d.m = m
 	d.table = map[lvs.ServiceKey]map[netip.AddrPort]lvs.Dest{}
+	d.alert = alert.New(cfg, alert.Options{Hostname: d.opts.Hostname, Logger: d.log, Now: d.now})
 	return d, nil
 }
 
@@ -120,6 +123,7 @@ func (d *Director) Reload(cfg *conf.LdirectordConfig) error {
 	case !d.running:
 		m, warns := buildModel(cfg, d.opts.Hostname)
 		d.m = m
+		d.alert.SetConfig(cfg)
 		d.mu.Unlock()
 		for _, w := range warns {
 			d.log.Warn(w)

@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"hbgo/conf"
+	"hbgo/internal/smtpsend/mtatest"
 )
 
 // farm starts n real servers on 127.77.<net>.1.. sharing one port.
@@ -374,5 +378,27 @@ func TestStatus(t *testing.T) {
 	}
 	if b.Healthy || b.Weight != 4 || b.CurrentWeight != 0 || b.LastResult == "" {
 		t.Errorf("dead server: %+v", b)
+	}
+}
+
+func TestEmailAlertOnChange(t *testing.T) {
+	mta := mtatest.Start(t)
+	rs, port := farm(t, 16, 2)
+	vip := ap("10.255.0.18", port)
+	r := startRigWith(t, cfgHead+"emailalert = ops@example.com\nvirtual = "+vip+"\n"+realLines(rs, "")+"\tchecktype = connect\n",
+		func(c *conf.LdirectordConfig) { c.SMTP = mta.Addr })
+	r.waitDests(vip, map[string]int{rs[0].addr.String(): 1, rs[1].addr.String(): 1})
+	rs[0].Close()
+	want := "Deleted real server: " + rs[0].addr.String() + " (" + vip + ")"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		msgs := mta.Wait(t, 1, 20*time.Second)
+		if slices.ContainsFunc(msgs, func(m mtatest.Message) bool { return m.Subject == want }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q mail:\n%s", want, mtatest.Summary(msgs))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -71,17 +71,6 @@ func (d *Director) monitor(mb *member, err error, when time.Time) {
 	}
 }
 
-// notify tells the alerter about a server that went up or down. The
-// caller holds d.mu.
-func (d *Director) notify(v *virtual, mb *member, up bool, detail string) {
-	// ALERT: the email alerter (ldirector/alert) is called here once it
-	// is wired in; see docs/ldirector.md.
-	_ = v
-	_ = mb
-	_ = up
-	_ = detail
-}
-
 // cfgStamp is what autoreload compares: the file's modification time and
 // the digest of its content, as ldirectord's check_cfgfile.
 type cfgStamp struct {

@@ -269,12 +269,22 @@ func parseCfg(t testing.TB, file, text string) *conf.LdirectordConfig {
 // startRig writes text to a config file and runs a Director on it.
 func startRig(t testing.TB, text string) *rig {
 	t.Helper()
+	return startRigWith(t, text, nil)
+}
+
+// startRigWith is startRig with a change to the parsed configuration.
+func startRigWith(t testing.TB, text string, edit func(*conf.LdirectordConfig)) *rig {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "ldirectord.cf")
 	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, table: newRecTable(), log: &logBuf{}, done: make(chan error, 1), file: file}
-	d, err := New(parseCfg(t, file, text), Options{Table: r.table, Logger: slog.New(msgHandler{r.log}), Hostname: "test"})
+	cfg := parseCfg(t, file, text)
+	if edit != nil {
+		edit(cfg)
+	}
+	d, err := New(cfg, Options{Table: r.table, Logger: slog.New(msgHandler{r.log}), Hostname: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

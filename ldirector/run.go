@@ -60,6 +60,9 @@ type loop struct {
 	cfgStamp cfgStamp
 	cmds     chan []string
 	limiter  logLimiter
+	// starting is true until every service's first table is written:
+	// alerts until then are sent in state starting.
+	starting bool
 }
 
 // Run checks the real servers and programs the table until ctx is done;
@@ -89,12 +92,13 @@ func (d *Director) Run(ctx context.Context) error {
 	defer stopWorkers()
 	l := &loop{
 		d: d, ctx: ctx,
-		jobs:    make(chan job),
-		results: make(chan result, 1024),
-		dirty:   map[*virtual]bool{},
-		removed: map[lvs.ServiceKey]string{},
-		settle:  map[*virtual]time.Time{},
-		cmds:    make(chan []string, 64),
+		jobs:     make(chan job),
+		results:  make(chan result, 1024),
+		dirty:    map[*virtual]bool{},
+		removed:  map[lvs.ServiceKey]string{},
+		settle:   map[*virtual]time.Time{},
+		cmds:     make(chan []string, 64),
+		starting: true,
 	}
 	go l.runCommands(wctx)
 	d.mu.Lock()
@@ -123,8 +127,10 @@ func (d *Director) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			stopWorkers()
+			d.alert.SetState(conf.AlertStopping)
 			l.cleanStop()
 			close(l.cmds)
+			d.alert.Close()
 			return nil
 		case send <- next:
 			l.ready[0] = job{}
@@ -448,7 +454,6 @@ func (l *loop) memberResult(mb *member, ok, forced bool) bool {
 			return false
 		}
 		mb.up = true
-		d.notify(v, mb, true, "")
 		return true
 	}
 	if !mb.up && !forced {
@@ -464,8 +469,6 @@ func (l *loop) memberResult(mb *member, ok, forced bool) bool {
 	}
 	mb.up = false
 	mb.justDown = true
-	detail := mb.lastErr
-	d.notify(v, mb, false, detail)
 	return true
 }
 
@@ -497,6 +500,9 @@ func (l *loop) armSettle() {
 // reload adopts a new configuration.
 func (l *loop) reload(wctx context.Context, cfg *conf.LdirectordConfig) error {
 	d := l.d
+	d.alert.SetState(conf.AlertReloading)
+	d.alert.SetConfig(cfg)
+	defer d.alert.SetState(conf.AlertRunning)
 	m, warns := buildModel(cfg, d.opts.Hostname)
 	for _, w := range warns {
 		d.log.Warn(w)

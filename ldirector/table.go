@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	"hbgo/conf"
+	"hbgo/ldirector/alert"
 	"hbgo/lvs"
 )
 
@@ -110,6 +112,10 @@ func (l *loop) pass() {
 		}
 	}
 	d.mu.Unlock()
+	if l.starting && len(l.settle) == 0 {
+		l.starting = false
+		d.alert.SetState(conf.AlertRunning)
+	}
 	if err != nil {
 		// The changes that failed are retried with the next pass.
 		for _, v := range todo {
@@ -293,27 +299,40 @@ func (l *loop) logChange(c lvs.Change, names map[lvs.ServiceKey]*virtual, remove
 		}
 	}
 	a := c.Dest.Addr.String()
+	var line string
 	switch c.Op {
 	case lvs.AddService:
 		d.logf("Added virtual server: %s", vname)
+		return
 	case lvs.EditService:
 		d.logf("Changed virtual server: %s", vname)
+		return
 	case lvs.DelService:
 		d.logf("Purged virtual server (%s): %s", tag, vname)
+		return
 	case lvs.AddDest:
 		if c.Dest.Weight == 0 {
-			d.logf("Readd Quiescent %s server: %s (%s) (Weight set to 0)", kind, a, vname)
+			line = fmt.Sprintf("Readd Quiescent %s server: %s (%s) (Weight set to 0)", kind, a, vname)
 		} else {
-			d.logf("Added %s server: %s (%s) (Weight set to %d)", kind, a, vname, c.Dest.Weight)
+			line = fmt.Sprintf("Added %s server: %s (%s) (Weight set to %d)", kind, a, vname, c.Dest.Weight)
 		}
 	case lvs.EditDest:
 		if c.Dest.Weight == 0 {
-			d.logf("Quiescent %s server: %s (%s) (Weight set to 0)", kind, a, vname)
+			line = fmt.Sprintf("Quiescent %s server: %s (%s) (Weight set to 0)", kind, a, vname)
 		} else {
-			d.logf("Restored %s server: %s (%s) (Weight set to %d)", kind, a, vname, c.Dest.Weight)
+			line = fmt.Sprintf("Restored %s server: %s (%s) (Weight set to %d)", kind, a, vname, c.Dest.Weight)
 		}
 	case lvs.DelDest:
-		d.logf("Deleted %s server: %s (%s)", kind, a, vname)
+		line = fmt.Sprintf("Deleted %s server: %s (%s)", kind, a, vname)
+	default:
+		return
+	}
+	d.logf("%s", line)
+	// Every logged change is an alert, as ld_emailalert_send follows
+	// each ldirectord log line (the Alerter drops those of services
+	// without emailalert).
+	if v != nil {
+		d.alert.Notify(alert.Event{Virtual: v.cfg, Real: a, Up: c.Dest.Weight > 0 && c.Op != lvs.DelDest, Detail: line})
 	}
 }
 
