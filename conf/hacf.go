@@ -153,6 +153,11 @@ func init() {
 		"raft_port":   d("PORT", 1, true, (*hacfParser).port),
 		"gossip_port": d("PORT", 1, true, (*hacfParser).port),
 		"metrics":     d("ADDR:PORT", 1, true, (*hacfParser).metrics),
+
+		// Announcing a VIP (gratuitous ARP, neighbour advertisements).
+		"arp_count":    d("COUNT", 1, true, (*hacfParser).arp),
+		"arp_interval": d("TIME", 1, true, (*hacfParser).arp),
+		"arp_refresh":  d("TIME|off", 1, true, (*hacfParser).arp),
 	}
 	for name := range hacfDirectives {
 		hacfNames = append(hacfNames, name)
@@ -943,6 +948,52 @@ func (p *hacfParser) metrics(l Line, args []string) {
 		return
 	}
 	p.c.Metrics = s
+}
+
+// Defaults of announcing a VIP, Heartbeat's send_arp defaults: 5 rounds
+// of gratuitous ARP 200 ms apart, the first at once.
+const (
+	DefaultArpCount    = 5
+	DefaultArpInterval = 200 * time.Millisecond
+	// MaxArpCount and MaxArpInterval bound a burst to what still helps a
+	// takeover; a longer announcement is arp_refresh's job.
+	MaxArpCount    = 100
+	MaxArpInterval = 10 * time.Second
+	// MinArpRefresh: a shorter refresh floods the segment with broadcasts.
+	MinArpRefresh = time.Second
+)
+
+// arp reads arp_count, arp_interval and arp_refresh.
+func (p *hacfParser) arp(l Line, args []string) {
+	name, s := l.Fields[0], args[0]
+	switch name {
+	case "arp_count":
+		if v, ok := p.integer(l, name, s, 1, MaxArpCount); ok {
+			p.c.ArpCount = v
+		}
+	case "arp_interval":
+		v, ok := p.duration(l, name, s)
+		switch {
+		case !ok:
+		case v <= 0 || v > MaxArpInterval:
+			p.errorf(l.Num, "arp_interval %s is out of range: want more than 0 and at most %s", hacfDur(v), hacfDur(MaxArpInterval))
+		default:
+			p.c.ArpInterval = v
+		}
+	case "arp_refresh":
+		if v := strings.ToLower(s); v == "off" || v == "none" {
+			p.c.ArpRefresh = 0
+			return
+		}
+		v, ok := p.duration(l, name, s)
+		switch {
+		case !ok:
+		case v > 0 && v < MinArpRefresh:
+			p.errorf(l.Num, "arp_refresh %s is too short: want 0 (off) or at least %s", hacfDur(v), hacfDur(MinArpRefresh))
+		default:
+			p.c.ArpRefresh = v
+		}
+	}
 }
 
 // --- whole-file checks ------------------------------------------------------

@@ -669,3 +669,40 @@ func dumpHACF(c *HAConfig) string {
 	}
 	return b.String()
 }
+
+func TestHACFAnnounce(t *testing.T) {
+	runHACFCases(t, []hacfCase{
+		{name: "defaults", check: func(t *testing.T, c *HAConfig) {
+			hacfWantEq(t, "ArpCount", c.ArpCount, 5)
+			hacfWantEq(t, "ArpInterval", c.ArpInterval, 200*time.Millisecond)
+			hacfWantEq(t, "ArpRefresh", c.ArpRefresh, time.Duration(0))
+		}},
+		{name: "set", lines: []string{"arp_count 3", "arp_interval 50ms", "arp_refresh 30"},
+			check: func(t *testing.T, c *HAConfig) {
+				hacfWantEq(t, "ArpCount", c.ArpCount, 3)
+				hacfWantEq(t, "ArpInterval", c.ArpInterval, 50*time.Millisecond)
+				hacfWantEq(t, "ArpRefresh", c.ArpRefresh, 30*time.Second)
+				hacfWantEq(t, "Lines[arp_refresh]", c.Lines["arp_refresh"], 3)
+			}},
+		{name: "refresh off", lines: []string{"arp_refresh 10s", "arp_refresh off"},
+			want:  []string{"ha.cf:2: warning: arp_refresh repeated; this overrides line 1"},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "ArpRefresh", c.ArpRefresh, time.Duration(0)) }},
+		{name: "refresh zero", lines: []string{"arp_refresh 0"},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "ArpRefresh", c.ArpRefresh, time.Duration(0)) }},
+		{name: "bad", lines: []string{"arp_count 0", "arp_count many", "arp_interval 0", "arp_interval 11s", "arp_interval soon", "arp_refresh 200ms", "arp_count"},
+			want: []string{
+				"ha.cf:1: error: arp_count: 0 is out of range 1-100",
+				`ha.cf:2: error: arp_count: "many" is not a number`,
+				"ha.cf:3: error: arp_interval 0s is out of range: want more than 0 and at most 10s",
+				"ha.cf:4: error: arp_interval 11s is out of range: want more than 0 and at most 10s",
+				`ha.cf:5: error: arp_interval: bad time value "soon" (want seconds like 2 or 0.5, or 500ms)`,
+				"ha.cf:6: error: arp_refresh 200ms is too short: want 0 (off) or at least 1s",
+				"ha.cf:7: error: arp_count: missing COUNT (syntax: arp_count COUNT)",
+			},
+			check: func(t *testing.T, c *HAConfig) {
+				hacfWantEq(t, "ArpCount", c.ArpCount, 5)
+				hacfWantEq(t, "ArpInterval", c.ArpInterval, 200*time.Millisecond)
+				hacfWantEq(t, "ArpRefresh", c.ArpRefresh, time.Duration(0))
+			}},
+	})
+}

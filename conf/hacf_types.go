@@ -167,6 +167,10 @@ type HAConfig struct {
 	GossipPort int    // hbgo
 	Metrics    string // hbgo: ADDR:PORT of the Prometheus endpoint, "" = off
 
+	ArpCount    int           // hbgo: arp_count, announcement rounds after a VIP comes up
+	ArpInterval time.Duration // hbgo: arp_interval, between those rounds
+	ArpRefresh  time.Duration // hbgo: arp_refresh, re-announcement period; 0 = off
+
 	// Lines records where each directive was last set, for cross-file
 	// messages ("node" -> 12).
 	Lines map[string]int
@@ -193,6 +197,8 @@ func NewHAConfig(file string) *HAConfig {
 		ClusterName:          DefaultClusterName,
 		RaftPort:             DefaultRaftPort,
 		GossipPort:           DefaultGossipPort,
+		ArpCount:             DefaultArpCount,
+		ArpInterval:          DefaultArpInterval,
 		Lines:                map[string]int{},
 	}
 }
