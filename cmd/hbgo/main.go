@@ -19,6 +19,7 @@ type command struct {
 }
 
 var commands = map[string]command{
+	"ldirectord":   {ldirectordMain, "ldirectord [-d] [CONFIG] start|stop|...|status; --dry-run CONFIG prints ipvsadm commands"},
 	"daemon":       {daemonMain, "run this node (heartbeat): -c DIR --node NAME --state-dir DIR --run-dir DIR"},
 	"check-config": {checkConfigMain, "check ha.cf, authkeys, haresources and ldirectord.cf; print every problem"},
 	"cl_status":    {clStatusMain, "Heartbeat's cl_status: node, link and resource status for scripts"},
@@ -43,7 +44,6 @@ var aliases = map[string]string{
 // pending names the subcommands whose links exist but whose work arrives in
 // later milestones, so that a link says so plainly instead of printing usage.
 var pending = map[string]string{
-	"ldirectord": "the ldirector",
 	"realserver": "the real-server helper",
 }
 

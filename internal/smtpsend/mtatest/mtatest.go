@@ -98,10 +98,31 @@ mbox:
   return_path_add
 `
 
-// Start runs Exim (Debian package exim4-daemon-light) for the test and
-// stops it when the test ends. It needs root, as the tests run in CI;
-// without exim4 or root it skips, or fails under CI=true.
+// Start runs Exim (Debian package exim4-daemon-light) for the test on a
+// free loopback port and stops it when the test ends. It needs root, as
+// the tests run in CI; without exim4 or root it skips, or fails under
+// CI=true.
 func Start(t testing.TB) *MTA {
+	t.Helper()
+	return start(t, nil, freePort(t))
+}
+
+// Host is where StartIn runs Exim: a lab host of test/netns.
+type Host interface {
+	// Command prepares a command that runs in the host.
+	Command(name string, args ...string) *exec.Cmd
+	// Do runs fn with its sockets in the host's network.
+	Do(fn func() error) error
+}
+
+// StartIn runs Exim inside h, listening on 127.0.0.1:port there (25 for
+// a peer that cannot be told a port). Addr is then an address in h.
+func StartIn(t testing.TB, h Host, port int) *MTA {
+	t.Helper()
+	return start(t, h, port)
+}
+
+func start(t testing.TB, h Host, port int) *MTA {
 	t.Helper()
 	bin, err := exec.LookPath("exim4")
 	if err != nil {
@@ -136,14 +157,29 @@ func Start(t testing.TB) *MTA {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
 	m := &MTA{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir, done: make(chan struct{})}
 	out := &lockedBuffer{}
-	m.cmd = exec.Command(bin, "-C", cfgFile, "-bdf", "-oX", strconv.Itoa(port), "-oP", filepath.Join(dir, "exim.pid"))
+	args := []string{"-C", cfgFile, "-bdf", "-oX", strconv.Itoa(port), "-oP", filepath.Join(dir, "exim.pid")}
+	dial := func() error {
+		c, err := net.DialTimeout("tcp", m.Addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if h == nil {
+		m.cmd = exec.Command(bin, args...)
+		// Its own process group, so that the connection and delivery
+		// processes it forks go with it.
+		m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	} else {
+		// ip netns exec execs Exim: the process is Exim, in a group of
+		// its own.
+		m.cmd = h.Command(bin, args...)
+		d := dial
+		dial = func() error { return h.Do(d) }
+	}
 	m.cmd.Stdout, m.cmd.Stderr = out, out
-	// Its own process group, so that the connection and delivery
-	// processes it forks go with it.
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
@@ -152,9 +188,8 @@ func Start(t testing.TB) *MTA {
 
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", m.Addr, time.Second)
+		err := dial()
 		if err == nil {
-			c.Close()
 			return m
 		}
 		select {

@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"hbgo/conf"
+	"hbgo/ldirector"
+	"hbgo/lvs"
+)
+
+// Environment of the ldirectord command. The run directory and the
+// memory table exist for tests and for trying configurations; the
+// daemon variable marks the background process start forks.
+const (
+	envLdRunDir     = "HBGO_LDIRECTORD_RUN_DIR" // default /run
+	envLdTable      = "HBGO_LDIRECTORD_TABLE"   // "memory": no kernel (tests only)
+	envLdDaemon     = "HBGO_LDIRECTORD_DAEMON"  // set in the forked daemon
+	ldDefaultRunDir = "/run"
+	ldStopWait      = 60 * time.Second
+)
+
+const ldUsage = `usage: ldirectord [-d] [CONFIG] start|stop|restart|try-restart|reload|force-reload|status
+       hbgo ldirectord --dry-run [-d] [CONFIG]
+CONFIG is a path, or a name looked up in /etc/ha.d and /etc/ha.d/conf
+(default ldirectord.cf). -d stays in the foreground with debug logs.
+--dry-run checks the real servers of CONFIG against an in-memory table
+and prints every change as the ipvsadm command that would make it.
+`
+
+// ldirectordMain implements ldirectord's command line.
+func ldirectordMain(args []string, stdout, stderr io.Writer) int {
+	var debug, dryRun bool
+	var pos []string
+	for _, a := range args {
+		switch a {
+		case "-d", "--debug":
+			debug = true
+		case "--dry-run", "-dry-run", "-n":
+			dryRun = true
+		case "-h", "--help", "-help":
+			fmt.Fprint(stdout, ldUsage)
+			return 0
+		default:
+			if strings.HasPrefix(a, "-") && a != "-" {
+				fmt.Fprintf(stderr, "ldirectord: unknown option %s\n%s", a, ldUsage)
+				return 2
+			}
+			pos = append(pos, a)
+		}
+	}
+	config, cfgName, cmd := "ldirectord.cf", "ldirectord", ""
+	switch {
+	case dryRun && len(pos) <= 1:
+		if len(pos) == 1 {
+			config, cfgName = pos[0], filepath.Base(pos[0])
+		}
+	case !dryRun && len(pos) == 1:
+		cmd = pos[0]
+	case !dryRun && len(pos) == 2:
+		config, cfgName, cmd = pos[0], filepath.Base(pos[0]), pos[1]
+	default:
+		fmt.Fprint(stderr, ldUsage)
+		return 2
+	}
+	switch cmd {
+	case "", "start", "stop", "restart", "try-restart", "reload", "force-reload", "status":
+	default:
+		fmt.Fprint(stderr, ldUsage)
+		return 2
+	}
+	path, err := ldFindConfig(config)
+	if err != nil {
+		fmt.Fprintf(stderr, "ldirectord: %v\n", err)
+		return 1
+	}
+	lc := &ldCommand{config: path, cfgName: cfgName, debug: debug, stdout: stdout, stderr: stderr}
+	lc.runDir = os.Getenv(envLdRunDir)
+	if lc.runDir == "" {
+		lc.runDir = ldDefaultRunDir
+	}
+	lc.pidFile = filepath.Join(lc.runDir, "ldirectord."+cfgName+".pid")
+	if dryRun {
+		return lc.dryRun()
+	}
+	if name := os.Getenv(envLdDaemon); name != "" && cmd == "start" {
+		os.Unsetenv(envLdDaemon)
+		lc.cfgName = name
+		lc.pidFile = filepath.Join(lc.runDir, "ldirectord."+name+".pid")
+		return lc.daemon()
+	}
+	return lc.control(cmd)
+}
+
+// ldFindConfig looks a configuration up as ldirectord does: in the
+// configuration directory, then its conf subdirectory, then as given.
+func ldFindConfig(name string) (string, error) {
+	if !strings.Contains(name, "/") {
+		for _, dir := range []string{conf.DefaultDir, filepath.Join(conf.DefaultDir, "conf")} {
+			p := filepath.Join(dir, name)
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				return p, nil
+			}
+		}
+	}
+	if st, err := os.Stat(name); err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Errorf("Config file %s not found", name)
+	}
+	return filepath.Abs(name)
+}
+
+type ldCommand struct {
+	config, cfgName string
+	runDir, pidFile string
+	debug           bool
+	stdout, stderr  io.Writer
+}
+
+// load parses the configuration, printing every problem; nil when it has
+// errors.
+func (lc *ldCommand) load() *conf.LdirectordConfig {
+	data, err := os.ReadFile(lc.config)
+	if err != nil {
+		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
+		return nil
+	}
+	var ds conf.Diags
+	cfg := conf.ParseLdirectord(lc.config, data, &ds)
+	for _, d := range ds {
+		fmt.Fprintln(lc.stderr, d.String())
+	}
+	if ds.HasErrors() {
+		return nil
+	}
+	return cfg
+}
+
+// running returns the pid of the daemon named by the pid file, 0 when
+// none runs, and whether a pid file was found.
+func (lc *ldCommand) running() (pid int, file bool) {
+	b, err := os.ReadFile(lc.pidFile)
+	if err != nil {
+		return 0, false
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, true
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || !strings.Contains(string(cmdline), "ldirectord") {
+		return 0, true
+	}
+	return pid, true
+}
+
+// control is the command an operator runs: it acts on the daemon through
+// its pid file, with ldirectord's exit codes.
+func (lc *ldCommand) control(cmd string) int {
+	pid, file := lc.running()
+	switch cmd {
+	case "status":
+		if pid != 0 {
+			fmt.Fprintf(lc.stderr, "ldirectord for %s is running with pid: %d\n", lc.config, pid)
+			return 0
+		}
+		code := 3
+		if file {
+			fmt.Fprintf(lc.stderr, "ldirectord stale pid file %s for %s\n", lc.pidFile, lc.config)
+			code = 1
+		}
+		fmt.Fprintf(lc.stdout, "ldirectord is stopped for %s\n", lc.config)
+		return code
+	case "stop":
+		if pid == 0 {
+			return 0
+		}
+		return lc.stop(pid)
+	case "reload", "force-reload":
+		if pid == 0 {
+			fmt.Fprintf(lc.stderr, "ldirectord is stopped for %s\n", lc.config)
+			return 1
+		}
+		if lc.load() == nil {
+			fmt.Fprintf(lc.stderr, "ldirectord: %s has errors; not reloading\n", lc.config)
+			return 2
+		}
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			fmt.Fprintf(lc.stderr, "ldirectord: reload pid %d: %v\n", pid, err)
+			return 1
+		}
+		return 0
+	case "try-restart":
+		if pid == 0 {
+			return 0
+		}
+		fallthrough
+	case "restart":
+		if pid != 0 {
+			if code := lc.stop(pid); code != 0 {
+				return code
+			}
+		}
+		return lc.start()
+	}
+	// start
+	if pid != 0 {
+		return 0
+	}
+	if lc.debug {
+		return lc.foreground()
+	}
+	return lc.start()
+}
+
+// stop sends TERM and waits until the daemon is gone.
+func (lc *ldCommand) stop(pid int) int {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		fmt.Fprintf(lc.stderr, "ldirectord: stop pid %d: %v\n", pid, err)
+		return 1
+	}
+	deadline := time.Now().Add(ldStopWait)
+	for time.Now().Before(deadline) {
+		if p, _ := lc.running(); p != pid {
+			return 0
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Fprintf(lc.stderr, "ldirectord: pid %d still running %v after TERM\n", pid, ldStopWait)
+	return 1
+}
+
+// start checks the configuration and forks the daemon, which reports on
+// a pipe once its pid file is written and its table is open.
+func (lc *ldCommand) start() int {
+	if lc.load() == nil {
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
+		return 1
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
+		return 1
+	}
+	defer r.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
+		return 1
+	}
+	defer null.Close()
+	c := &exec.Cmd{
+		Path:        exe,
+		Args:        []string{"ldirectord", lc.config, "start"},
+		Env:         append(os.Environ(), envLdDaemon+"="+lc.cfgName),
+		Dir:         "/",
+		Stdin:       null,
+		Stdout:      null,
+		Stderr:      null,
+		ExtraFiles:  []*os.File{w},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := c.Start(); err != nil {
+		w.Close()
+		fmt.Fprintf(lc.stderr, "ldirectord: start the daemon: %v\n", err)
+		return 1
+	}
+	w.Close()
+	// The daemon writes "ok" or why it failed, then closes the pipe.
+	msg, _ := io.ReadAll(bufio.NewReader(io.LimitReader(r, 64<<10)))
+	if strings.TrimSpace(string(msg)) == "ok" {
+		_ = c.Process.Release()
+		return 0
+	}
+	_ = c.Wait()
+	if len(msg) == 0 {
+		msg = []byte("the daemon exited before it was ready\n")
+	}
+	fmt.Fprintf(lc.stderr, "ldirectord: %s", msg)
+	return 1
+}
+
+// ldTable opens the table the daemon programs.
+func ldTable() (lvs.Table, func(), error) {
+	if os.Getenv(envLdTable) == "memory" {
+		return lvs.NewMemory(), func() {}, nil
+	}
+	k, err := lvs.OpenKernel("")
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, func() { k.Close() }, nil
+}
+
+// daemon is the background process: pid file, log, table, Director.
+func (lc *ldCommand) daemon() int {
+	ready := os.NewFile(3, "ready")
+	fail := func(format string, args ...any) int {
+		if ready != nil {
+			fmt.Fprintf(ready, format+"\n", args...)
+			ready.Close()
+		}
+		return 1
+	}
+	cfg := lc.load()
+	if cfg == nil {
+		return fail("%s has errors", lc.config)
+	}
+	if err := os.WriteFile(lc.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fail("Can not open %s: %v", lc.pidFile, err)
+	}
+	defer os.Remove(lc.pidFile)
+	logger, closeLog := ldLogger(cfg, lc.cfgName, false, lc.debug, os.Stderr)
+	defer closeLog()
+	logger.Info(fmt.Sprintf("Starting Linux Director %s as daemon", version))
+	return lc.serve(cfg, logger, func() {
+		if ready != nil {
+			fmt.Fprintln(ready, "ok")
+			ready.Close()
+			ready = nil
+		}
+	}, fail)
+}
+
+// foreground is `ldirectord -d ... start`: no fork, no pid file, debug
+// logs on stderr, as ldirectord -d.
+func (lc *ldCommand) foreground() int {
+	cfg := lc.load()
+	if cfg == nil {
+		return 2
+	}
+	logger, closeLog := ldLogger(cfg, lc.cfgName, true, true, lc.stderr)
+	defer closeLog()
+	logger.Info(fmt.Sprintf("Starting Linux Director %s with pid: %d", version, os.Getpid()))
+	return lc.serve(cfg, logger, func() {}, func(format string, args ...any) int {
+		fmt.Fprintf(lc.stderr, "ldirectord: "+format+"\n", args...)
+		return 1
+	})
+}
+
+// serve runs the Director until TERM or INT, reloading on HUP.
+func (lc *ldCommand) serve(cfg *conf.LdirectordConfig, logger *slog.Logger, ready func(), fail func(string, ...any) int) int {
+	table, closeTable, err := ldTable()
+	if err != nil {
+		logger.Error(fmt.Sprintf("open the IPVS table: %v", err))
+		return fail("open the IPVS table: %v", err)
+	}
+	defer closeTable()
+	host, _ := os.Hostname()
+	d, err := ldirector.New(cfg, ldirector.Options{Table: table, Logger: logger, Hostname: host})
+	if err != nil {
+		return fail("%v", err)
+	}
+	return lc.runDirector(d, logger, ready)
+}
+
+func (lc *ldCommand) runDirector(d *ldirector.Director, logger *slog.Logger, ready func()) int {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	ready()
+	var sig os.Signal
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				logger.Error(err.Error())
+				return 1
+			}
+			logger.Info(fmt.Sprintf("Linux Director Daemon terminated on signal: %s", ldSigName(sig)))
+			return 0
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				logger.Info("Reloading Linux Director Daemon config on signal")
+				if cfg := lc.reloadConfig(logger); cfg != nil {
+					if err := d.Reload(cfg); err != nil && !errors.Is(err, ldirector.ErrStopped) {
+						logger.Error(err.Error())
+					}
+				}
+				continue
+			}
+			sig = s
+			cancel()
+		}
+	}
+}
+
+// reloadConfig reads the configuration again; nil (and logged problems)
+// when it has errors.
+func (lc *ldCommand) reloadConfig(logger *slog.Logger) *conf.LdirectordConfig {
+	data, err := os.ReadFile(lc.config)
+	if err != nil {
+		logger.Error(err.Error())
+		return nil
+	}
+	var ds conf.Diags
+	cfg := conf.ParseLdirectord(lc.config, data, &ds)
+	for _, x := range ds {
+		if x.Severity == conf.Error {
+			logger.Error(x.String())
+		}
+	}
+	if ds.HasErrors() {
+		logger.Error(fmt.Sprintf("%s has errors; keeping the running configuration", lc.config))
+		return nil
+	}
+	return cfg
+}
+
+func ldSigName(s os.Signal) string {
+	switch s {
+	case syscall.SIGTERM:
+		return "TERM"
+	case syscall.SIGINT:
+		return "INT"
+	case syscall.SIGQUIT:
+		return "QUIT"
+	}
+	if s == nil {
+		return "none"
+	}
+	return s.String()
+}
+
+// dryRun runs the checks against an in-memory table in the foreground
+// and prints every change as an ipvsadm command, until interrupted.
+func (lc *ldCommand) dryRun() int {
+	cfg := lc.load()
+	if cfg == nil {
+		return 2
+	}
+	logger, closeLog := ldLogger(cfg, lc.cfgName, true, lc.debug, lc.stderr)
+	defer closeLog()
+	host, _ := os.Hostname()
+	d, err := ldirector.New(cfg, ldirector.Options{Table: lvs.NewMemory(), Logger: logger, Hostname: host, DryRun: lc.stdout})
+	if err != nil {
+		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
+		return 1
+	}
+	return lc.runDirector(d, logger, func() {})
+}
