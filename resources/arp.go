@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"hbgo/conf"
 )
 
 // Defaults of the announcements that follow a VIP, as Heartbeat's
@@ -30,6 +32,12 @@ type AnnounceOptions struct {
 	Count    int
 	Interval time.Duration
 	Refresh  time.Duration
+}
+
+// AnnounceOptionsOf takes the announcing directives of ha.cf (arp_count,
+// arp_interval, arp_refresh) for Env.Announce.
+func AnnounceOptionsOf(c *conf.HAConfig) AnnounceOptions {
+	return AnnounceOptions{Count: c.ArpCount, Interval: c.ArpInterval, Refresh: c.ArpRefresh}
 }
 
 func (o AnnounceOptions) withDefaults() AnnounceOptions {

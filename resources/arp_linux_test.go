@@ -312,3 +312,31 @@ func TestSendArpAgentNetns(t *testing.T) {
 		t.Fatalf("start on eth7: %v", err)
 	}
 }
+
+// BenchmarkTakeoverAnnounce moves a VIP from d1 to d2 and reports, from
+// the client's side, the time from d2's Start call to the first
+// announcement on the wire and to the client's neighbour entry naming d2.
+func BenchmarkTakeoverAnnounce(b *testing.B) {
+	for _, c := range []struct {
+		name, res string
+		vip       netip.Addr
+	}{
+		{"IPv4", "IPaddr::192.0.2.100/24/eth0", netip.MustParseAddr("192.0.2.100")},
+		{"IPv6", "IPv6addr::2001:db8::100/64/eth0", netip.MustParseAddr("2001:db8::100")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var first, neigh time.Duration
+			for range b.N {
+				l := newVIPLab(b)
+				r := moveVIP(b, l, c.res, c.vip, Env{Announce: AnnounceOptions{Count: 2}})
+				if len(r.frames) == 0 {
+					b.Fatal("no announcement seen")
+				}
+				first += r.toFirstFrame
+				neigh += r.toNeigh
+			}
+			b.ReportMetric(float64(first.Microseconds())/1000/float64(b.N), "ms-to-first-frame")
+			b.ReportMetric(float64(neigh.Microseconds())/1000/float64(b.N), "ms-to-client-neigh")
+		})
+	}
+}

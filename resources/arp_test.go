@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"hbgo/conf"
 )
 
 func TestGARPFrames(t *testing.T) {
@@ -175,5 +177,20 @@ func TestVIPHelpers(t *testing.T) {
 	}
 	if renewEvery(time.Second) != 100*time.Millisecond || renewEvery(200*time.Millisecond) != 50*time.Millisecond || renewEvery(0) != 10*time.Millisecond {
 		t.Error("renewEvery")
+	}
+}
+
+func TestAnnounceOptionsOf(t *testing.T) {
+	c := conf.ParseHACF("ha.cf", []byte("arp_count 3\narp_interval 50ms\narp_refresh 10s\n"), nil)
+	got := AnnounceOptionsOf(c)
+	if want := (AnnounceOptions{Count: 3, Interval: 50 * time.Millisecond, Refresh: 10 * time.Second}); got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	d := AnnounceOptionsOf(conf.NewHAConfig("ha.cf")).withDefaults()
+	if d.Count != DefaultArpCount || d.Interval != DefaultArpInterval || d.Refresh != 0 {
+		t.Errorf("defaults %+v", d)
+	}
+	if conf.DefaultArpCount != DefaultArpCount || conf.DefaultArpInterval != DefaultArpInterval {
+		t.Error("conf and resources disagree on the defaults")
 	}
 }

@@ -267,3 +267,28 @@ func TestGateReplacesStaleTableNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkLeaseExpiry lets a 500 ms lease run out (the daemon "froze")
+// and reports the time from the lease's end to the VIP dark (gate) and
+// to the address gone (kernel lifetime), with no Stop.
+func BenchmarkLeaseExpiry(b *testing.B) {
+	for _, c := range []struct {
+		name, res string
+		vip       netip.Addr
+	}{
+		{"IPv4", "IPaddr::192.0.2.100/24/eth0", netip.MustParseAddr("192.0.2.100")},
+		{"IPv6", "IPv6addr::2001:db8::100/64/eth0", netip.MustParseAddr("2001:db8::100")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var dark, gone time.Duration
+			for range b.N {
+				l := newVIPLab(b)
+				r, _ := runOutLease(b, l, c.res, c.vip, 500*time.Millisecond, 300*time.Millisecond, nil)
+				dark += r.toDark
+				gone += r.toGone
+			}
+			b.ReportMetric(float64(dark.Microseconds())/1000/float64(b.N), "ms-lease-end-to-dark")
+			b.ReportMetric(float64(gone.Microseconds())/1000/float64(b.N), "ms-lease-end-to-addr-gone")
+		})
+	}
+}
