@@ -30,6 +30,9 @@ type Event struct {
 	// alert's subject ("Deleted real server: 192.0.2.11:80
 	// (192.0.2.100:80)"); when empty the Alerter writes that line itself
 	// from the virtual service's quiescent setting and the server's weight.
+	// As in ldirectord, "Readd Quiescent ..." is mailed as "Quiescent
+	// ...", and a fallback server's removal ("Deleted fallback server:
+	// ...") is not repeated.
 	Detail string
 }
 
@@ -184,8 +187,12 @@ func (a *Alerter) Notify(e Event) {
 	if subject == "" {
 		subject = changeLine(e)
 	}
+	// _quiescent_server logs "Readd Quiescent" but mails "Quiescent".
+	subject = strings.TrimPrefix(subject, "Readd ")
+	// A fallback server's removal is sent with time 0: no repeat.
+	fallback := strings.Contains(subject, " fallback server: ")
 	id := ID(e.Real, v)
-	if e.Up {
+	if e.Up || fallback {
 		a.forget(e.Real, v)
 	} else if freq := v.EffectiveEmailAlertFreq(); freq > 0 {
 		r := a.down[id]

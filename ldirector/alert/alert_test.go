@@ -280,6 +280,26 @@ func TestTexts(t *testing.T) {
 	}
 }
 
+// The engine's log lines as details: readded quiescent servers are
+// mailed as Quiescent, a fallback's removal does not repeat.
+func TestDetails(t *testing.T) {
+	cfg := parse(t, mtatest.RefusedAddr(t))
+	a, lg := newAlerter(t, cfg, time.Second)
+	a.SetState(conf.AlertRunning)
+	web := cfg.Virtuals[0]
+	a.Notify(Event{Virtual: web, Real: "192.0.2.12:80", Detail: "Readd Quiescent real server: 192.0.2.12:80 (192.0.2.100:80) (Weight set to 0)"})
+	a.Notify(Event{Virtual: web, Real: "192.0.2.200:80", Detail: "Deleted fallback server: 192.0.2.200:80 (192.0.2.100:80)"})
+	if !strings.Contains(lg.String(), `msg="emailalert: Quiescent real server: 192.0.2.12:80 (192.0.2.100:80) (Weight set to 0)"`) {
+		t.Errorf("readded quiescent server not mailed as Quiescent:\n%s", lg)
+	}
+	if !strings.Contains(lg.String(), `msg="emailalert: Deleted fallback server: 192.0.2.200:80 (192.0.2.100:80)"`) {
+		t.Errorf("fallback removal not mailed:\n%s", lg)
+	}
+	if d := a.Down(); !slices.Equal(d, []string{"192.0.2.12:80 (192.0.2.100:80)"}) {
+		t.Errorf("Down() = %q, want only the quiescent real server", d)
+	}
+}
+
 // No emailalert anywhere: nothing is tracked or sent, nothing blocks.
 func TestNoAddresses(t *testing.T) {
 	var ds conf.Diags
