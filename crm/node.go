@@ -780,3 +780,38 @@ func (n *Node) Lease() (until time.Time, ok bool) {
 // Leased reports whether this node's groups are held under a lease the
 // kernel enforces (every mode but a node alone).
 func (n *Node) Leased() bool { return n.mode != ModeSingle }
+
+// GroupLease is Lease for one group: it holds only while this node may
+// run the group too — in quorum mode while the replicated state names
+// this node its owner, in two-node mode while the node wants it — so a
+// node that rejoins after a freeze, with a fresh lease but the group
+// given away meanwhile, does not light the group's VIP again before it
+// stops it.
+func (n *Node) GroupLease(group string) (until time.Time, ok bool) {
+	until, ok = n.Lease()
+	if !ok {
+		return until, false
+	}
+	switch n.mode {
+	case ModeQuorum:
+		n.mu.Lock()
+		q := n.quorum
+		n.mu.Unlock()
+		st, _ := q.fsm.view()
+		if st.Groups[group].Owner != n.cfg.Name {
+			return time.Time{}, false
+		}
+	case ModeTwoNode:
+		for i, g := range n.groups {
+			if g.Name == group {
+				n.runners[i].mu.Lock()
+				want := n.runners[i].want
+				n.runners[i].mu.Unlock()
+				if !want {
+					return time.Time{}, false
+				}
+			}
+		}
+	}
+	return until, true
+}

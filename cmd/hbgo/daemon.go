@@ -95,17 +95,21 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	// The VIP agents renew their kernel lifetime and nftables gate from
 	// the node's lease; a node alone holds its VIPs until it stops them.
 	var leaser atomic.Pointer[crm.Node]
-	if crm.ModeOf(cfg.HA) != crm.ModeSingle {
-		env.Lease = func() (time.Time, bool) {
-			if ln := leaser.Load(); ln != nil {
-				return ln.Lease()
-			}
-			return time.Time{}, false
-		}
-	}
+	leased := crm.ModeOf(cfg.HA) != crm.ModeSingle
 	n, err := crm.StartNode(crm.NodeConfig{
 		Name: *node, Config: cfg, StateDir: *stateDir, Version: version, Logger: logger,
-		NewChain: func(g conf.ResourceGroup) (crm.Chain, error) { return resources.NewChain(g, env) },
+		NewChain: func(g conf.ResourceGroup) (crm.Chain, error) {
+			genv := env
+			if leased {
+				genv.Lease = func() (time.Time, bool) {
+					if ln := leaser.Load(); ln != nil {
+						return ln.GroupLease(g.Name)
+					}
+					return time.Time{}, false
+				}
+			}
+			return resources.NewChain(g, genv)
+		},
 	})
 	if err != nil {
 		logger.Error(fmt.Sprintf("Cannot start: %v", err), "node", *node)
