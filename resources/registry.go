@@ -47,6 +47,12 @@ type Env struct {
 	// multicast interface, sync id, table. The zero value is eth0, sync
 	// id 0, the kernel's table of this namespace.
 	LVSSync LVSSyncOptions
+	// Ldirector reports whether the ldirector of an ldirectord.cf (a path,
+	// as the resource names it, relative to ConfDir or absolute) runs in
+	// this daemon: nil when it does, else why not. The daemon runs every
+	// ldirector on every director all the time (warm standby); nil means
+	// this process runs none.
+	Ldirector func(config string) error
 }
 
 // ScriptEnv is the environment Heartbeat gave resource scripts, as far
