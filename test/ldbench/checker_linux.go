@@ -75,6 +75,8 @@ type Checker interface {
 type ldirectordChecker struct {
 	ld    *peers.Ldirectord
 	calls string
+	start func() (*peers.Ldirectord, error)
+	state string
 
 	mu   sync.Mutex
 	off  int64
@@ -92,15 +94,54 @@ func StartLdirectord(host *netns.Host, dir, standin string, n int) (Checker, err
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return nil, err
 	}
-	ld, err := peers.StartLdirectord(host, dir, peers.LdirectordSpec{
-		Config:  Config(n, filepath.Join(dir, "ldirectord.log")),
-		Ipvsadm: standin,
-		Env:     []string{"HBGO_IPVSADM_DIR=" + state},
-	})
+	start := func() (*peers.Ldirectord, error) {
+		return peers.StartLdirectord(host, dir, peers.LdirectordSpec{
+			Config:  Config(n, filepath.Join(dir, "ldirectord.log")),
+			Ipvsadm: standin,
+			Env:     []string{"HBGO_IPVSADM_DIR=" + state},
+		})
+	}
+	ld, err := start()
 	if err != nil {
 		return nil, err
 	}
-	return &ldirectordChecker{ld: ld, calls: filepath.Join(state, "calls.log")}, nil
+	return &ldirectordChecker{ld: ld, calls: filepath.Join(state, "calls.log"), start: start, state: state}, nil
+}
+
+// RestartWarm kills ldirectord, writes the stand-in's table with every
+// real server of Config(n) but the last, and starts ldirectord again.
+func (c *ldirectordChecker) RestartWarm(n int) (time.Time, error) {
+	if err := c.ld.Stop(); err != nil {
+		return time.Time{}, err
+	}
+	if err := WriteStandInTable(c.state, n-1, n); err != nil {
+		return time.Time{}, err
+	}
+	t1 := time.Now()
+	ld, err := c.start()
+	if err != nil {
+		return t1, err
+	}
+	c.ld = ld
+	return t1, nil
+}
+
+// WriteStandInTable writes the stand-in ipvsadm's table file in dir: the
+// virtual services of Config(total), holding its first n real servers
+// (weight 1, gate). The format is the stand-in's (command ipvsadm):
+// "S PROTO ADDR SCHED PERSISTENT NETMASK|-" then "R ADDR FWD WEIGHT
+// UPPER LOWER" for each of its real servers.
+func WriteStandInTable(dir string, n, total int) error {
+	var b strings.Builder
+	for i := range total {
+		if i%PerVirtual == 0 {
+			fmt.Fprintf(&b, "S TCP %s:%d wrr 0 -\n", VirtualAddr(i/PerVirtual), RealPort)
+		}
+		if i < n {
+			fmt.Fprintf(&b, "R %s:%d Route 1 0 0\n", RealAddr(i), RealPort)
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "table"), []byte(b.String()), 0o644)
 }
 
 func (c *ldirectordChecker) Name() string { return "ldirectord" }
