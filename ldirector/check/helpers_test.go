@@ -258,3 +258,19 @@ func noLeaks(t *testing.T, fn func()) {
 		t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf)
 	}
 }
+
+// waitLog waits until the server's output holds text.
+func waitLog(t testing.TB, p *proc, text string) {
+	t.Helper()
+	deadline := time.Now().Add(startWait)
+	for !strings.Contains(p.log(), text) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before saying %q:\n%s", p.cmd.Path, text, p.log())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not say %q within %v:\n%s", p.cmd.Path, text, startWait, p.log())
+		}
+	}
+}
