@@ -77,6 +77,7 @@ type passStats struct {
 	passes  int
 	changes int
 	checks  int
+	workers int
 }
 
 // New makes a Director for cfg. It checks nothing and touches no table

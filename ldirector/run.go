@@ -278,6 +278,9 @@ func (l *loop) growWorkers(ctx context.Context, m *model) {
 	for ; l.workers < want; l.workers++ {
 		startWorker(func() { l.work(ctx) })
 	}
+	l.d.mu.Lock()
+	l.d.stats.workers = l.workers
+	l.d.mu.Unlock()
 }
 
 // work runs checks until ctx is done.
