@@ -20,12 +20,13 @@ import (
 	"testing"
 	"time"
 
+	"hbgo/conf"
 	"hbgo/lvs"
 	"hbgo/test/netns"
 )
 
 // The benchmarks run the engine in a child process (this test binary,
-// TestBenchChild) inside a lab namespace of their own, where the real
+// through TestMain) inside a lab namespace of their own, where the real
 // servers are listeners on as many loopback addresses; the child reports
 // its measurements as JSON.
 const (
@@ -81,7 +82,7 @@ func runBenchChild(b *testing.B, n int) benchResult {
 		b.Fatal(err)
 	}
 	out := b.TempDir() + "/result.json"
-	cmd := h.Command(os.Args[0], "-test.run=^TestBenchChild$", "-test.v", "-test.timeout=10m")
+	cmd := h.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envBenchServers+"="+strconv.Itoa(n), envBenchOut+"="+out)
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -102,22 +103,33 @@ func runBenchChild(b *testing.B, n int) benchResult {
 	return r
 }
 
-// TestBenchChild is the measuring half of BenchmarkDetection; it does
-// nothing unless the benchmark starts it inside its namespace.
-func TestBenchChild(t *testing.T) {
-	nStr := os.Getenv(envBenchServers)
-	if nStr == "" {
-		t.Skip("runs only inside BenchmarkDetection's namespace")
+// TestMain runs the measuring half of BenchmarkDetection when the
+// benchmark starts this binary inside its namespace, and the tests
+// otherwise.
+func TestMain(m *testing.M) {
+	if nStr := os.Getenv(envBenchServers); nStr != "" {
+		os.Exit(benchChild(nStr))
 	}
+	os.Exit(m.Run())
+}
+
+func benchChild(nStr string) int {
 	n, err := strconv.Atoi(nStr)
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
-	r := measure(t, n)
+	r, err := measure(n)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	data, _ := json.Marshal(r)
 	if err := os.WriteFile(os.Getenv(envBenchOut), data, 0o644); err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	return 0
 }
 
 // watchTable is a memory table that signals every deleted server.
@@ -156,7 +168,7 @@ func (w *watchTable) dests() int {
 
 func benchAddr(i int) string { return fmt.Sprintf("127.1.%d.%d", i/250, i%250+1) }
 
-func measure(t *testing.T, n int) benchResult {
+func measure(n int) (benchResult, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(3*n+1000) {
 		lim.Cur = min(lim.Max, uint64(3*n+1000))
@@ -166,7 +178,7 @@ func measure(t *testing.T, n int) benchResult {
 	for i := range lns {
 		ln, err := net.Listen("tcp", benchAddr(i)+":80")
 		if err != nil {
-			t.Fatal(err)
+			return benchResult{}, err
 		}
 		lns[i] = ln
 		go func() {
@@ -188,7 +200,11 @@ func measure(t *testing.T, n int) benchResult {
 		}
 		fmt.Fprintf(&cfg, "\treal = %s gate\n", benchAddr(i))
 	}
-	c := parseCfg(t, "bench.cf", cfg.String())
+	var ds conf.Diags
+	c := conf.ParseLdirectord("bench.cf", []byte(cfg.String()), &ds)
+	if ds.HasErrors() {
+		return benchResult{}, ds.Err()
+	}
 	table := &watchTable{Memory: lvs.NewMemory(), deleted: map[string]time.Time{}}
 	runtime.GC()
 	var ms0 runtime.MemStats
@@ -196,7 +212,7 @@ func measure(t *testing.T, n int) benchResult {
 
 	d, err := New(c, Options{Table: table, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		t.Fatal(err)
+		return benchResult{}, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -207,7 +223,9 @@ func measure(t *testing.T, n int) benchResult {
 		<-done
 	}()
 	r := benchResult{Servers: n}
-	waitUntil(t, 60*time.Second, func() bool { return table.dests() == n })
+	if err := waitUntil(60*time.Second, func() bool { return table.dests() == n }); err != nil {
+		return r, fmt.Errorf("first table: %w", err)
+	}
 	r.FirstTableMS = ms(time.Since(start))
 	d.mu.Lock()
 	r.FirstPasses = d.stats.passes
@@ -249,7 +267,9 @@ func measure(t *testing.T, n int) benchResult {
 		killed := time.Now()
 		lns[i].Close()
 		a := benchAddr(i) + ":80"
-		waitUntil(t, 30*time.Second, func() bool { _, ok := table.deletedAt(a); return ok })
+		if err := waitUntil(30*time.Second, func() bool { _, ok := table.deletedAt(a); return ok }); err != nil {
+			return r, fmt.Errorf("removal of %s: %w", a, err)
+		}
 		at, _ := table.deletedAt(a)
 		lat = append(lat, at.Sub(killed))
 	}
@@ -274,7 +294,7 @@ func measure(t *testing.T, n int) benchResult {
 			addrs = append(addrs, benchAddr(i)+":80")
 		}
 		var last time.Time
-		waitUntil(t, 60*time.Second, func() bool {
+		err := waitUntil(60*time.Second, func() bool {
 			for _, a := range addrs {
 				at, ok := table.deletedAt(a)
 				if !ok {
@@ -286,24 +306,27 @@ func measure(t *testing.T, n int) benchResult {
 			}
 			return true
 		})
+		if err != nil {
+			return r, fmt.Errorf("mass failure: %w", err)
+		}
 		d.mu.Lock()
 		r.MassPasses, r.MassChanges = d.stats.passes-p0, d.stats.changes-c0
 		d.mu.Unlock()
 		r.MassServers = mass
 		r.MassMS = ms(last.Sub(killed))
 	}
-	return r
+	return r, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func waitUntil(t *testing.T, within time.Duration, cond func() bool) {
-	t.Helper()
+func waitUntil(within time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not done within %v", within)
+			return fmt.Errorf("not done within %v", within)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	return nil
 }
