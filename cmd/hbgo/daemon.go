@@ -91,7 +91,18 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.Remove(pidFile)
 
+	reloadLdirectors := func() {}
 	env := resources.Env{ConfDir: *dir, Node: *node, Logger: logger}
+	if cfg.HA.IsNode(*node) {
+		warm := startWarmLdirectors(cfg, *dir, *node, logger)
+		defer warm.Stop()
+		env.Ldirector = warm.Running
+		reloadLdirectors = func() {
+			if c, ds, err := conf.Load(*dir, conf.LoadOptions{}); err == nil && !ds.HasErrors() {
+				warm.Reload(c)
+			}
+		}
+	}
 	// The VIP agents renew their kernel lifetime and nftables gate from
 	// the node's lease; a node alone holds its VIPs until it stops them.
 	var leaser atomic.Pointer[crm.Node]
@@ -137,7 +148,9 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 			case syscall.SIGHUP:
 				if err := n.Reload(ctx); err != nil {
 					logger.Warn(fmt.Sprintf("Reload refused: %v", err), "node", *node)
+					continue
 				}
+				reloadLdirectors()
 				continue
 			default:
 				select {

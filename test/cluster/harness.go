@@ -33,6 +33,9 @@ type Spec struct {
 	// Haresources, when set, is written as haresources instead of the
 	// lines Groups makes (groups of built-in agents, such as a VIP).
 	Haresources string
+	// Files are more files of every node's ha.d: name -> content (an
+	// ldirectord.cf, say).
+	Files map[string]string
 	// Links is the number of heartbeat segments (1 or 2; default 2).
 	Links int
 	// Serial adds a null-modem cable (a paced pty pair at 19200 baud)
@@ -266,6 +269,9 @@ func New(t TB, spec Spec) *Cluster {
 		write(filepath.Join(m.ConfDir, "ha.cf"), own, 0o644)
 		write(filepath.Join(m.ConfDir, "authkeys"), "auth 1\n1 sha1 cluster-test-secret\n", 0o600)
 		write(filepath.Join(m.ConfDir, "haresources"), hares.String(), 0o644)
+		for f, content := range spec.Files {
+			write(filepath.Join(m.ConfDir, f), content, 0o644)
+		}
 		write(filepath.Join(rsc, "testres"), fmt.Sprintf(resourceScript, resState, name, c.LogPath), 0o755)
 		c.Members[name] = m
 	}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"hbgo/conf"
+	"hbgo/ldirector"
+	"hbgo/lvs"
+)
+
+// warmLdirectors runs, on a director, the ldirector of every
+// ldirectord.cf that a haresources ldirectord resource names, from the
+// daemon's start to its stop, whether or not this node owns the group:
+// the checks and the IPVS table are warm when a takeover comes, and only
+// the VIP moves (the ldirectord agent only checks that its ldirector
+// runs).
+type warmLdirectors struct {
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.Mutex
+	runs map[string]*warmRun // by the config's file as conf read it
+	dir  string
+}
+
+type warmRun struct {
+	d   *ldirector.Director
+	err error // why it does not run; nil while it runs
+}
+
+// ldirectorConfigs are the ldirectord.cf files haresources names, as
+// their names resolve to files conf read.
+func ldirectorConfigs(cfg *conf.Config, dir string) map[string]*conf.LdirectordConfig {
+	out := map[string]*conf.LdirectordConfig{}
+	if cfg.Resources == nil {
+		return out
+	}
+	for _, g := range cfg.Resources.Groups {
+		for _, r := range g.Resources {
+			if r.Name != conf.AgentLdirectord {
+				continue
+			}
+			name := conf.DefaultLdirectordConfig
+			if len(r.Args) > 0 && r.Args[0] != "" {
+				name = r.Args[0]
+			}
+			if lc := findLdirectorConfig(cfg, dir, name); lc != nil {
+				out[lc.File] = lc
+			}
+		}
+	}
+	return out
+}
+
+func findLdirectorConfig(cfg *conf.Config, dir, name string) *conf.LdirectordConfig {
+	want := name
+	if !filepath.IsAbs(want) {
+		want = filepath.Join(dir, name)
+	}
+	for _, lc := range cfg.Ldirectord {
+		f := lc.File
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(dir, f)
+		}
+		if filepath.Clean(f) == filepath.Clean(want) {
+			return lc
+		}
+	}
+	return nil
+}
+
+// openTable is the kernel's IPVS table, or, where the kernel has none, an
+// in-memory table whose changes are logged as ipvsadm commands (the
+// ldirector then runs as with --dry-run, and says so).
+func openTable(log *slog.Logger) (lvs.Table, io.Writer) {
+	k, err := lvs.OpenKernel("")
+	if err == nil {
+		return k, nil
+	}
+	log.Error(fmt.Sprintf("IPVS is not available (%v): the ldirector checks real servers against an in-memory table and logs each change as the ipvsadm command it would run; nothing is balanced on this node", err))
+	return lvs.NewMemory(), &logLines{log: log}
+}
+
+// logLines writes each line it gets to the log.
+type logLines struct{ log *slog.Logger }
+
+func (l *logLines) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		l.log.Info("ipvsadm (dry run) " + line)
+	}
+	return len(p), nil
+}
+
+func startWarmLdirectors(cfg *conf.Config, dir, node string, log *slog.Logger) *warmLdirectors {
+	w := &warmLdirectors{log: log, runs: map[string]*warmRun{}, dir: dir}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	configs := ldirectorConfigs(cfg, dir)
+	if len(configs) == 0 {
+		return w
+	}
+	table, dry := openTable(log)
+	for file, lc := range configs {
+		d, err := ldirector.New(lc, ldirector.Options{Table: table, Logger: log.With("ldirector", filepath.Base(file)), Hostname: node, DryRun: dry})
+		run := &warmRun{d: d, err: err}
+		w.runs[file] = run
+		if err != nil {
+			log.Error(fmt.Sprintf("ldirector %s cannot start: %v", file, err))
+			continue
+		}
+		log.Info(fmt.Sprintf("ldirector %s started (warm standby: it runs whether or not this node holds the VIP)", file))
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			err := d.Run(ctx)
+			if ctx.Err() == nil {
+				if err == nil {
+					err = errors.New("stopped")
+				}
+				log.Error(fmt.Sprintf("ldirector %s stopped: %v", file, err))
+				w.mu.Lock()
+				run.err = err
+				w.mu.Unlock()
+			}
+		}()
+	}
+	return w
+}
+
+// Running is resources.Env.Ldirector: nil when the ldirector of config
+// runs.
+func (w *warmLdirectors) Running(config string) error {
+	file := config
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(w.dir, config)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for f, r := range w.runs {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(w.dir, f)
+		}
+		if filepath.Clean(f) == filepath.Clean(file) {
+			return r.err
+		}
+	}
+	return fmt.Errorf("no ldirector for %s", config)
+}
+
+// Reload hands each ldirector its configuration as read again.
+func (w *warmLdirectors) Reload(cfg *conf.Config) {
+	configs := ldirectorConfigs(cfg, w.dir)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for file, r := range w.runs {
+		lc, ok := configs[file]
+		if !ok || r.err != nil {
+			continue
+		}
+		if err := r.d.Reload(lc); err != nil {
+			w.log.Warn(fmt.Sprintf("ldirector %s: reload refused: %v", file, err))
+		}
+	}
+}
+
+// Stop stops every ldirector (each applies its cleanstop).
+func (w *warmLdirectors) Stop() {
+	w.cancel()
+	w.wg.Wait()
+}
