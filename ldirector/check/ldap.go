@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -50,13 +51,13 @@ func checkLDAP(ctx context.Context, s Spec) error {
 		err = l.UnauthenticatedBind("")
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", target, stageErr(ctx, "bind", err))
+		return fmt.Errorf("%s: %w", target, stageErr(ctx, "bind", ldapErr(err)))
 	}
 	base := trimSlash(s.Request)
 	res, err := l.Search(ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 		0, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
 	if err != nil {
-		return fmt.Errorf("%s: %w", target, stageErr(ctx, fmt.Sprintf("search base %q", base), err))
+		return fmt.Errorf("%s: %w", target, stageErr(ctx, fmt.Sprintf("search base %q", base), ldapErr(err)))
 	}
 	if len(res.Entries) != 1 {
 		return fmt.Errorf("%s: search base %q: %d entries, want 1", target, base, len(res.Entries))
@@ -65,4 +66,21 @@ func checkLDAP(ctx context.Context, s Spec) error {
 		return fmt.Errorf("%s: %w", target, notFound(s.Receive, fmt.Sprintf("the DN %q", res.Entries[0].DN)))
 	}
 	return nil
+}
+
+// ldapErr words a server's refusal as its result name, code and
+// diagnostic message.
+func ldapErr(err error) error {
+	var le *ldap.Error
+	if !errors.As(err, &le) || le.ResultCode == ldap.ErrorNetwork {
+		return err
+	}
+	msg := fmt.Sprintf("server said %s (result code %d)", ldap.LDAPResultCodeMap[le.ResultCode], le.ResultCode)
+	if le.MatchedDN != "" {
+		msg += ", matched " + le.MatchedDN
+	}
+	if le.Err != nil && le.Err.Error() != "" {
+		msg += ": " + le.Err.Error()
+	}
+	return errors.New(msg)
 }
