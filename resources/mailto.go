@@ -158,7 +158,9 @@ func (m *MailTo) mail(start bool) (subject, body string) {
 	} else {
 		subject = head + " Migrating resource away at " + date + " from " + m.node
 	}
+	// The line of one space is in the script's here-document too.
 	body = "        " + subject + "\n" +
+		" \n" +
 		"        Command line was:\n" +
 		"        " + m.name + " " + op + "\n"
 	return subject, body

@@ -78,7 +78,7 @@ func TestMailToStartStopMail(t *testing.T) {
 	if m.ReturnPath != "root@n1" {
 		t.Errorf("sender %q, want root@n1", m.ReturnPath)
 	}
-	wantBody := "        " + m.Subject + "\n        Command line was:\n        MailTo::ops@example.com,root::Web farm start\n"
+	wantBody := "        " + m.Subject + "\n \n        Command line was:\n        MailTo::ops@example.com,root::Web farm start\n"
 	if m.Body != wantBody {
 		t.Errorf("body %q, want %q", m.Body, wantBody)
 	}
