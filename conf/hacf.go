@@ -158,6 +158,13 @@ func init() {
 		"arp_count":    d("COUNT", 1, true, (*hacfParser).arp),
 		"arp_interval": d("TIME", 1, true, (*hacfParser).arp),
 		"arp_refresh":  d("TIME|off", 1, true, (*hacfParser).arp),
+
+		// MailTo's SMTP server and sender; the IPVS sync daemons of
+		// LVSSyncDaemonSwap.
+		"mail_server":        d("HOST[:PORT]", 1, true, (*hacfParser).mailServer),
+		"mail_from":          d("ADDRESS", 1, true, (*hacfParser).mailFrom),
+		"lvs_sync_interface": d("IFACE", 1, true, (*hacfParser).lvsSync),
+		"lvs_syncid":         d("0-255", 1, true, (*hacfParser).lvsSync),
 	}
 	for name := range hacfDirectives {
 		hacfNames = append(hacfNames, name)
@@ -962,6 +969,53 @@ const (
 	// MinArpRefresh: a shorter refresh floods the segment with broadcasts.
 	MinArpRefresh = time.Second
 )
+
+// mailServer reads mail_server HOST[:PORT].
+func (p *hacfParser) mailServer(l Line, args []string) {
+	s := args[0]
+	host, port := s, ""
+	if h, pt, err := net.SplitHostPort(s); err == nil {
+		host, port = h, pt
+	} else if strings.Count(s, ":") == 1 {
+		p.errorf(l.Num, "mail_server: %q is not HOST or HOST:PORT", s)
+		return
+	}
+	if host == "" {
+		p.errorf(l.Num, "mail_server: %q has no host", s)
+		return
+	}
+	if port != "" {
+		if _, ok := p.portValue(l, "mail_server", port); !ok {
+			return
+		}
+	}
+	p.c.MailServer = s
+}
+
+// mailFrom reads mail_from ADDRESS.
+func (p *hacfParser) mailFrom(l Line, args []string) {
+	if !strings.Contains(args[0], "@") || strings.ContainsAny(args[0], " \t<>") {
+		p.errorf(l.Num, "mail_from: %q is not an address like root@host.example", args[0])
+		return
+	}
+	p.c.MailFrom = args[0]
+}
+
+// lvsSync reads lvs_sync_interface and lvs_syncid.
+func (p *hacfParser) lvsSync(l Line, args []string) {
+	switch l.Fields[0] {
+	case "lvs_sync_interface":
+		if len(args[0]) > 15 || strings.ContainsAny(args[0], "/ ") {
+			p.errorf(l.Num, "lvs_sync_interface: %q is not an interface name", args[0])
+			return
+		}
+		p.c.LVSSyncInterface = args[0]
+	case "lvs_syncid":
+		if v, ok := p.integer(l, "lvs_syncid", args[0], 0, 255); ok {
+			p.c.LVSSyncID = v
+		}
+	}
+}
 
 // arp reads arp_count, arp_interval and arp_refresh.
 func (p *hacfParser) arp(l Line, args []string) {

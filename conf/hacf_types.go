@@ -170,6 +170,12 @@ type HAConfig struct {
 	ArpCount    int           // hbgo: arp_count, announcement rounds after a VIP comes up
 	ArpInterval time.Duration // hbgo: arp_interval, between those rounds
 	ArpRefresh  time.Duration // hbgo: arp_refresh, re-announcement period; 0 = off
+	MailServer  string        // hbgo: mail_server, MailTo's SMTP server; "" = localhost:25
+	MailFrom    string        // hbgo: mail_from, MailTo's sender; "" = root@NODE
+	// LVSSyncInterface and LVSSyncID are hbgo's lvs_sync_interface and
+	// lvs_syncid: where LVSSyncDaemonSwap runs the IPVS sync daemons ("" = eth0).
+	LVSSyncInterface string
+	LVSSyncID        int
 
 	// Lines records where each directive was last set, for cross-file
 	// messages ("node" -> 12).

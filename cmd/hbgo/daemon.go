@@ -92,7 +92,11 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	defer os.Remove(pidFile)
 
 	reloadLdirectors := func() {}
-	env := resources.Env{ConfDir: *dir, Node: *node, Logger: logger}
+	env := resources.Env{ConfDir: *dir, Node: *node, Logger: logger,
+		Announce: resources.AnnounceOptionsOf(cfg.HA),
+		Mail:     resources.MailOptions{Server: cfg.HA.MailServer, From: cfg.HA.MailFrom},
+		LVSSync:  resources.LVSSyncOptions{Interface: cfg.HA.LVSSyncInterface, SyncID: uint8(cfg.HA.LVSSyncID)},
+	}
 	if cfg.HA.IsNode(*node) {
 		warm := startWarmLdirectors(cfg, *dir, *node, logger)
 		defer warm.Stop()
