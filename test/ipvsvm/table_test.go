@@ -221,6 +221,24 @@ func TestInVMKernelTable(t *testing.T) {
 		}
 	})
 
+	t.Run("a request cut short leaves the table usable", func(t *testing.T) {
+		for i := 0; i < 20; i++ {
+			ctx, cancel := context.WithTimeout(bg, time.Duration(i)*50*time.Microsecond)
+			_, err := k.List(ctx)
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, lvs.ErrTimeout) {
+				t.Errorf("List with a %v deadline: %v", time.Duration(i)*50*time.Microsecond, err)
+			}
+		}
+		got, err := k.List(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 {
+			t.Error("table empty after cut requests")
+		}
+	})
+
 	t.Run("flush", func(t *testing.T) {
 		es, _ := k.List(bg)
 		if err := lvs.Apply(bg, k, lvs.Diff(es, nil, func(lvs.ServiceKey) bool { return true })); err != nil {
