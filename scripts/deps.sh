@@ -18,6 +18,14 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The servers the tests start themselves (nginx, MariaDB, PostgreSQL, an
+# MTA, ...) must not be started as services by their packages: tell
+# invoke-rc.d no while installing, unless a policy is already in place.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 if ! apt-get install -y --no-install-recommends "${missing[@]}" </dev/null >/tmp/hbgo-deps.log 2>&1; then
 	apt-get update </dev/null >>/tmp/hbgo-deps.log 2>&1
 	apt-get install -y --no-install-recommends "${missing[@]}" </dev/null >>/tmp/hbgo-deps.log 2>&1 || {
