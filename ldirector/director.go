@@ -59,6 +59,7 @@ type Director struct {
 	running bool
 	stopped bool
 	reload  chan reloadReq
+	done    chan struct{} // closed when Run returns
 	// table is what the last passes left in the table, by service.
 	table map[lvs.ServiceKey]map[netip.AddrPort]lvs.Dest
 	// passes counts Diff/Apply passes, for tests and benchmarks.
@@ -89,7 +90,7 @@ func New(cfg *conf.LdirectordConfig, opts Options) (*Director, error) {
 	if opts.Table == nil {
 		return nil, errors.New("ldirector: no IPVS table")
 	}
-	d := &Director{opts: opts, log: opts.Logger, now: opts.Now, reload: make(chan reloadReq)}
+	d := &Director{opts: opts, log: opts.Logger, now: opts.Now, reload: make(chan reloadReq), done: make(chan struct{})}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -133,8 +134,17 @@ func (d *Director) Reload(cfg *conf.LdirectordConfig) error {
 	}
 	d.mu.Unlock()
 	req := reloadReq{cfg: cfg, done: make(chan error, 1)}
-	d.reload <- req
-	return <-req.done
+	select {
+	case d.reload <- req:
+	case <-d.done:
+		return ErrStopped
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-d.done:
+		return ErrStopped
+	}
 }
 
 // VirtualStatus is the state of one virtual service.

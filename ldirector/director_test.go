@@ -1,11 +1,18 @@
 package ldirector
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -401,4 +408,155 @@ func TestEmailAlertOnChange(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// httpFarm starts HTTP servers on 127.77.<net>.1.. sharing one port; each
+// counts the connections it accepts and the requests it answers.
+type httpReal struct {
+	*realServer
+	requests atomic.Int64
+	srv      *http.Server
+}
+
+func startHTTPReal(t *testing.T, addr string) *httpReal {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &httpReal{realServer: &realServer{ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String()), done: make(chan struct{})}}
+	h.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.requests.Add(1)
+			io.WriteString(w, "alive\n")
+		}),
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				h.accepted.Add(1)
+			}
+		},
+	}
+	go func() {
+		defer close(h.done)
+		h.srv.Serve(ln)
+	}()
+	t.Cleanup(func() { h.srv.Close(); <-h.done })
+	return h
+}
+
+func (h *httpReal) kill() {
+	h.srv.Close()
+	<-h.done
+}
+
+// silentServer accepts connections and never answers.
+func silentServer(t *testing.T, addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+}
+
+func TestSilentServerDelaysNobody(t *testing.T) {
+	port := freePort(t, "127.77.17.1", "127.77.17.2", "127.77.17.3")
+	a := startHTTPReal(t, ap("127.77.17.1", port))
+	b := startHTTPReal(t, ap("127.77.17.2", port))
+	silentServer(t, ap("127.77.17.3", port))
+	vip := ap("10.255.0.19", port)
+	r := startRig(t, "checkinterval = 200ms\nnegotiatetimeout = 10s\nvirtual = "+vip+"\n"+
+		"\treal = 127.77.17.1 gate\n\treal = 127.77.17.2 gate\n\treal = 127.77.17.3 gate\n"+
+		"\tchecktype = negotiate\n\tservice = http\n\treceive = \"alive\"\n")
+	r.waitDests(vip, map[string]int{a.addr.String(): 1, b.addr.String(): 1})
+	a.kill()
+	r.waitDests(vip, map[string]int{b.addr.String(): 1})
+	for _, st := range r.d.Status() {
+		for _, rl := range st.Reals {
+			if rl.Addr.Addr().String() == "127.77.17.3" && !rl.LastCheck.IsZero() {
+				t.Errorf("the silent server's check ended (%+v) before the killed server was removed: the test proves nothing", rl)
+			}
+		}
+	}
+}
+
+func TestCombinedCheck(t *testing.T) {
+	port := freePort(t, "127.77.18.1")
+	h := startHTTPReal(t, ap("127.77.18.1", port))
+	vip := ap("10.255.0.20", port)
+	r := startRig(t, "checkinterval = 200ms\nchecktimeout = 2s\nvirtual = "+vip+"\n\treal = 127.77.18.1 gate\n"+
+		"\tchecktype = 2\n\tservice = http\n")
+	r.waitDests(vip, map[string]int{h.addr.String(): 1})
+	time.Sleep(300 * time.Millisecond)
+	c0, q0 := h.accepted.Load(), h.requests.Load()
+	r.waitFor("nine more checks", func() bool { return h.accepted.Load()-c0 >= 9 })
+	c, q := h.accepted.Load()-c0, h.requests.Load()-q0
+	// Two connect checks, then one negotiate: a third of the checks
+	// are HTTP requests (give or take the edges of the window).
+	if q < c/3-1 || q > c/3+1 {
+		t.Errorf("%d connections, %d HTTP requests: want every third check to negotiate", c, q)
+	}
+}
+
+func TestReaddQuiescent(t *testing.T) {
+	for _, readd := range []string{"no", "yes"} {
+		t.Run("readdquiescent="+readd, func(t *testing.T) {
+			n := 19
+			if readd == "yes" {
+				n = 20
+			}
+			rs, port := farm(t, n, 2)
+			vip := ap(fmt.Sprintf("10.255.0.%d", 2+n), port)
+			r := startRig(t, cfgHead+"quiescent = yes\nreaddquiescent = "+readd+"\nvirtual = "+vip+"\n"+realLines(rs, "")+"\tchecktype = connect\n")
+			r.waitDests(vip, map[string]int{rs[0].addr.String(): 1, rs[1].addr.String(): 1})
+			// An operator drops the server by hand, then it fails.
+			k := r.d.Status()[0].Service
+			if err := r.table.DelDest(context.Background(), k, rs[0].addr); err != nil {
+				t.Fatal(err)
+			}
+			rs[0].Close()
+			r.waitFor("the failure", func() bool {
+				for _, rl := range r.d.Status()[0].Reals {
+					if rl.Addr == rs[0].addr {
+						return !rl.Healthy
+					}
+				}
+				return false
+			})
+			time.Sleep(300 * time.Millisecond)
+			want := map[string]int{rs[1].addr.String(): 1}
+			if readd == "yes" {
+				want[rs[0].addr.String()] = 0
+			}
+			r.waitDests(vip, want)
+		})
+	}
+}
+
+func TestRealByHostName(t *testing.T) {
+	port := freePort(t, "127.0.0.1")
+	s := startReal(t, ap("127.0.0.1", port))
+	vip := ap("10.255.0.23", port)
+	r := startRig(t, cfgHead+"virtual = "+vip+"\n\treal = localhost gate 3\n\tchecktype = connect\n")
+	r.waitDests(vip, map[string]int{s.addr.String(): 3})
 }

@@ -82,6 +82,7 @@ func (d *Director) Run(ctx context.Context) error {
 		d.mu.Lock()
 		d.running, d.stopped = false, true
 		d.mu.Unlock()
+		close(d.done)
 	}()
 
 	have, err := d.opts.Table.List(ctx)
