@@ -469,7 +469,7 @@ func (k *Kernel) listDests(ctx context.Context, key ServiceKey) ([]kDest, error)
 		ae.Nested(attrService, func(n *netlink.AttributeEncoder) error { encodeKey(n, key); return nil })
 	})
 	if err != nil {
-		return nil, k.kernelErr("list real servers of service "+key.String(), err, map[unix.Errno]error{unix.ESRCH: ErrNoService, unix.EINVAL: ErrNoService})
+		return nil, k.kernelErr("list real servers of service "+key.String(), err, map[unix.Errno]error{unix.ESRCH: ErrNoService})
 	}
 	out := make([]kDest, 0, len(msgs))
 	for _, m := range msgs {
