@@ -128,6 +128,7 @@ type takeover struct {
 	toFirstFrame time.Duration // from d2's Start call to its first frame at the client
 	toNeigh      time.Duration // from d2's Start call to the client's entry naming d2
 	frames       []frame       // from d2 for the VIP, burst complete
+	all          []frame       // every ARP and NA frame after the Start call
 }
 
 // moveVIP starts res on d1, makes the client learn d1's MAC for vip,
@@ -182,6 +183,7 @@ func moveVIP(t testing.TB, l *vipLab, res string, vip netip.Addr, env Env) takeo
 		if f.at.Before(t0) {
 			continue
 		}
+		r.all = append(r.all, f)
 		fromD2 := (!f.isNA && bytes.Equal(f.arp.EthSrc, mac2) && f.arp.SenderIP == vip) ||
 			(f.isNA && bytes.Equal(f.na.EthSrc, mac2) && f.na.Target == vip)
 		if fromD2 {
@@ -218,6 +220,12 @@ func TestGratuitousARPTakeoverNetns(t *testing.T) {
 			rep = append(rep, f.at)
 		default:
 			t.Errorf("unexpected frame %+v", p)
+		}
+	}
+	// The client learnt d2's MAC without asking.
+	for _, f := range r.all {
+		if !f.isNA && bytes.Equal(f.arp.SenderMAC, l.cl.MAC("eth0")) && f.arp.TargetIP == vip {
+			t.Errorf("the client sent ARP for the VIP: %+v", f.arp)
 		}
 	}
 	if len(req) != DefaultArpCount || len(rep) != DefaultArpCount {

@@ -118,8 +118,11 @@ func TestLeaseDarkensVIPNetns(t *testing.T) {
 				}
 			})
 			t.Logf("lease %v: dark %v after its end, address gone %v after", lease, r.toDark, r.toGone)
-			if r.toDark < 0 || r.toDark > 300*time.Millisecond {
-				t.Errorf("VIP served %v after its lease ended", r.toDark)
+			// Darker a little early is the safe side: the element's
+			// timeout is whole milliseconds, and the kernel counts it
+			// from its clock tick.
+			if r.toDark < -20*time.Millisecond || r.toDark > 300*time.Millisecond {
+				t.Errorf("VIP dark %v after its lease ended, want within 300ms", r.toDark)
 			}
 			// Lifetime ceil(lease)+1 = 2s set at most addrRenewBelow
 			// before the end, and the kernel's own delay.
