@@ -201,9 +201,11 @@ func Send(ctx context.Context, c Config, to []string, subject, body string) erro
 	if err := w.Close(); err != nil {
 		return fail("data", err)
 	}
-	// The server took the mail at the end of DATA; a lost QUIT reply
-	// does not undo that.
-	_ = cl.Quit()
+	// The server took the mail at the end of DATA. QUIT is said but its
+	// reply not awaited: some servers (Exim) hold it back a while so that
+	// the client closes first, which would cost a whole sender queue that
+	// long per mail.
+	_, _ = cl.Text.Cmd("QUIT")
 	return nil
 }
 
