@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -366,10 +367,60 @@ func (lc *ldCommand) serve(cfg *conf.LdirectordConfig, logger *slog.Logger, read
 	if err != nil {
 		return fail("%v", err)
 	}
-	return lc.runDirector(d, logger, ready)
+	return lc.runDirector(d, logger, func() {
+		ready()
+		lc.children(logger, "start", ldExecs(cfg))
+	}, append([]string{}, ldExecs(cfg)...))
 }
 
-func (lc *ldCommand) runDirector(d *ldirector.Director, logger *slog.Logger, ready func()) int {
+// ldExecs lists the configurations a configuration's execute lines start.
+func ldExecs(cfg *conf.LdirectordConfig) []string {
+	var out []string
+	for _, e := range cfg.Execute {
+		out = append(out, e.Config)
+	}
+	return out
+}
+
+// children runs `ldirectord CHILD cmd` for each configuration of an
+// execute line, as ldirectord's ld_cmd_children; "reload_or_start"
+// reloads and starts the child if that fails.
+func (lc *ldCommand) children(logger *slog.Logger, cmd string, configs []string) {
+	exe, err := os.Executable()
+	if err != nil {
+		logger.Error(fmt.Sprintf("execute: %v", err))
+		return
+	}
+	run := func(child, cmd string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), ldStopWait+30*time.Second)
+		defer cancel()
+		c := exec.CommandContext(ctx, exe, child, cmd)
+		c.Args[0] = "ldirectord"
+		out, err := c.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("system(ldirectord %s %s) failed: %v: %s", child, cmd, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	for _, child := range configs {
+		var err error
+		if cmd == "reload_or_start" {
+			if run(child, "reload") != nil {
+				err = run(child, "start")
+			}
+		} else {
+			err = run(child, cmd)
+		}
+		if err != nil {
+			logger.Error(err.Error())
+		}
+	}
+}
+
+// runDirector runs d until a signal ends it. execs are the configurations
+// of execute lines the process started; nil when it starts none (the dry
+// run).
+func (lc *ldCommand) runDirector(d *ldirector.Director, logger *slog.Logger, ready func(), execs []string) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -392,6 +443,26 @@ func (lc *ldCommand) runDirector(d *ldirector.Director, logger *slog.Logger, rea
 			if s == syscall.SIGHUP {
 				logger.Info("Reloading Linux Director Daemon config on signal")
 				if cfg := lc.reloadConfig(logger); cfg != nil {
+					if execs != nil {
+						next := ldExecs(cfg)
+						var stop, keep, start []string
+						for _, c := range execs {
+							if slices.Contains(next, c) {
+								keep = append(keep, c)
+							} else {
+								stop = append(stop, c)
+							}
+						}
+						for _, c := range next {
+							if !slices.Contains(execs, c) {
+								start = append(start, c)
+							}
+						}
+						lc.children(logger, "stop", stop)
+						lc.children(logger, "reload_or_start", keep)
+						lc.children(logger, "start", start)
+						execs = next
+					}
 					if err := d.Reload(cfg); err != nil && !errors.Is(err, ldirector.ErrStopped) {
 						logger.Error(err.Error())
 					}
@@ -399,6 +470,7 @@ func (lc *ldCommand) runDirector(d *ldirector.Director, logger *slog.Logger, rea
 				continue
 			}
 			sig = s
+			lc.children(logger, "stop", execs)
 			cancel()
 		}
 	}
@@ -456,5 +528,5 @@ func (lc *ldCommand) dryRun() int {
 		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
 		return 1
 	}
-	return lc.runDirector(d, logger, func() {})
+	return lc.runDirector(d, logger, func() {}, nil)
 }

@@ -272,3 +272,56 @@ func TestLdirectordDaemon(t *testing.T) {
 		t.Errorf("unknown command: exit %d %q", code, out)
 	}
 }
+
+// TestLdirectordExecute: an execute line starts another configuration's
+// ldirectord with this one and stops it with it.
+func TestLdirectordExecute(t *testing.T) {
+	bin := hbgoBin(t)
+	link := filepath.Join(filepath.Dir(bin), "ldirectord")
+	run := t.TempDir()
+	dir := t.TempDir()
+	port, _, _ := ldFarm(t, 3)
+	child := filepath.Join(dir, "child.cf")
+	parent := filepath.Join(dir, "parent.cf")
+	body := fmt.Sprintf("checkinterval = 200ms\nlogfile = \"%s/ld.log\"\nvirtual = 10.254.0.3:%d\n\treal = 127.78.3.1 gate\n\tchecktype = connect\n", dir, port)
+	if err := os.WriteFile(child, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(parent, []byte("execute = "+child+"\n"+strings.Replace(body, "10.254.0.3", "10.254.0.4", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ld := func(args ...string) (int, string) {
+		c := exec.Command(link, args...)
+		c.Env = append(os.Environ(), envLdRunDir+"="+run, envLdTable+"=memory")
+		out, err := c.CombinedOutput()
+		return exitCode(err), string(out)
+	}
+	t.Cleanup(func() {
+		for _, n := range []string{"parent.cf", "child.cf"} {
+			if b, err := os.ReadFile(filepath.Join(run, "ldirectord."+n+".pid")); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+	})
+	if code, out := ld(parent, "start"); code != 0 {
+		t.Fatalf("start: exit %d %q", code, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if code, _ := ld(child, "status"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the execute line's ldirectord did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, out := ld(parent, "stop"); code != 0 {
+		t.Fatalf("stop: exit %d %q", code, out)
+	}
+	if code, out := ld(child, "status"); code != 3 {
+		t.Errorf("child after the parent stopped: exit %d %q, want 3 (stopped)", code, out)
+	}
+}
