@@ -23,6 +23,7 @@ var commands = map[string]command{
 	"daemon":       {daemonMain, "run this node (heartbeat): -c DIR --node NAME --state-dir DIR --run-dir DIR"},
 	"check-config": {checkConfigMain, "check ha.cf, authkeys, haresources and ldirectord.cf; print every problem"},
 	"cl_status":    {clStatusMain, "Heartbeat's cl_status: node, link and resource status for scripts"},
+	"realserver":   {realserverMain, "on an LVS-DR real server: realserver [--state FILE] start|stop|status VIP..."},
 	"serialtest":   {serialtestMain, "test a serial heartbeat cable (recv, send, echo, ping)"},
 	"standby":      {standbyMain, "hb_standby [all|foreign|local|failback]: give groups away and wait"},
 	"status":       {statusMain, "the cluster as this node sees it, on one screen"},
@@ -43,9 +44,7 @@ var aliases = map[string]string{
 
 // pending names the subcommands whose links exist but whose work arrives in
 // later milestones, so that a link says so plainly instead of printing usage.
-var pending = map[string]string{
-	"realserver": "the real-server helper",
-}
+var pending = map[string]string{}
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
