@@ -194,20 +194,3 @@ func writePidFile(path string) error {
 	}
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 }
-
-// openLog writes one event a line to stderr and, when ha.cf names one, to
-// the logfile.
-func openLog(ha *conf.HAConfig, node string, level slog.Level, stderr io.Writer) (*slog.Logger, func(), error) {
-	w := stderr
-	closer := func() {}
-	if ha.LogFile != "" {
-		f, err := os.OpenFile(ha.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
-		if err != nil {
-			return nil, nil, fmt.Errorf("logfile: %w", err)
-		}
-		w = io.MultiWriter(stderr, f)
-		closer = func() { f.Close() }
-	}
-	h := slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
-	return slog.New(h), closer, nil
-}
