@@ -175,7 +175,7 @@ const commandTimeout = 60 * time.Second
 
 // runCommands runs queued commands one at a time, in order, so that a
 // slow script never holds up the checks.
-func (l *loop) runCommands(ctx context.Context) {
+func (l *loop) runCommands() {
 	for argv := range l.cmds {
 		cctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 		c := exec.CommandContext(cctx, argv[0], argv[1:]...)
@@ -185,5 +185,4 @@ func (l *loop) runCommands(ctx context.Context) {
 			l.d.log.Error(fmt.Sprintf("system(%s) failed: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out))))
 		}
 	}
-	_ = ctx
 }

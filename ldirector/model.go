@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -350,12 +351,8 @@ func (p *probe) deadline() time.Duration {
 }
 
 func sortProbes(ps []*probe) {
-	// Insertion order of a map is random; sort by key for stable phases.
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && ps[j].key < ps[j-1].key; j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
+	// Map order is random; sort by key for stable phases.
+	slices.SortFunc(ps, func(a, b *probe) int { return strings.Compare(a.key, b.key) })
 }
 
 // realID is the real server's id as ldirectord writes it in a monitor

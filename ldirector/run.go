@@ -101,7 +101,7 @@ func (d *Director) Run(ctx context.Context) error {
 		cmds:     make(chan []string, 64),
 		starting: true,
 	}
-	go l.runCommands(wctx)
+	go l.runCommands()
 	d.mu.Lock()
 	l.adopt(m, nil, have)
 	d.mu.Unlock()
