@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -323,5 +324,76 @@ func TestLdirectordExecute(t *testing.T) {
 	}
 	if code, out := ld(child, "status"); code != 3 {
 		t.Errorf("child after the parent stopped: exit %d %q, want 3 (stopped)", code, out)
+	}
+}
+
+// TestLdirectordForeground: -d runs in the foreground with its log on
+// the terminal and ends on TERM; start refuses a configuration with
+// errors, naming file and line.
+func TestLdirectordForeground(t *testing.T) {
+	bin := hbgoBin(t)
+	link := filepath.Join(filepath.Dir(bin), "ldirectord")
+	port, _, _ := ldFarm(t, 4)
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "fg.cf")
+	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf("checkinterval = 200ms\nvirtual = 10.254.0.5:%d\n\treal = 127.78.4.1 gate\n\tchecktype = connect\n", port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(link, "-d", cfgFile, "start")
+	c.Env = append(os.Environ(), envLdRunDir+"="+dir, envLdTable+"=memory")
+	stderr, err := c.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	want := fmt.Sprintf("Added real server: 127.78.4.1:%d (10.254.0.5:%d) (Weight set to 1)", port, port)
+	var seen []string
+	found := make(chan bool, 1)
+	go func() {
+		for sc.Scan() {
+			seen = append(seen, sc.Text())
+			if sc.Text() == want {
+				found <- true
+			}
+		}
+		close(found)
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Fatalf("-d ended without %q", want)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no %q on stderr", want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ldirectord.fg.cf.pid")); !os.IsNotExist(err) {
+		t.Errorf("-d wrote a pid file (%v); ldirectord -d does not", err)
+	}
+	c.Process.Signal(syscall.SIGTERM)
+	for range found {
+	}
+	if err := c.Wait(); err != nil {
+		t.Errorf("-d after TERM: %v\n%s", err, strings.Join(seen, "\n"))
+	}
+	if !slices.Contains(seen, "Linux Director Daemon terminated on signal: TERM") {
+		t.Errorf("no termination line:\n%s", strings.Join(seen, "\n"))
+	}
+
+	bad := filepath.Join(dir, "bad.cf")
+	if err := os.WriteFile(bad, []byte("checkinterval = 1\nvirtual = 10.0.0.1:80\n\tscheduler = wrrr\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(link, bad, "start")
+	cmd.Env = c.Env
+	out, err := cmd.CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out), bad+":3:") {
+		t.Errorf("start with errors: exit %d %q, want 2 and file:line", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ldirectord.bad.cf.pid")); !os.IsNotExist(err) {
+		t.Errorf("a refused start left a pid file")
 	}
 }
