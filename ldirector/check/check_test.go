@@ -77,6 +77,7 @@ func script(t *testing.T, dir, name, body string) string {
 }
 
 func TestExternal(t *testing.T) {
+	parallel(t)
 	need(t, "sh", "dash")
 	dir := t.TempDir()
 	args := filepath.Join(dir, "args")
@@ -135,6 +136,7 @@ func TestExternal(t *testing.T) {
 }
 
 func TestExternalPerl(t *testing.T) {
+	parallel(t)
 	need(t, "perl", "perl-base")
 	dir := t.TempDir()
 	p := filepath.Join(dir, "check.pl")
@@ -175,6 +177,7 @@ func lineServer(t *testing.T, fn func(c net.Conn)) netip.AddrPort {
 // A simpletcp server is anything that speaks lines: this echo-like one
 // is as real as any.
 func TestSimpleTCP(t *testing.T) {
+	parallel(t)
 	srv := lineServer(t, func(c net.Conn) {
 		r := bufio.NewReader(c)
 		var got []string
@@ -203,6 +206,7 @@ func TestSimpleTCP(t *testing.T) {
 }
 
 func TestNNTP(t *testing.T) {
+	parallel(t)
 	s := Spec{Type: Negotiate, Service: "nntp", Protocol: "tcp"}
 	s.Addr = lineServer(t, func(c net.Conn) { c.Write([]byte("200 news.example ready\r\n")); bufio.NewReader(c).ReadString('\n') })
 	wantUp(t, s)
@@ -215,6 +219,7 @@ func TestNNTP(t *testing.T) {
 }
 
 func TestSIP(t *testing.T) {
+	parallel(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ func dnsmasq(t *testing.T) uint16 {
 }
 
 func TestDNS(t *testing.T) {
+	parallel(t)
 	port := dnsmasq(t)
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {

@@ -60,6 +60,7 @@ func vsftpd(t *testing.T) (port uint16) {
 }
 
 func TestFTP(t *testing.T) {
+	parallel(t)
 	port := vsftpd(t)
 	// The parser's defaults: anonymous, ldirectord@HOSTNAME.
 	s := Spec{Type: Negotiate, Service: "ftp", Protocol: "tcp", Addr: loop(port),

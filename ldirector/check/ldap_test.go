@@ -68,6 +68,7 @@ func slapd(t *testing.T) (ldap, ldaps uint16) {
 }
 
 func TestLDAP(t *testing.T) {
+	parallel(t)
 	ldap, ldaps := slapd(t)
 	for _, c := range []struct {
 		service string

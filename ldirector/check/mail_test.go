@@ -15,6 +15,7 @@ import (
 )
 
 func TestSMTP(t *testing.T) {
+	parallel(t)
 	m := mtatest.Start(t)
 	s := Spec{Type: Negotiate, Service: "smtp", Protocol: "tcp", Addr: netip.MustParseAddrPort(m.Addr)}
 	wantUp(t, s)
@@ -128,6 +129,7 @@ func dovecot(t *testing.T) (imap, imaps, pop, pops uint16) {
 }
 
 func TestPOPIMAP(t *testing.T) {
+	parallel(t)
 	imap, imaps, pop, pops := dovecot(t)
 	for _, c := range []struct {
 		service string

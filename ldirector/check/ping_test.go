@@ -17,6 +17,7 @@ import (
 // unprivileged ping socket; an address nobody holds and a host cut off
 // fail at the timeout.
 func TestPingNetns(t *testing.T) {
+	parallel(t)
 	lab := netns.NewT(t)
 	lan, err := lab.AddSegment("lan", netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/64"))
 	if err != nil {

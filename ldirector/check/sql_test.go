@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 )
 
 const mariadbInit = `CREATE DATABASE lvs;
@@ -46,6 +47,7 @@ func mariadb(t *testing.T) uint16 {
 }
 
 func TestMySQL(t *testing.T) {
+	parallel(t)
 	port := mariadb(t)
 	s := Spec{Type: Negotiate, Service: "mysql", Protocol: "tcp", Addr: loop(port),
 		Login: "checker", Passwd: "s3cret", Database: "lvs",
@@ -153,11 +155,20 @@ func postgres(t *testing.T) uint16 {
 	p.waitListen(t, loop(port))
 	sql := `CREATE DATABASE lvs;`
 	psql := func(db, sql string) {
-		c := exec.Command(filepath.Join(pgbin, "psql"), "-h", sock, "-p", strconv.Itoa(int(port)), "-U", "checker", "-d", db, "-v", "ON_ERROR_STOP=1", "-c", sql)
-		c.SysProcAttr = cred
-		c.Dir = dir
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("psql %s: %v\n%s", sql, err, out)
+		// The TCP port opens a moment before the server takes logins.
+		deadline := time.Now().Add(startWait)
+		for {
+			c := exec.Command(filepath.Join(pgbin, "psql"), "-h", sock, "-p", strconv.Itoa(int(port)), "-U", "checker", "-d", db, "-v", "ON_ERROR_STOP=1", "-c", sql)
+			c.SysProcAttr = cred
+			c.Dir = dir
+			out, err := c.CombinedOutput()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("psql %s: %v\n%s\n%s", sql, err, out, p.log())
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	psql("postgres", sql)
@@ -166,6 +177,7 @@ func postgres(t *testing.T) uint16 {
 }
 
 func TestPgSQL(t *testing.T) {
+	parallel(t)
 	port := postgres(t)
 	s := Spec{Type: Negotiate, Service: "pgsql", Protocol: "tcp", Addr: loop(port),
 		Login: "checker", Passwd: "s3cret", Database: "lvs",
