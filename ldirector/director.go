@@ -62,10 +62,9 @@ type Director struct {
 	done    chan struct{} // closed when Run returns
 	// table is what the last passes left in the table, by service.
 	table map[lvs.ServiceKey]map[netip.AddrPort]lvs.Dest
-	// passes counts Diff/Apply passes, for tests and benchmarks.
-	passes      int
-	lastChanges int
-	stats       passStats
+	// stats count the engine's work, for tests and benchmarks.
+	stats   passStats
+	limiter logLimiter // for lines logged under mu
 }
 
 type reloadReq struct {

@@ -560,3 +560,16 @@ func TestRealByHostName(t *testing.T) {
 	r := startRig(t, cfgHead+"virtual = "+vip+"\n\treal = localhost gate 3\n\tchecktype = connect\n")
 	r.waitDests(vip, map[string]int{s.addr.String(): 3})
 }
+
+func TestMonitorFileErrorIsRateLimited(t *testing.T) {
+	rs, port := farm(t, 21, 1)
+	vip := ap("10.255.0.24", port)
+	mon := filepath.Join(t.TempDir(), "missing-dir", "monitor.log")
+	r := startRig(t, "checkinterval = 100ms\nvirtual = "+vip+"\n"+realLines(rs, "")+"\tchecktype = connect\n\tmonitorfile = "+mon+"\n")
+	r.waitDests(vip, map[string]int{rs[0].addr.String(): 1})
+	time.Sleep(time.Second)
+	n := strings.Count(r.log.String(), "Error writing to monitorfile '"+mon+"'")
+	if n != 1 {
+		t.Errorf("%d monitorfile error lines in a second of checks every 100ms, want 1 (rate-limited)", n)
+	}
+}

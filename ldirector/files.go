@@ -67,7 +67,13 @@ func (d *Director) monitor(mb *member, err error, when time.Time) {
 		}
 	}
 	if ferr != nil {
-		d.log.Error(fmt.Sprintf("Error writing to monitorfile '%s': %v", mb.v.cfg.MonitorFile, ferr))
+		if ok, n := d.limiter.allow("monitor "+mb.v.cfg.MonitorFile, time.Minute); ok {
+			msg := fmt.Sprintf("Error writing to monitorfile '%s': %v", mb.v.cfg.MonitorFile, ferr)
+			if n > 0 {
+				msg += fmt.Sprintf(" (%d more failures not logged)", n)
+			}
+			d.log.Error(msg)
+		}
 	}
 }
 

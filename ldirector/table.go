@@ -85,7 +85,6 @@ func (l *loop) pass() {
 	clear(l.removed)
 	d.stats.passes++
 	d.stats.changes += len(changes)
-	d.lastChanges = len(changes)
 	// Remember what the table holds now, for Status.
 	for k := range owned {
 		delete(d.table, k)
