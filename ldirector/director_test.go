@@ -59,6 +59,9 @@ func TestStartWritesFirstChecksOnce(t *testing.T) {
 		"-a -t " + vip + " -r " + rs[0].addr.String() + " -g -w 1",
 		"-a -t " + vip + " -r " + rs[1].addr.String() + " -g -w 1",
 	}
+	// The servers' order follows their answers.
+	slices.Sort(ops[1:])
+	slices.Sort(want[1:])
 	if strings.Join(ops, "\n") != strings.Join(want, "\n") {
 		t.Errorf("start wrote\n%s\nwant\n%s", strings.Join(ops, "\n"), strings.Join(want, "\n"))
 	}
@@ -206,8 +209,10 @@ func TestOneCheckServesEveryService(t *testing.T) {
 	n := rs[0].accepted.Load() - before
 	// Six intervals: one check each, not two (allow a round of slack
 	// either way for the edges of the window).
-	if n < 5 || n > 7 {
-		t.Errorf("server saw %d checks in 3s at checkinterval 500ms for two services, want 6", n)
+	// Six intervals: about six checks; two services checked apart would
+	// make about twelve. Late checks on a loaded machine only lower it.
+	if n < 3 || n > 8 {
+		t.Errorf("server saw %d checks in 3s at checkinterval 500ms for two services, want about 6", n)
 	}
 }
 
