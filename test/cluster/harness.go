@@ -616,3 +616,12 @@ func (c *Cluster) UnblockAddr(node string) {
 		c.T.Fatalf("nft in %s: %v\n%s", node, err, out)
 	}
 }
+
+// PID is the PID of a node's running daemon, or 0 when it does not run.
+func (c *Cluster) PID(name string) int {
+	m := c.Members[name]
+	if m == nil || m.proc == nil || m.proc.Exited() {
+		return 0
+	}
+	return m.proc.PID()
+}
