@@ -327,3 +327,70 @@ func TestHTTPURL(t *testing.T) {
 		}
 	}
 }
+
+// A Spec without an address, or with nonsense in it, is an error for
+// every check, never a crash.
+func TestBadSpecs(t *testing.T) {
+	parallel(t)
+	services := []string{"http", "https", "http_proxy", "ftp", "smtp", "submission", "pop", "pops", "imap", "imaps",
+		"nntp", "ldap", "ldaps", "dns", "mysql", "pgsql", "radius", "sip", "simpletcp", "oracle"}
+	for _, svc := range services {
+		for _, s := range []Spec{
+			{Type: Negotiate, Service: svc},
+			{Type: Negotiate, Service: svc, Protocol: "udp", Addr: refused(t), Request: "/\x00\r\n(", Receive: "(",
+				Login: "a\r\nb", Passwd: "\r\n", HTTPMethod: "BAD METHOD", VirtualHost: "\r\n"},
+		} {
+			if err, _ := runWithin(s, checkTimeout); err == nil {
+				t.Errorf("%+v: passed", s)
+			}
+		}
+	}
+	for _, s := range []Spec{{Type: Ping}, {Type: Connect}, {Type: External}, {Type: ExternalPerl, Command: "/nonexistent"}} {
+		if err, _ := runWithin(s, checkTimeout); err == nil {
+			t.Errorf("%+v: passed", s)
+		}
+	}
+}
+
+func TestSIPTCP(t *testing.T) {
+	parallel(t)
+	s := Spec{Type: Negotiate, Service: "sip", Protocol: "tcp", Login: "ldirectord@director"}
+	s.Addr = lineServer(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		c.Write([]byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	})
+	wantUp(t, s)
+	s.Addr = lineServer(t, func(c net.Conn) { c.Write([]byte("SIP/2.0 503 Service Unavailable\r\n\r\n")) })
+	wantDown(t, s, true, "503 Service Unavailable")
+	s.Addr = silent(t)
+	wantTimeout(t, s)
+}
+
+func TestSimpleUDP(t *testing.T) {
+	parallel(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo([]byte("got "+strings.ToUpper(string(buf[:n]))+"\nend\n"), from)
+		}
+	}()
+	s := Spec{Type: Negotiate, Service: "simpletcp", Protocol: "udp", Addr: netip.MustParseAddrPort(pc.LocalAddr().String()), Request: "ping", Receive: "^got PING$"}
+	wantUp(t, s)
+	s.Addr = silentUDP(t)
+	wantTimeout(t, s)
+}
