@@ -18,7 +18,9 @@ import (
 	"hbgo/conf"
 	"hbgo/crm"
 	"hbgo/crm/control"
+	"hbgo/internal/sdnotify"
 	"hbgo/resources"
+	"hbgo/watchdog"
 )
 
 // Default directories, as Heartbeat's.
@@ -141,6 +143,12 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer srv.Close()
+	// systemd (Type=notify) and ha.cf's watchdog device are fed only while
+	// the node's decision loop runs; a clean stop disarms both.
+	sd := sdnotify.Start(ctx, n, sdnotify.Options{Name: *node, Logger: logger, Keepalive: cfg.HA.Keepalive, Stale: cfg.HA.Deadtime})
+	defer sd.Close()
+	dog := watchdog.Start(ctx, cfg.HA.Watchdog, n, watchdog.Options{Name: *node, Logger: logger, Keepalive: cfg.HA.Keepalive, Deadtime: cfg.HA.Deadtime})
+	defer dog.Close()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

@@ -1,0 +1,57 @@
+package crm
+
+import "time"
+
+// Joined reports whether this node has found its cluster: in quorum mode
+// its lease is valid (it heard from a quorum), in two-node mode it heard
+// its peer; in both, initdead has passed otherwise, so that a node whose
+// peers are down still gets on with it. A node alone has joined at once.
+func (n *Node) Joined() bool {
+	switch n.mode {
+	case ModeSingle:
+		return true
+	case ModeQuorum:
+		if _, ok := n.Lease(); ok {
+			return true
+		}
+		return time.Since(n.start) >= n.ha.EffectiveInitdead()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.heardPeer || time.Since(n.start) >= n.ha.EffectiveInitdead()
+}
+
+// Settled reports whether the node has joined and none of its groups is
+// on the way: each runs here if the node wants it, and is stopped (or
+// failed) here if not. The daemon tells systemd it is ready then.
+func (n *Node) Settled() bool {
+	if !n.Joined() {
+		return false
+	}
+	for _, r := range n.runners {
+		r.mu.Lock()
+		want, state := r.want, r.claim.State
+		r.mu.Unlock()
+		switch {
+		case state == ClaimStarting || state == ClaimStopping:
+			return false
+		case want && state != ClaimRunning && state != ClaimFailed:
+			return false
+		case !want && state == ClaimRunning:
+			return false
+		}
+	}
+	return true
+}
+
+// LastPass is when the node's decision loop last ran. The loop runs at
+// least every keepalive/2, so a time much older than that means it hangs;
+// the systemd watchdog and the kernel watchdog are fed only while it is
+// recent.
+func (n *Node) LastPass() time.Time {
+	ns := n.lastDecide.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
