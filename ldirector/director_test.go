@@ -578,3 +578,23 @@ func TestMonitorFileErrorIsRateLimited(t *testing.T) {
 		t.Errorf("%d monitorfile error lines in a second of checks every 100ms, want 1 (rate-limited)", n)
 	}
 }
+
+func TestReloadNewServiceTakesSharedCheck(t *testing.T) {
+	rs, port := farm(t, 22, 1)
+	vip, vip2 := ap("10.255.0.25", port), ap("10.255.0.26", port)
+	// A long interval: the new service must not wait for a check.
+	head := "checkinterval = 30s\nchecktimeout = 1s\nfallback = 127.0.0.3\n"
+	one := "virtual = " + vip + "\n" + realLines(rs, "") + "\tchecktype = connect\n"
+	r := startRig(t, head+one)
+	r.waitDests(vip, map[string]int{rs[0].addr.String(): 1})
+	n := len(r.table.Ops())
+	if err := r.d.Reload(parseCfg(t, r.file, head+one+"virtual = "+vip2+"\n"+realLines(rs, "")+"\tchecktype = connect\n")); err != nil {
+		t.Fatal(err)
+	}
+	r.waitDests(vip2, map[string]int{rs[0].addr.String(): 1})
+	got := r.table.Ops()[n:]
+	want := []string{"-A -t " + vip2 + " -s wrr", "-a -t " + vip2 + " -r " + rs[0].addr.String() + " -g -w 1"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("reload wrote\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -81,6 +81,7 @@ type probe struct {
 	index    int // in the heap; -1 when not queued
 	inflight bool
 	first    bool // no result yet
+	lastOK   bool // the last result was a pass (meaningful when !first)
 	// removed and replaced mark a probe of an older configuration:
 	// gone, or carried on by another.
 	removed  bool

@@ -208,7 +208,7 @@ func (l *loop) adopt(m *model, old *model, have []lvs.Entry) {
 				continue
 			}
 			op.replaced = np
-			np.next, np.inflight, np.first, np.numConn = op.next, op.inflight, op.first, op.numConn
+			np.next, np.inflight, np.first, np.numConn, np.lastOK = op.next, op.inflight, op.first, op.numConn, op.lastOK
 			if op.index >= 0 {
 				heap.Remove(&l.queue, op.index)
 				heap.Push(&l.queue, np)
@@ -228,8 +228,12 @@ func (l *loop) adopt(m *model, old *model, have []lvs.Entry) {
 				continue
 			}
 			// A server the table already serves with a weight starts
-			// up, as ldirectord's start does; the others start down.
+			// up, as ldirectord's start does; one whose check already
+			// runs for another service takes its last result; the
+			// others start down.
 			if x, ok := haveBy[k][mb.dest.Addr]; ok && x.Weight > 0 {
+				mb.up = true
+			} else if !mb.probe.first && mb.probe.lastOK {
 				mb.up = true
 			}
 			mb.fresh = true
@@ -404,6 +408,7 @@ func (l *loop) onResult(r result) {
 	d.stats.checks++
 	wasFirst := p.first
 	p.first = false
+	p.lastOK = r.err == nil
 	for _, mb := range p.members {
 		forced := mb.maint
 		err := r.err
