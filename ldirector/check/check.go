@@ -82,6 +82,13 @@ func Run(ctx context.Context, s Spec) error {
 		return fmt.Errorf("%s check of %s not run: %w", s.Type, s.Addr, err)
 	}
 	switch s.Type {
+	case Connect, Ping, Negotiate:
+		// Never a name to look up: the ldirector resolves host names.
+		if !s.Addr.Addr().IsValid() && !(s.Type == Negotiate && (s.Service == "none" || s.Service == "")) {
+			return fmt.Errorf("%s check: no real server address", s.Type)
+		}
+	}
+	switch s.Type {
 	case On:
 		return nil
 	case Off:

@@ -46,16 +46,6 @@ func TestConnect(t *testing.T) {
 	}()
 	wantUp(t, Spec{Type: Connect, Protocol: "tcp", Addr: netip.MustParseAddrPort(l.Addr().String())})
 	wantDown(t, Spec{Type: Connect, Protocol: "tcp", Addr: refused(t)}, true, "connection refused")
-	// A SYN nobody answers (TEST-NET-1 has no route here, or drops).
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if err := Run(ctx, Spec{Type: Connect, Protocol: "tcp", Addr: netip.MustParseAddrPort("192.0.2.1:80")}); err == nil {
-		t.Error("connect to 192.0.2.1:80 succeeded")
-	}
-	if took := time.Since(start); took > 300*time.Millisecond+slack {
-		t.Errorf("connect to a black hole took %v", took)
-	}
 }
 
 func TestCancelledBeforeStart(t *testing.T) {

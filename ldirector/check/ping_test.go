@@ -93,6 +93,17 @@ func TestPingNetns(t *testing.T) {
 		}
 	}
 	pingRaw = true
+	// A connect whose SYN never leaves (no neighbour answers for the
+	// address) ends at the deadline.
+	var cerr error
+	start := time.Now()
+	dir.Do(func() error {
+		cerr, _ = runWithin(Spec{Type: Connect, Protocol: "tcp", Addr: netip.AddrPortFrom(nobody4, 80)}, checkTimeout)
+		return nil
+	})
+	if took := time.Since(start); cerr == nil || took < checkTimeout-100*time.Millisecond || took > checkTimeout+slack {
+		t.Errorf("connect to %s, which nobody holds: %v after %v; want a failure at %v", nobody4, cerr, took, checkTimeout)
+	}
 	if err := real.Isolate(); err != nil {
 		t.Fatal(err)
 	}
