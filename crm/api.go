@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"hbgo/heartbeat"
 )
 
 // Errors the control API returns and callers branch on.
@@ -87,6 +89,47 @@ type Status struct {
 	// Params are ha.cf's values by directive name, for cl_status parameter.
 	Params   map[string]string `json:"params"`
 	Warnings []string          `json:"warnings,omitempty"`
+	// Ldirectors are this node's ldirectors with their IPVS services, as
+	// the daemon fills them in (crm knows nothing of them).
+	Ldirectors []LdirectorStatus `json:"ldirectors,omitempty"`
+}
+
+// LdirectorStatus is one ldirectord.cf's ldirector on this node.
+type LdirectorStatus struct {
+	Config string `json:"config"`
+	// Error says why it does not run; "" while it runs.
+	Error string `json:"error,omitempty"`
+	// Table is "kernel", or "memory" where the kernel has no IPVS.
+	Table    string          `json:"table"`
+	Virtuals []VirtualStatus `json:"virtuals"`
+}
+
+// VirtualStatus is one virtual service, as ipvsadm -L -n shows it.
+type VirtualStatus struct {
+	Protocol   string       `json:"protocol"` // TCP, UDP, SCTP, FWM
+	Addr       string       `json:"addr"`     // address:port, or the mark
+	Scheduler  string       `json:"scheduler"`
+	Persistent Duration     `json:"persistent,omitempty"`
+	Reals      []RealStatus `json:"reals"`
+}
+
+// RealStatus is one real server of a virtual service: its line in the
+// table and the ldirector's view of it.
+type RealStatus struct {
+	Addr    string `json:"addr"`
+	Forward string `json:"forward"` // Route, Masq, Tunnel
+	// Weight is the weight in the table, -1 when the server is not in it.
+	Weight     int `json:"weight"`
+	ActiveConn int `json:"active_conn"`
+	InActConn  int `json:"inact_conn"`
+	// Health is up, down, quiescent (down, left in the table at weight
+	// 0), maintenance, or fallback (the fallback server).
+	Health string `json:"health"`
+	// LastCheck, LastResult ("ok" or why it failed) and Latency describe
+	// the last check; LastCheck is zero before the first one.
+	LastCheck  time.Time `json:"last_check,omitempty"`
+	LastResult string    `json:"last_result,omitempty"`
+	Latency    Duration  `json:"latency,omitempty"`
 }
 
 // RaftStatus is the placement log's state on this node.
@@ -124,6 +167,10 @@ type GroupStatus struct {
 	Resources []string          `json:"resources"`
 	Failed    map[string]string `json:"failed,omitempty"` // node -> reason
 }
+
+// HeartbeatCounters are the heartbeat layer's packet counters (sent and
+// received per link, dropped per reason), for the metrics endpoint.
+func (n *Node) HeartbeatCounters() heartbeat.Counters { return n.layer.HB.Counters() }
 
 // Duration marshals as a Go duration string.
 type Duration time.Duration

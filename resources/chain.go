@@ -49,6 +49,7 @@ type chainConfig struct {
 	stopAttempts int
 	stopBackoff  time.Duration
 	sleep        func(ctx context.Context, d time.Duration) error
+	observer     Observer
 }
 
 // ChainOption tunes a Chain.
@@ -175,7 +176,7 @@ func (c *Chain) Start(ctx context.Context) error {
 	defer c.mu.Unlock()
 	c.log.Info("Acquiring resource group "+c.name+".", "group", c.name)
 	for _, a := range c.agents {
-		err := a.Start(ctx)
+		err := c.observe(a, "start", func() error { return a.Start(ctx) })
 		if err == nil {
 			continue
 		}
@@ -224,7 +225,7 @@ func (c *Chain) stopFrom(ctx context.Context, last int) error {
 func (c *Chain) stopOne(ctx context.Context, a Agent) (int, error) {
 	wait := c.cfg.stopBackoff
 	for attempt := 1; ; attempt++ {
-		err := a.Stop(ctx)
+		err := c.observe(a, "stop", func() error { return a.Stop(ctx) })
 		if err == nil {
 			if attempt > 1 {
 				c.log.Warn(fmt.Sprintf("Resource %s stopped at attempt %d.", a.Name(), attempt),

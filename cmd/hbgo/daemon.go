@@ -93,6 +93,8 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.Remove(pidFile)
 
+	obs := newObserver(cfg, *node, logger)
+	defer obs.stop()
 	reloadLdirectors := func() {}
 	env := resources.Env{ConfDir: *dir, Node: *node, Logger: logger,
 		Announce: resources.AnnounceOptionsOf(cfg.HA),
@@ -103,6 +105,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		warm := startWarmLdirectors(cfg, *dir, *node, logger)
 		defer warm.Stop()
 		env.Ldirector = warm.Running
+		obs.warm = warm
 		reloadLdirectors = func() {
 			if c, ds, err := conf.Load(*dir, conf.LoadOptions{}); err == nil && !ds.HasErrors() {
 				warm.Reload(c)
@@ -125,7 +128,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 					return time.Time{}, false
 				}
 			}
-			return resources.NewChain(g, genv)
+			return resources.NewChain(g, genv, obs.chainOptions()...)
 		},
 	})
 	if err != nil {
@@ -134,9 +137,10 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	leaser.Store(n)
+	obs.start(n)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := control.Serve(ctx, filepath.Join(*runDir, control.SocketName), n, control.ServerOptions{Logger: logger, Node: *node})
+	srv, err := control.Serve(ctx, filepath.Join(*runDir, control.SocketName), obs.controller(n), control.ServerOptions{Logger: logger, Node: *node})
 	if err != nil {
 		logger.Error(fmt.Sprintf("Cannot open the control socket: %v", err), "node", *node)
 		n.Stop(false, *stopTimeout)
