@@ -201,8 +201,9 @@ func start(t testing.TB, dir string, cmd *exec.Cmd) *proc {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
+	// No Pdeathsig: it fires when the forking OS thread ends, and the
+	// lab's namespace threads end while the server should live on.
 	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd, err)
 	}
