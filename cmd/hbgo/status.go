@@ -126,12 +126,81 @@ func writeStatus(w io.Writer, st *crm.Status) {
 	fmt.Fprintln(w)
 	if len(warnings) == 0 {
 		fmt.Fprintln(w, "No warnings.")
+	} else {
+		fmt.Fprintln(w, "Warnings:")
+		for _, s := range warnings {
+			fmt.Fprintf(w, "  %s\n", s)
+		}
+	}
+	for _, ld := range st.Ldirectors {
+		fmt.Fprintln(w)
+		writeIPVS(w, ld, statusNow())
+	}
+}
+
+// statusNow is the clock of the check ages (tests set it).
+var statusNow = time.Now
+
+// writeIPVS lays out one ldirector's services as ipvsadm -L -n does, with
+// two more columns: the real server's health and its last check.
+func writeIPVS(w io.Writer, ld crm.LdirectorStatus, now time.Time) {
+	head := "IPVS table of ldirector " + ld.Config
+	switch {
+	case ld.Error != "":
+		head += ": not running: " + ld.Error
+	case ld.Table == "memory":
+		head += " (in memory: this kernel has no IPVS; nothing is balanced here)"
+	}
+	fmt.Fprintln(w, head)
+	if len(ld.Virtuals) == 0 {
+		if ld.Error == "" {
+			fmt.Fprintln(w, "No virtual services.")
+		}
 		return
 	}
-	fmt.Fprintln(w, "Warnings:")
-	for _, s := range warnings {
-		fmt.Fprintf(w, "  %s\n", s)
+	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler Flags")
+	fmt.Fprintf(w, "  -> %-28s %-7s %-6s %-10s %-10s %-11s %s\n", "RemoteAddress:Port", "Forward", "Weight", "ActiveConn", "InActConn", "Health", "Last check")
+	for _, v := range ld.Virtuals {
+		line := fmt.Sprintf("%-4s %s %s", v.Protocol, v.Addr, v.Scheduler)
+		if v.Persistent > 0 {
+			line += fmt.Sprintf(" persistent %d", int(time.Duration(v.Persistent)/time.Second))
+		}
+		fmt.Fprintln(w, line)
+		for _, r := range v.Reals {
+			weight := "-"
+			if r.Weight >= 0 {
+				weight = strconv.Itoa(r.Weight)
+			}
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6s %-10d %-10d %-11s %s\n", r.Addr, r.Forward, weight, r.ActiveConn, r.InActConn, r.Health, lastCheck(r, now))
+		}
 	}
+}
+
+// lastCheck says how the last check went and how long ago: "ok (1.2ms),
+// 3s ago", "connection refused, 3s ago", "-" before the first.
+func lastCheck(r crm.RealStatus, now time.Time) string {
+	if r.LastCheck.IsZero() {
+		return "-"
+	}
+	res := r.LastResult
+	if res == "ok" {
+		res = fmt.Sprintf("ok (%v)", roundLatency(time.Duration(r.Latency)))
+	}
+	age := now.Sub(r.LastCheck)
+	if age < 0 {
+		age = 0
+	}
+	return fmt.Sprintf("%s, %v ago", res, age.Round(100*time.Millisecond))
+}
+
+func roundLatency(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
 }
 
 // statusWarnings gathers the daemon's warnings, what differs between the
