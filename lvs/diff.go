@@ -132,13 +132,11 @@ func ipvsadmService(k ServiceKey) string {
 }
 
 // ipvsadmAddr renders address and port, IPv6 in brackets, the port left
-// out when 0 (a firewall-mark service's server on the packet's port).
+// out when 0 (a firewall-mark service's server on the packet's port);
+// ipvsadm takes an IPv6 address without port only bare.
 func ipvsadmAddr(ap netip.AddrPort) string {
 	if ap.Port() != 0 {
 		return ap.String()
-	}
-	if ap.Addr().Is6() {
-		return "[" + ap.Addr().String() + "]"
 	}
 	return ap.Addr().String()
 }
@@ -175,8 +173,10 @@ func ipvsadmNetmask(bits int, v6 bool) string {
 //     another program) are left alone. A nil owned owns nothing.
 //
 // Services and servers compare in their normal form (Service.Normal,
-// Dest.Normal). A service repeated in want counts once (its first
-// entry), as does a server repeated within a service.
+// Dest.Normal); a wanted server reached by direct routing or tunnelling
+// takes its service's port, as ipvsadm makes it. A service repeated in
+// want counts once (its first entry), as does a server repeated within a
+// service.
 func Diff(have, want []Entry, owned func(ServiceKey) bool) []Change {
 	haveBy := make(map[ServiceKey]*Entry, len(have))
 	for i := range have {
@@ -196,7 +196,7 @@ func Diff(have, want []Entry, owned func(ServiceKey) bool) []Change {
 		h, ok := haveBy[ws.ServiceKey]
 		if !ok {
 			out = append(out, Change{Op: AddService, Service: ws})
-			for _, d := range uniqueDests(w.Dests) {
+			for _, d := range uniqueDests(ws.ServiceKey, w.Dests) {
 				out = append(out, Change{Op: AddDest, Service: ws, Dest: d})
 			}
 			continue
@@ -209,7 +209,7 @@ func Diff(have, want []Entry, owned func(ServiceKey) bool) []Change {
 			d = d.Normal()
 			haveD[d.Addr] = d
 		}
-		wantD := uniqueDests(w.Dests)
+		wantD := uniqueDests(ws.ServiceKey, w.Dests)
 		wantSet := make(map[netip.AddrPort]bool, len(wantD))
 		var adds, edits, dels []Change
 		for _, d := range wantD {
@@ -246,12 +246,18 @@ func Diff(have, want []Entry, owned func(ServiceKey) bool) []Change {
 	return out
 }
 
-// uniqueDests returns the servers in normal form, each address once.
-func uniqueDests(ds []Dest) []Dest {
+// uniqueDests returns the servers of service k in normal form, each
+// address once. A server reached by direct routing or tunnelling gets
+// the service's port, as ipvsadm gives it (those methods cannot change
+// the port; a firewall-mark service's servers keep theirs).
+func uniqueDests(k ServiceKey, ds []Dest) []Dest {
 	out := make([]Dest, 0, len(ds))
 	seen := make(map[netip.AddrPort]bool, len(ds))
 	for _, d := range ds {
 		d = d.Normal()
+		if k.Protocol != FWM && (d.Method == Gate || d.Method == Ipip) {
+			d.Addr = netip.AddrPortFrom(d.Addr.Addr(), k.Addr.Port())
+		}
 		if !seen[d.Addr] {
 			seen[d.Addr] = true
 			out = append(out, d)

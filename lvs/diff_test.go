@@ -46,6 +46,7 @@ func TestIpvsadm(t *testing.T) {
 		{Change{Op: DelDest, Service: web, Dest: dest("10.0.0.11:80", Gate, 1)}, "-d -t 10.0.0.100:80 -r 10.0.0.11:80"},
 		{Change{Op: AddDest, Service: fwm, Dest: dest("10.0.0.14:0", "", 2)}, "-a -f 5 -r 10.0.0.14 -g -w 2"},
 		{Change{Op: AddDest, Service: v6, Dest: dest("[2001:db8::11]:443", Masq, 3)}, "-a -t [2001:db8::100]:443 -r [2001:db8::11]:443 -m -w 3"},
+		{Change{Op: AddDest, Service: Service{ServiceKey: ServiceKey{Protocol: FWM, FWMark: 7, IPv6: true}}, Dest: dest("[2001:db8::12]:0", Gate, 1)}, "-a -f 7 -6 -r 2001:db8::12 -g -w 1"},
 	} {
 		if got := tc.c.Ipvsadm(); got != tc.want {
 			t.Errorf("%v: Ipvsadm() = %q, want %q", tc.c.Op, got, tc.want)
@@ -100,6 +101,10 @@ func TestDiff(t *testing.T) {
 			have[0], have[1], {Service: Service{ServiceKey: ServiceKey{Protocol: FWM, FWMark: 3}, Scheduler: "rr"}, Dests: []Dest{dest("10.0.0.41:0", Gate, 1)}}}, ownsNone,
 			"-A -f 3 -s rr\n-a -f 3 -r 10.0.0.41 -g -w 1\n"},
 		{"service gone, owned", []Entry{have[0], have[2]}, ownsAll, "-D -u 10.0.0.100:53\n"},
+		{"direct routing and tunnelling keep the service's port, NAT may change it", []Entry{
+			{Service: web, Dests: []Dest{dest("10.0.0.11:8080", Gate, 1), dest("10.0.0.12:8080", Ipip, 1), dest("10.0.0.13:80", Gate, 1), dest("10.0.0.14:8080", Masq, 1)}},
+			have[1], have[2]}, ownsAll,
+			"-a -t 10.0.0.100:80 -r 10.0.0.14:8080 -m -w 1\n-e -t 10.0.0.100:80 -r 10.0.0.12:80 -i -w 1\n"},
 		{"service gone, nil owned owns nothing", []Entry{have[0], have[2]}, nil, ""},
 		{"repeats count once", []Entry{have[0], have[1], have[2], {Service: web}}, ownsAll, ""},
 		{"everything owned and unwanted", nil, func(k ServiceKey) bool { return k != manual.ServiceKey },

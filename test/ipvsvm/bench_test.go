@@ -2,6 +2,8 @@ package ipvsvm
 
 import (
 	"net/netip"
+	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -14,7 +16,9 @@ import (
 // BenchmarkVMIPVSApply boots the machine and runs BenchmarkInVMApply
 // there, reporting its metrics as this benchmark's.
 func BenchmarkVMIPVSApply(b *testing.B) {
-	res := vm.RunGoTestsWith(b, ".", "XXX", vm.GoTestOptions{Modules: vm.NetnsModules, Bench: "^BenchmarkInVMApply$"})
+	o := vmOptions(b)
+	o.Bench = "^BenchmarkInVMApply$"
+	res := vm.RunGoTestsWith(b, ".", "XXX", o)
 	for _, f := range vm.BenchLines(res.Output) {
 		for i := 2; i+1 < len(f); i += 2 {
 			if f[i+1] == "ns/op" || f[i+1] == "B/op" || f[i+1] == "allocs/op" {
@@ -92,6 +96,37 @@ func BenchmarkInVMApply(b *testing.B) {
 		if len(cs) != 0 {
 			b.Fatalf("a reload of the same table made %d changes, first %s", len(cs), cs[0].Ipvsadm())
 		}
+	}
+	// The peer: ipvsadm -R with the same lines into an empty table of
+	// another namespace, and ipvsadm -L -n reading it back.
+	if bin := os.Getenv(ipvsadmEnv); bin != "" {
+		peer, err := lab.AddHost("peer")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var restoreT, listT time.Duration
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			pk := openTable(b, peer)
+			have, err := pk.List(bg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := lvs.Apply(bg, pk, lvs.Diff(have, nil, ownAll)); err != nil {
+				b.Fatal(err)
+			}
+			pk.Close()
+			b.StartTimer()
+			restoreT += restore(b, bin, peer, lvs.Diff(nil, want, ownAll))
+			start := time.Now()
+			err = peer.Do(func() error { return exec.Command(bin, "-L", "-n").Run() })
+			if err != nil {
+				b.Fatal(err)
+			}
+			listT += time.Since(start)
+		}
+		b.ReportMetric(restoreT.Seconds()/float64(b.N), "ipvsadm-R-s")
+		b.ReportMetric(listT.Seconds()*1000/float64(b.N), "ipvsadm-L-ms")
 	}
 	if changes != 11000 {
 		b.Fatalf("programming from empty took %d changes, want 11000", changes)

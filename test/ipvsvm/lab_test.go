@@ -192,7 +192,7 @@ func parseProcIPVS(text string) (map[string]string, error) {
 			// /proc shows no family for a firewall-mark service; its
 			// servers' addresses tell.
 			if strings.HasPrefix(cur.key, "FWM") && !strings.HasSuffix(cur.key, "IPv6") &&
-				len(cur.dests) > 0 && strings.HasPrefix(cur.dests[0], "[") {
+				len(cur.dests) > 0 && procSortKey(cur.dests[0]).Addr().Is6() {
 				cur.svc = strings.Replace(cur.svc, cur.key, cur.key+" IPv6", 1)
 				cur.key += " IPv6"
 			}
@@ -308,9 +308,6 @@ func procAddr(s string) (string, error) {
 	}
 	ap := netip.AddrPortFrom(a, uint16(port))
 	if port == 0 {
-		if a.Is6() {
-			return "[" + a.String() + "]", nil
-		}
 		return a.String(), nil
 	}
 	return ap.String(), nil

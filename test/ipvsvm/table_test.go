@@ -36,7 +36,12 @@ func bigTable(kernelHasTwos bool) []lvs.Entry {
 		}
 		e := lvs.Entry{Service: lvs.Service{ServiceKey: key(lvs.TCP, fmt.Sprintf("10.1.0.%d:80", i+1)), Scheduler: s}}
 		for j := 0; j < 3; j++ {
-			e.Dests = append(e.Dests, dst(fmt.Sprintf("10.2.%d.%d:8080", i, j+1), methods[(i+j)%3], j*10+i))
+			m := methods[(i+j)%3]
+			port := 80 // direct routing and tunnels keep the service's port
+			if m == lvs.Masq {
+				port = 8080
+			}
+			e.Dests = append(e.Dests, dst(fmt.Sprintf("10.2.%d.%d:%d", i, j+1, port), m, j*10+i))
 		}
 		es = append(es, e)
 	}
@@ -56,7 +61,7 @@ func bigTable(kernelHasTwos bool) []lvs.Entry {
 		lvs.Entry{Service: lvs.Service{ServiceKey: lvs.ServiceKey{Protocol: lvs.FWM, FWMark: 6, IPv6: true}, Scheduler: "rr"},
 			Dests: []lvs.Dest{dst("[2001:db8:2::1]:0", lvs.Gate, 1)}},
 		lvs.Entry{Service: lvs.Service{ServiceKey: key(lvs.TCP, "[2001:db8:1::1]:80"), Scheduler: "wrr", Persistent: 600 * time.Second, Netmask: 64},
-			Dests: []lvs.Dest{dst("[2001:db8:2::11]:80", lvs.Masq, 3), dst("[2001:db8:2::12]:8080", lvs.Gate, 1)}},
+			Dests: []lvs.Dest{dst("[2001:db8:2::11]:80", lvs.Masq, 3), dst("[2001:db8:2::12]:80", lvs.Gate, 1)}},
 		lvs.Entry{Service: lvs.Service{ServiceKey: key(lvs.UDP, "[2001:db8:1::1]:53"), Scheduler: "lc"},
 			Dests: []lvs.Dest{dst("[2001:db8:2::13]:53", lvs.Ipip, 1),
 				// IPv4 behind an IPv6 service: only tunnelling may mix families.
@@ -181,11 +186,11 @@ func TestInVMKernelTable(t *testing.T) {
 		}
 		want2 := slices.Clone(want)
 		want2[0].Dests = slices.Clone(want2[0].Dests)
-		want2[0].Scheduler = "wlc"                                                                // -E
-		want2[0].Dests[1].Weight = 77                                                             // -e
-		want2[0].Dests[2] = dst("10.2.99.1:8080", lvs.Masq, 4)                                    // -a, -d
-		want2[1].Dests = append(slices.Clone(want2[1].Dests), dst("10.2.99.2:8080", lvs.Gate, 1)) // -a
-		want2 = slices.Delete(want2, 2, 3)                                                        // -D
+		want2[0].Scheduler = "wlc"                                                              // -E
+		want2[0].Dests[1].Weight = 77                                                           // -e
+		want2[0].Dests[2] = dst("10.2.99.1:8080", lvs.Masq, 4)                                  // -a, -d
+		want2[1].Dests = append(slices.Clone(want2[1].Dests), dst("10.2.99.2:80", lvs.Gate, 1)) // -a
+		want2 = slices.Delete(want2, 2, 3)                                                      // -D
 		rec := &recorder{Table: k}
 		changes := lvs.Diff(before, want2, func(lvs.ServiceKey) bool { return true })
 		if err := lvs.Apply(bg, rec, changes); err != nil {
@@ -194,7 +199,7 @@ func TestInVMKernelTable(t *testing.T) {
 		s0, s1, s2 := want[0].ServiceKey, want[1].ServiceKey, want[2].ServiceKey
 		wantOps := []string{
 			"-E " + s0.String(), "-a " + s0.String() + " 10.2.99.1:8080", "-e " + s0.String() + " " + want[0].Dests[1].Addr.String(),
-			"-d " + s0.String() + " " + want[0].Dests[2].Addr.String(), "-a " + s1.String() + " 10.2.99.2:8080", "-D " + s2.String(),
+			"-d " + s0.String() + " " + want[0].Dests[2].Addr.String(), "-a " + s1.String() + " 10.2.99.2:80", "-D " + s2.String(),
 		}
 		if fmt.Sprint(rec.ops) != fmt.Sprint(wantOps) {
 			t.Errorf("calls made:\n%v\nwant\n%v", rec.ops, wantOps)

@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,10 @@ type GoTestOptions struct {
 	BenchTime string
 	// Memory is qemu's -m (DefaultMemory if empty).
 	Memory string
+	// Files are more files for the machine, as Options.Files.
+	Files map[string]string
+	// Env holds extra KEY=VALUE pairs for the test binary.
+	Env []string
 }
 
 // RunGoTestsWith is RunGoTests for tests and benchmarks alike, with more
@@ -82,9 +87,14 @@ func RunGoTestsWith(tb testing.TB, pkg, run string, o GoTestOptions) *Result {
 		Modules:    append(append([]string(nil), DefaultModules...), o.Modules...),
 		Memory:     o.Memory,
 	}
+	opts.Files = map[string]string{}
 	if st, err := os.Stat(filepath.Join(pkgDir, "testdata")); err == nil && st.IsDir() {
-		opts.Files = map[string]string{guestDir + "/testdata": filepath.Join(pkgDir, "testdata")}
+		opts.Files[guestDir+"/testdata"] = filepath.Join(pkgDir, "testdata")
 	}
+	for k, v := range o.Files {
+		opts.Files[k] = v
+	}
+	opts.Env = o.Env
 	res, err := Run(context.Background(), opts)
 	if res != nil {
 		tb.Logf("vm: %s %s: %v", importPath, run, res)
@@ -134,4 +144,39 @@ type tbLogWriter struct{ tb testing.TB }
 func (w tbLogWriter) Write(p []byte) (int, error) {
 	w.tb.Log("vm| " + strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// HostProgram returns the files that carry a dynamically linked program
+// of the host into the machine, for GoTestOptions.Files: the program at
+// the same path, and each library ldd names (symbolic links resolved) at
+// the path the loader looks for it. It fails when the program or ldd is
+// missing.
+func HostProgram(prog string) (map[string]string, error) {
+	p, err := lookTool(prog)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{p: p}
+	out, err := exec.Command("ldd", p).Output()
+	if err != nil {
+		return nil, fmt.Errorf("vm: ldd %s: %v", p, errText(err))
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		var lib string
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			lib = f[2]
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			lib = f[0] // the loader
+		default:
+			continue
+		}
+		real, err := filepath.EvalSymlinks(lib)
+		if err != nil {
+			return nil, fmt.Errorf("vm: %s needs %s: %w", p, lib, err)
+		}
+		files[lib] = real
+	}
+	return files, nil
 }
