@@ -34,11 +34,18 @@ const (
 // but not live is dark: the node drops IP packets to it and from it and
 // sends no ARP reply or neighbour advertisement for it. A live element
 // times out on its own, in the kernel, when its lease is not renewed.
+//
+// The agents of a namespace share its gate; the last one to let go
+// removes the tables and closes the connection, which holds the
+// namespace.
 type gate struct {
+	key  string
 	mu   sync.Mutex
 	c    *nftables.Conn
 	inet *nftables.Table
 	arp  *nftables.Table
+
+	users int // guarded by gates
 }
 
 var gates = struct {
@@ -47,12 +54,14 @@ var gates = struct {
 }{m: map[string]*gate{}}
 
 // gateIn returns the gate of the namespace ns, setting it up afresh on
-// its first use in this process.
+// its first use (the first in this process, or the first since the last
+// user let go). The caller puts it back with put.
 func gateIn(ns netns.NsHandle) (*gate, error) {
 	key := ns.UniqueId()
 	gates.Lock()
 	defer gates.Unlock()
 	if g := gates.m[key]; g != nil {
+		g.users++
 		return g, nil
 	}
 	c, err := nftables.New(nftables.WithNetNSFd(int(ns)), nftables.AsLasting())
@@ -60,9 +69,11 @@ func gateIn(ns netns.NsHandle) (*gate, error) {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
 	g := &gate{
-		c:    c,
-		inet: &nftables.Table{Name: gateTable, Family: nftables.TableFamilyINet},
-		arp:  &nftables.Table{Name: gateTable, Family: nftables.TableFamilyARP},
+		key:   key,
+		c:     c,
+		inet:  &nftables.Table{Name: gateTable, Family: nftables.TableFamilyINet},
+		arp:   &nftables.Table{Name: gateTable, Family: nftables.TableFamilyARP},
+		users: 1,
 	}
 	if err := g.setup(); err != nil {
 		_ = c.CloseLasting()
@@ -70,6 +81,35 @@ func gateIn(ns netns.NsHandle) (*gate, error) {
 	}
 	gates.m[key] = g
 	return g, nil
+}
+
+// existingGate returns the gate of ns if this process has it set up, for
+// the caller to put back; nil otherwise.
+func existingGate(ns netns.NsHandle) *gate {
+	gates.Lock()
+	defer gates.Unlock()
+	g := gates.m[ns.UniqueId()]
+	if g != nil {
+		g.users++
+	}
+	return g
+}
+
+// put lets go of the gate. The last user removes its tables: a node
+// that holds no VIP needs no gate.
+func (g *gate) put() {
+	gates.Lock()
+	defer gates.Unlock()
+	if g.users--; g.users > 0 {
+		return
+	}
+	delete(gates.m, g.key)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.c.DelTable(g.inet)
+	g.c.DelTable(g.arp)
+	_ = g.c.Flush()
+	_ = g.c.CloseLasting()
 }
 
 func gateSet(t *nftables.Table, name string, v6, timeout bool) *nftables.Set {

@@ -3,6 +3,7 @@
 package resources
 
 import (
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -13,6 +14,18 @@ import (
 
 	"hbgo/test/netns"
 )
+
+// testLogger logs to the test's log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testLogWriter struct{ t testing.TB }
+
+func (w testLogWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 // testLease is a lease a test renews by hand.
 type testLease struct{ until atomic.Int64 }
@@ -49,32 +62,57 @@ type leaseRun struct {
 	toGone time.Duration // from the lease's end to the address gone
 }
 
-// runOutLease holds res on d1 under a lease of length lease, renewed by
-// hand for hold, then no more; it samples VIPServed and the address
-// every 10 ms until both are gone. No Stop is called.
+// runOutLease holds res on d1 under a lease of length lease, renewed
+// every 10 ms for hold (during runs at its end, still renewed), then no
+// more; it samples VIPServed and the address every 10 ms until both are
+// gone. No Stop is called.
 func runOutLease(t testing.TB, l *vipLab, res string, vip netip.Addr, lease, hold time.Duration, during func()) (leaseRun, Agent) {
 	t.Helper()
 	tl := &testLease{}
 	tl.set(time.Now().Add(lease))
-	a := newAgent(t, res, Env{Lease: tl.get})
+	a := newAgent(t, res, Env{Lease: tl.get, Logger: testLogger(t)})
 	t.Cleanup(func() { _ = in(t, l.d1, a.Stop) })
 	if err := in(t, l.d1, a.Start); err != nil {
 		t.Fatal(err)
 	}
-	end := time.Now().Add(hold)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	var last time.Time // the lease's end after the last renewal
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			last = time.Now().Add(lease)
+			tl.set(last)
+		}
+	}()
+	start := time.Now()
+	end := start.Add(hold)
 	for time.Now().Before(end) {
-		tl.set(time.Now().Add(lease))
 		if !served(t, l.d1, vip) {
-			t.Fatalf("VIP not served while its lease is renewed")
+			close(stop)
+			<-stopped
+			var held, live bool
+			err := l.d1.Do(func() error {
+				c, err := nftables.New()
+				if err == nil {
+					held, live, err = gateState(c, vip)
+				}
+				return err
+			})
+			t.Fatalf("VIP not served %v after start while its lease is renewed: address there %v, gate held %v live %v (%v)",
+				time.Since(start), addrPresent(t, l.d1, vip), held, live, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if during != nil {
 		during()
 	}
-	// The last renewal: the daemon "freezes" after it.
-	last := time.Now().Add(lease)
-	tl.set(last)
+	close(stop) // the daemon "freezes"
+	<-stopped
 	var r leaseRun
 	deadline := last.Add(lease + 10*time.Second)
 	for time.Now().Before(deadline) && r.toGone == 0 {
@@ -106,7 +144,7 @@ func TestLeaseDarkensVIPNetns(t *testing.T) {
 	} {
 		t.Run(c.vip.String(), func(t *testing.T) {
 			l := newVIPLab(t)
-			const lease = 500 * time.Millisecond
+			const lease = 800 * time.Millisecond
 			r, a := runOutLease(t, l, c.res, c.vip, lease, 2500*time.Millisecond, func() {
 				// Held 2.5s with a lifetime of 2s: the lifetime was renewed.
 				lines := addrLines(t, l.d1, c.vip.String())

@@ -74,6 +74,9 @@ func (a *VIPAgent) start(ctx context.Context) error {
 	ok := false
 	defer func() {
 		if !ok {
+			if r.gate != nil {
+				_ = r.gate.Release(a.addr)
+			}
 			a.teardown(r)
 		}
 	}()
@@ -374,9 +377,7 @@ func (a *VIPAgent) stop(ctx context.Context) error {
 			return fmt.Errorf("netlink: %w", err)
 		}
 		// A gate set up by this process earlier may hold the address.
-		gates.Lock()
-		r.gate = gates.m[ns.UniqueId()]
-		gates.Unlock()
+		r.gate = existingGate(ns)
 	}
 	a.quiesce(r)
 	cur, err := findAddr(r.nl, a.addr)
@@ -422,6 +423,10 @@ func (a *VIPAgent) teardown(r *vipRun) {
 	if r.nl != nil {
 		r.nl.Close()
 		r.nl = nil
+	}
+	if r.gate != nil {
+		r.gate.put()
+		r.gate = nil
 	}
 	if r.ns.IsOpen() {
 		r.ns.Close()
