@@ -10,7 +10,10 @@ package ldbench
 //
 // Knobs (environment): HBGO_LDBENCH_SIZES (default 10,100,1000,10000),
 // HBGO_LDBENCH_LDIRECTORD_MAX (default 1000: ldirectord is not run on
-// larger farms),
+// larger farms), HBGO_LDBENCH_LDIRECTORD_FULL (default 100: on larger
+// farms only ldirectord's cold start is timed, unless
+// HBGO_LDBENCH_LDIRECTORD_LONG=1, which restarts it over a full table
+// when the cold start is cut and runs every phase: half an hour at 1000),
 // HBGO_LDBENCH_START_CAP (default 90s: a cold start cut there is followed,
 // for ldirectord, by a restart over a full table so the other phases still
 // run), HBGO_LDBENCH_KILLS (default 5), HBGO_LDBENCH_HUNG_KILLS (default 3),
@@ -139,6 +142,7 @@ func Table(rows []Result) string {
 func BenchmarkLdirector(b *testing.B) {
 	var rs results
 	ldMax := envInt("HBGO_LDBENCH_LDIRECTORD_MAX", 1000)
+	ldFull := envInt("HBGO_LDBENCH_LDIRECTORD_FULL", 100)
 	base := Phases{
 		StartCap:  envDur("HBGO_LDBENCH_START_CAP", 90*time.Second),
 		WaitCap:   30 * time.Second,
@@ -181,6 +185,15 @@ func BenchmarkLdirector(b *testing.B) {
 				b.Skip(why)
 			}
 			ph := base
+			if n > ldFull {
+				// ldirectord forks itself for each ipvsadm run (three
+				// per change): at 1000 servers a restart over a full
+				// table and a mass failure take 10 minutes each here.
+				ph.WarmCap, ph.MassCap = 0, 0
+				if os.Getenv("HBGO_LDBENCH_LDIRECTORD_LONG") == "1" {
+					ph.WarmCap, ph.MassCap = 20*time.Minute, 20*time.Minute
+				}
+			}
 			checker, farm := NewLab(b, n)
 			t0 := time.Now()
 			c, err := StartLdirectord(checker, filepath.Join(b.TempDir(), "ld"), standin, n)

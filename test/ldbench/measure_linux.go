@@ -26,7 +26,7 @@ type Phases struct {
 	// MassCap bounds the wait for every server's removal after all die.
 	MassCap time.Duration
 	// WarmCap bounds a restart over a full table (see Restarter), when
-	// the cold start did not finish.
+	// the cold start did not finish; 0 ends the measurement there.
 	WarmCap time.Duration
 }
 
@@ -97,7 +97,8 @@ func Measure(c Checker, farm *Farm, t0 time.Time, ph Phases, logf func(string, .
 	}
 	if !ok {
 		rs, can := c.(Restarter)
-		if !can {
+		if !can || ph.WarmCap <= 0 {
+			r.Note = "other phases not run: the table never filled"
 			return r, nil
 		}
 		last := farm.Addr(farm.N() - 1)
