@@ -1,0 +1,304 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"hbgo/resources"
+)
+
+// Serves says whether director d's namespace serves the VIP now (the
+// address up and live in the lease gate).
+func (s *Site) Serves(d string) bool {
+	var ok bool
+	err := s.C.Members[d].Host.Do(func() error {
+		var err error
+		ok, err = resources.VIPServed(VIP)
+		return err
+	})
+	if err != nil {
+		s.T.Errorf("asking %s whether it serves %s: %v", d, VIP, err)
+	}
+	return ok
+}
+
+// Overlap is an instant at which more than one director held the VIP.
+type Overlap struct {
+	At   time.Time
+	Who  []string
+	Seen string // "namespaces" or "client ARP"
+}
+
+func (o Overlap) String() string {
+	return fmt.Sprintf("%s: %s held by %s (seen in %s)", o.At.Format("15:04:05.000"), VIP, strings.Join(o.Who, " and "), o.Seen)
+}
+
+// Sampler asks every director's namespace every 10 ms whether it serves
+// the VIP, and keeps each instant at which several did.
+type Sampler struct {
+	s    *Site
+	stop chan struct{}
+	done chan struct{}
+
+	mu       sync.Mutex
+	samples  int
+	overlaps []Overlap
+}
+
+// StartSampler starts sampling.
+func (s *Site) StartSampler() *Sampler {
+	sm := &Sampler{s: s, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(sm.done)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			at := time.Now()
+			var on []string
+			for _, d := range Directors {
+				if s.Serves(d) {
+					on = append(on, d)
+				}
+			}
+			sm.mu.Lock()
+			sm.samples++
+			if len(on) > 1 {
+				sm.overlaps = append(sm.overlaps, Overlap{At: at, Who: on, Seen: "namespaces"})
+			}
+			sm.mu.Unlock()
+			select {
+			case <-sm.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return sm
+}
+
+// Stop stops sampling and returns the number of samples and the overlaps.
+func (sm *Sampler) Stop() (int, []Overlap) {
+	select {
+	case <-sm.stop:
+	default:
+		close(sm.stop)
+	}
+	<-sm.done
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return sm.samples, sm.overlaps
+}
+
+// ARPWatch is the client asking "who has the VIP?" every 20 ms on its
+// own link and listening to every ARP reply for the VIP: two directors'
+// MACs answering the same question means both held the VIP.
+type ARPWatch struct {
+	fd    int
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	names map[string]string // MAC -> director
+
+	mu       sync.Mutex
+	asked    int
+	replies  map[int]map[string]bool // question -> MACs that answered it
+	overlaps []Overlap
+	byMAC    map[string]int
+}
+
+// ARPEvery is how often the ARP watch asks.
+const ARPEvery = 20 * time.Millisecond
+
+// StartARPWatch starts the watch in the client's namespace.
+func (s *Site) StartARPWatch() (*ARPWatch, error) {
+	w := &ARPWatch{stop: make(chan struct{}), names: map[string]string{},
+		replies: map[int]map[string]bool{}, byMAC: map[string]int{}}
+	for _, d := range Directors {
+		w.names[s.C.Members[d].Host.MAC("eth0").String()] = d
+	}
+	client := s.Client
+	ifi := -1
+	err := client.Do(func() error {
+		i, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		ifi = i.Index
+		w.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ARP)))
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(w.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi}); err != nil {
+			unix.Close(w.fd)
+			return err
+		}
+		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+		return unix.SetsockoptTimeval(w.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("e2e: ARP watch: %w", err)
+	}
+	mac := client.MAC("eth0")
+	req := arpRequest(mac, ClientAddr, VIP)
+	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+	w.wg.Add(2)
+	go func() { // asker
+		defer w.wg.Done()
+		tick := time.NewTicker(ARPEvery)
+		defer tick.Stop()
+		for {
+			w.mu.Lock()
+			w.asked++
+			w.mu.Unlock()
+			_ = unix.Sendto(w.fd, req, 0, to)
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	go func() { // listener
+		defer w.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			n, _, err := unix.Recvfrom(w.fd, buf, 0)
+			if err != nil || n < 42 {
+				continue
+			}
+			w.seen(buf[:n], ClientAddr)
+		}
+	}()
+	return w, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// arpRequest is a broadcast "who has target? tell sender" frame.
+func arpRequest(mac net.HardwareAddr, sender, target netip.Addr) []byte {
+	b := make([]byte, 42)
+	copy(b[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	copy(b[6:12], mac)
+	binary.BigEndian.PutUint16(b[12:], unix.ETH_P_ARP)
+	binary.BigEndian.PutUint16(b[14:], 1)      // Ethernet
+	binary.BigEndian.PutUint16(b[16:], 0x0800) // IPv4
+	b[18], b[19] = 6, 4
+	binary.BigEndian.PutUint16(b[20:], 1) // request
+	copy(b[22:28], mac)
+	s4, t4 := sender.As4(), target.As4()
+	copy(b[28:32], s4[:])
+	copy(b[38:42], t4[:])
+	return b
+}
+
+// seen takes one ARP frame: a reply from the VIP to the client counts
+// for the question last asked.
+func (w *ARPWatch) seen(b []byte, client netip.Addr) {
+	if binary.BigEndian.Uint16(b[12:]) != unix.ETH_P_ARP || binary.BigEndian.Uint16(b[20:]) != 2 {
+		return
+	}
+	sip, _ := netip.AddrFromSlice(b[28:32])
+	tip, _ := netip.AddrFromSlice(b[38:42])
+	if sip != VIP || tip != client {
+		return
+	}
+	mac := net.HardwareAddr(b[22:28]).String()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.byMAC[mac]++
+	q := w.asked
+	if w.replies[q] == nil {
+		w.replies[q] = map[string]bool{}
+	}
+	w.replies[q][mac] = true
+	if len(w.replies[q]) == 2 {
+		var who []string
+		for m := range w.replies[q] {
+			n := w.names[m]
+			if n == "" {
+				n = m
+			}
+			who = append(who, n)
+		}
+		w.overlaps = append(w.overlaps, Overlap{At: time.Now(), Who: who, Seen: "client ARP"})
+	}
+	delete(w.replies, q-5)
+}
+
+// Stop stops the watch and returns the questions asked, the replies by
+// director and the overlaps.
+func (w *ARPWatch) Stop() (asked int, replies map[string]int, overlaps []Overlap) {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	w.wg.Wait()
+	unix.Close(w.fd)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	replies = map[string]int{}
+	for m, n := range w.byMAC {
+		name := w.names[m]
+		if name == "" {
+			name = m
+		}
+		replies[name] += n
+	}
+	return w.asked, replies, w.overlaps
+}
+
+// ProcStats is what /proc says of a daemon: open descriptors, resident
+// memory and threads.
+type ProcStats struct {
+	PID     int
+	FDs     int
+	RSSKiB  int
+	Threads int
+}
+
+// ReadProcStats reads pid's stats.
+func ReadProcStats(pid int) (ProcStats, error) {
+	st := ProcStats{PID: pid}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return st, err
+	}
+	st.FDs = len(ents)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return st, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			st.RSSKiB, _ = strconv.Atoi(f[0])
+		case "Threads":
+			st.Threads, _ = strconv.Atoi(f[0])
+		}
+	}
+	return st, nil
+}
+
+// DaemonPID is the PID of node's running daemon, or 0.
+func (s *Site) DaemonPID(node string) int {
+	return s.C.PID(node)
+}
