@@ -61,6 +61,7 @@ func benchSizes() []int {
 type results struct {
 	mu   sync.Mutex
 	rows []Result
+	caps []Capacity
 }
 
 func (rs *results) add(r Result) {
@@ -139,6 +140,17 @@ func Table(rows []Result) string {
 	return sb.String()
 }
 
+// CapacityTable renders lab capacities as a Markdown table.
+func CapacityTable(cs []Capacity) string {
+	var sb strings.Builder
+	sb.WriteString("| real servers | connects (per second) | failed | connect p50 | p99 | max |\n|---:|---|---:|---|---|---|\n")
+	for _, c := range cs {
+		fmt.Fprintf(&sb, "| %d | %d (%.0f/s) | %d | %v | %v | %v |\n", c.N, c.Connects, c.Rate, c.Failed,
+			c.P50.Round(10*time.Microsecond), c.P99.Round(10*time.Microsecond), c.Max.Round(time.Millisecond))
+	}
+	return sb.String()
+}
+
 func BenchmarkLdirector(b *testing.B) {
 	var rs results
 	ldMax := envInt("HBGO_LDBENCH_LDIRECTORD_MAX", 1000)
@@ -163,6 +175,20 @@ func BenchmarkLdirector(b *testing.B) {
 	}
 	b.Logf("hbgo side: %s", hbgoWhat)
 	for _, n := range benchSizes() {
+		if n >= 1000 {
+			b.Run(fmt.Sprintf("lab/n=%d", n), func(b *testing.B) {
+				checker, farm := NewLab(b, n)
+				c := MeasureCapacity(checker, farm, 10)
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(ms(c.P50), "connect-p50-ms")
+				b.ReportMetric(ms(c.P99), "connect-p99-ms")
+				b.ReportMetric(float64(c.Failed), "failed")
+				b.Logf("lab n=%d: %d connects (%.0f/s), %d failed, p50 %v, p99 %v, max %v", n, c.Connects, c.Rate, c.Failed, c.P50, c.P99, c.Max)
+				rs.mu.Lock()
+				rs.caps = append(rs.caps, c)
+				rs.mu.Unlock()
+			})
+		}
 		b.Run(fmt.Sprintf("hbgo/n=%d", n), func(b *testing.B) {
 			checker, farm := NewLab(b, n)
 			t0 := time.Now()
@@ -214,6 +240,9 @@ func BenchmarkLdirector(b *testing.B) {
 		})
 	}
 	fmt.Printf("\nldirector at scale (checkinterval 1, checktimeout 3, checktype connect, %d CPUs; ldirectord's table is a stand-in ipvsadm's)\n\n%s\n", nproc(), Table(rs.rows))
+	if len(rs.caps) > 0 {
+		fmt.Printf("The lab's own ceiling: a plain client connecting to every real server once a second, paced evenly, 10 rounds\n\n%s\n", CapacityTable(rs.caps))
+	}
 }
 
 func nproc() int {

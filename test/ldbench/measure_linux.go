@@ -3,9 +3,13 @@ package ldbench
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"sort"
+	"sync"
 	"time"
+
+	"hbgo/test/netns"
 )
 
 // Phases bounds and sizes the measurements of one checker.
@@ -303,4 +307,64 @@ func Percentile(ds []time.Duration, q float64) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	k := int(math.Ceil(q*float64(len(s)))) - 1
 	return s[max(k, 0)]
+}
+
+// Capacity is what a plain client got from the lab: one connect to each
+// real server per CheckInterval, paced evenly, for a while. It is the
+// ceiling the lab itself puts on any checker at that size.
+type Capacity struct {
+	N        int
+	Connects int
+	Failed   int
+	P50, P99 time.Duration
+	Max      time.Duration
+	Rate     float64 // connects per second achieved
+}
+
+// MeasureCapacity connects from checker to every server of farm once per
+// CheckInterval for rounds rounds, from 64 paced goroutines, each connect
+// bounded by CheckTimeout.
+func MeasureCapacity(checker *netns.Host, farm *Farm, rounds int) Capacity {
+	const workers = 64
+	n := farm.N()
+	var (
+		mu   sync.Mutex
+		lat  []time.Duration
+		fail int
+		wg   sync.WaitGroup
+	)
+	start := time.Now().Add(100 * time.Millisecond)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = checker.Do(func() error {
+				// Worker w takes servers w, w+workers, ...; server i is
+				// due at start + round*interval + i/n of an interval.
+				for round := range rounds {
+					for i := w; i < n; i += workers {
+						due := start.Add(time.Duration(round)*CheckInterval + time.Duration(float64(CheckInterval)*float64(i)/float64(n)))
+						time.Sleep(time.Until(due))
+						t := time.Now()
+						c, err := net.DialTimeout("tcp", farm.Addr(i).String(), CheckTimeout)
+						d := time.Since(t)
+						mu.Lock()
+						if err != nil {
+							fail++
+						} else {
+							c.Close()
+							lat = append(lat, d)
+						}
+						mu.Unlock()
+					}
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	c := Capacity{N: n, Connects: len(lat) + fail, Failed: fail, Rate: float64(len(lat)+fail) / took.Seconds()}
+	c.P50, c.P99, c.Max = Percentile(lat, .5), Percentile(lat, .99), Percentile(lat, 1)
+	return c
 }
