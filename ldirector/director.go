@@ -30,6 +30,9 @@ type Options struct {
 	DryRun io.Writer
 	// Now is the clock of log and status times; nil is time.Now.
 	Now func() time.Time
+	// OnCheck, when set, hears each check's result for each service of
+	// the server checked (the daemon's metrics); it must not block.
+	OnCheck func(svc lvs.ServiceKey, real netip.AddrPort, took time.Duration, err error)
 }
 
 // ErrRunning is returned by a second Run of the same Director.

@@ -416,6 +416,9 @@ func (l *loop) onResult(r result) {
 			err = errMaintenance
 		}
 		mb.lastTime, mb.lastLatency, mb.checked = r.end, r.latency, true
+		if d.opts.OnCheck != nil {
+			d.opts.OnCheck(mb.v.svc.ServiceKey, mb.dest.Addr, r.latency, err)
+		}
 		mb.lastErr = ""
 		if err != nil {
 			mb.lastErr = err.Error()

@@ -109,7 +109,7 @@ func startWarmLdirectors(cfg *conf.Config, dir, node string, log *slog.Logger) *
 	}
 	table, dry := openTable(log)
 	for file, lc := range configs {
-		d, err := ldirector.New(lc, ldirector.Options{Table: table, Logger: log.With("ldirector", filepath.Base(file)), Hostname: node, DryRun: dry})
+		d, err := ldirector.New(lc, ldirector.Options{Table: table, Logger: log.With("ldirector", filepath.Base(file)), Hostname: node, DryRun: dry, OnCheck: ldirectorOnCheck})
 		run := &warmRun{d: d, err: err}
 		w.runs[file] = run
 		if err != nil {
