@@ -61,3 +61,11 @@ uninstall:
 
 clean:
 	rm -rf bin
+
+# The Debian package, DEB_DIR/hbgo_VERSION_amd64.deb, built with nfpm by
+# packaging/ (a module of its own: the packager's dependencies stay out of
+# hbgo's). See docs/install.md.
+DEB_DIR ?= dist
+.PHONY: deb
+deb: build
+	cd packaging && $(GO) run . -root .. -bin ../$(BIN) -version $(VERSION) -out $(abspath $(DEB_DIR))
