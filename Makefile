@@ -68,4 +68,4 @@ clean:
 DEB_DIR ?= dist
 .PHONY: deb
 deb: build
-	cd packaging && $(GO) run . -root .. -bin ../$(BIN) -version $(VERSION) -out $(abspath $(DEB_DIR))
+	cd packaging && $(GO) run . -root .. -bin $(abspath $(BIN)) -version $(VERSION) -out $(abspath $(DEB_DIR))

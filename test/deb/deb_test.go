@@ -89,7 +89,9 @@ func TestDebPackage(t *testing.T) {
 	need(t, "make", "dpkg", "dpkg-deb")
 	dist := t.TempDir()
 	const version = "1.2.3-4-gabcdef"
-	out := run(t, "make", "-C", "../..", "deb", "VERSION="+version, "DEB_DIR="+dist)
+	// Its own binary, so that other tests building bin/hbgo at the same
+	// time do not race with the packager.
+	out := run(t, "make", "-C", "../..", "deb", "VERSION="+version, "DEB_DIR="+dist, "BIN="+filepath.Join(dist, "hbgo"))
 	deb := filepath.Join(dist, "hbgo_1.2.3+4+gabcdef_amd64.deb")
 	if _, err := os.Stat(deb); err != nil {
 		t.Fatalf("make deb made no %s: %v\n%s", filepath.Base(deb), err, out)
