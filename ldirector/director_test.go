@@ -380,6 +380,14 @@ func TestStatus(t *testing.T) {
 	vip := ap("10.255.0.17", port)
 	r := startRig(t, cfgHead+"quiescent = yes\nvirtual = "+vip+"\n"+realLines(rs, " 4")+"\tchecktype = connect\n")
 	r.waitDests(vip, map[string]int{rs[0].addr.String(): 4, rs[1].addr.String(): 0})
+	r.waitFor("both checked", func() bool {
+		for _, rl := range r.d.Status()[0].Reals {
+			if rl.LastCheck.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
 	st := r.d.Status()
 	if len(st) != 1 || st[0].ID != "tcp:"+vip || len(st[0].Reals) != 2 || st[0].InFallback {
 		t.Fatalf("status %+v", st)
@@ -404,12 +412,14 @@ func TestEmailAlertOnChange(t *testing.T) {
 	want := "Deleted real server: " + rs[0].addr.String() + " (" + vip + ")"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		msgs := mta.Wait(t, 1, 20*time.Second)
-		if slices.ContainsFunc(msgs, func(m mtatest.Message) bool { return m.Subject == want }) {
+		// Messages may fail while Exim is still writing the mailbox;
+		// read it again then.
+		msgs, err := mta.Messages()
+		if err == nil && slices.ContainsFunc(msgs, func(m mtatest.Message) bool { return m.Subject == want }) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %q mail:\n%s", want, mtatest.Summary(msgs))
+			t.Fatalf("no %q mail (%v):\n%s\nexim log:\n%s", want, err, mtatest.Summary(msgs), mta.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
