@@ -216,8 +216,15 @@ func leaseTimeout(left time.Duration) time.Duration {
 	return max(left.Truncate(time.Millisecond), time.Millisecond)
 }
 
-// Hold puts addr in the gate, live for left.
-func (g *gate) Hold(addr netip.Addr, left time.Duration) error {
+// renewSlack: a renewal whose netlink round trip took longer than this is
+// done again. The kernel starts an element's timeout when it takes the
+// element, somewhere within the round trip, so a renewal may outlive the
+// lease by as much as the round trip took (a goroutine preempted between
+// reading the clock and sending, under load).
+const renewSlack = 2 * time.Millisecond
+
+// Hold puts addr in the gate, live until until.
+func (g *gate) Hold(addr netip.Addr, until time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	held, _ := g.sets(addr)
@@ -229,43 +236,62 @@ func (g *gate) Hold(addr netip.Addr, left time.Duration) error {
 	if err := g.c.Flush(); err != nil {
 		return fmt.Errorf("nftables: hold %s: %w", addr, err)
 	}
-	return g.renewLocked(addr, left)
+	return g.renewLocked(addr, until)
 }
 
-// Renew makes addr live for left from now. The element is deleted and
-// added again with its new timeout in one transaction, so the VIP is
-// never dark in between; when the element has already timed out there
-// is nothing to delete, and it is added alone.
-func (g *gate) Renew(addr netip.Addr, left time.Duration) error {
+// Renew makes addr live until until. The element is deleted and added
+// again with its new timeout in one transaction, so the VIP is never
+// dark in between; when the element has already timed out there is
+// nothing to delete, and it is added alone. A renewal that took long is
+// made again, so that the element does not outlive the lease by more
+// than renewSlack; one for a lease already over takes the element out.
+func (g *gate) Renew(addr netip.Addr, until time.Time) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.renewLocked(addr, left)
+	return g.renewLocked(addr, until)
 }
 
-func (g *gate) renewLocked(addr netip.Addr, left time.Duration) error {
+func (g *gate) renewLocked(addr netip.Addr, until time.Time) error {
 	_, live := g.sets(addr)
-	el := []nftables.SetElement{{Key: addr.AsSlice(), Timeout: leaseTimeout(left)}}
-	batch := func(del bool) error {
+	key := []nftables.SetElement{{Key: addr.AsSlice()}}
+	batch := func(del bool, left time.Duration) error {
 		for _, s := range live {
 			if del {
-				if err := g.c.SetDeleteElements(s, []nftables.SetElement{{Key: addr.AsSlice()}}); err != nil {
+				if err := g.c.SetDeleteElements(s, key); err != nil {
 					return err
 				}
 			}
-			if err := g.c.SetAddElements(s, el); err != nil {
-				return err
+			if left > 0 {
+				if err := g.c.SetAddElements(s, []nftables.SetElement{{Key: addr.AsSlice(), Timeout: leaseTimeout(left)}}); err != nil {
+					return err
+				}
 			}
 		}
 		return g.c.Flush()
 	}
-	if err := batch(true); err == nil || !errors.Is(err, unix.ENOENT) {
+	for range 3 {
+		t0 := time.Now()
+		left := until.Sub(t0)
+		if left <= 0 {
+			// Over: dark now. Each set alone, for one whose element
+			// timed out already fails the delete.
+			for _, s := range live {
+				if err := g.c.SetDeleteElements(s, key); err == nil {
+					_ = g.c.Flush()
+				}
+			}
+			return nil
+		}
+		err := batch(true, left)
+		if errors.Is(err, unix.ENOENT) {
+			err = batch(false, left)
+		}
 		if err != nil {
 			return fmt.Errorf("nftables: renew %s: %w", addr, err)
 		}
-		return nil
-	}
-	if err := batch(false); err != nil {
-		return fmt.Errorf("nftables: renew %s: %w", addr, err)
+		if time.Since(t0) <= renewSlack {
+			return nil
+		}
 	}
 	return nil
 }

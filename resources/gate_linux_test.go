@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	vnetns "github.com/vishvananda/netns"
 
 	"hbgo/test/netns"
 )
@@ -193,7 +194,7 @@ func TestLeaseGateDropsTrafficNetns(t *testing.T) {
 			const lease = 3100 * time.Millisecond
 			end := time.Now().Add(lease)
 			tl.set(end)
-			a := newAgent(t, c.res, Env{Lease: tl.get})
+			a := newAgent(t, c.res, Env{Lease: tl.get, Logger: testLogger(t)})
 			t.Cleanup(func() { _ = in(t, l.d1, a.Stop) })
 			if err := in(t, l.d1, a.Start); err != nil {
 				t.Fatal(err)
@@ -217,6 +218,27 @@ func TestLeaseGateDropsTrafficNetns(t *testing.T) {
 			if err := l.cl.Ping(c.vip, 300*time.Millisecond); err == nil {
 				t.Error("client's ping answered by a dark VIP (cached neighbour entry)")
 			}
+			// The lease comes back before the address lifetime ran out
+			// (1.9s after end): the renewal lights the VIP again and
+			// renews the lifetime.
+			tl.set(time.Now().Add(lease))
+			deadline := time.Now().Add(5 * time.Second)
+			for !served(t, l.d1, c.vip) && time.Now().Before(deadline) {
+				if !addrPresent(t, l.d1, c.vip) {
+					t.Fatalf("address gone %v after the lease ended; the machine was too slow for this test", time.Since(end))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := l.cl.Ping(c.vip, time.Second); err != nil {
+				t.Errorf("ping after the lease came back: %v", err)
+			}
+			// Dark again: a neighbour that asks anew gets no answer.
+			end2 := time.Now().Add(200 * time.Millisecond)
+			tl.set(end2)
+			time.Sleep(time.Until(end2.Add(100 * time.Millisecond)))
+			if served(t, l.d1, c.vip) || !addrPresent(t, l.d1, c.vip) {
+				t.Fatal("want the address present and dark")
+			}
 			if _, err := l.cl.Run("ip", "neigh", "flush", "to", c.vip.String()); err != nil {
 				t.Fatal(err)
 			}
@@ -225,15 +247,6 @@ func TestLeaseGateDropsTrafficNetns(t *testing.T) {
 			}
 			if out, _ := l.cl.Run("ip", "neigh", "show", c.vip.String()); strings.Contains(out, "lladdr") {
 				t.Errorf("client resolved a dark VIP: %s", out)
-			}
-			// The lease comes back: the renewal lights it again.
-			tl.set(time.Now().Add(lease))
-			deadline := time.Now().Add(5 * time.Second)
-			for !served(t, l.d1, c.vip) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if err := l.cl.Ping(c.vip, time.Second); err != nil {
-				t.Errorf("ping after the lease came back: %v", err)
 			}
 			if err := in(t, l.d1, a.Stop); err != nil {
 				t.Fatal(err)
@@ -331,5 +344,55 @@ func BenchmarkLeaseExpiry(b *testing.B) {
 			b.ReportMetric(float64(dark.Microseconds())/1000/float64(b.N), "ms-lease-end-to-dark")
 			b.ReportMetric(float64(gone.Microseconds())/1000/float64(b.N), "ms-lease-end-to-addr-gone")
 		})
+	}
+}
+
+// A renewal for a lease already over darkens the VIP at once.
+func TestGateRenewAfterLeaseNetns(t *testing.T) {
+	l := newVIPLab(t)
+	vip := netip.MustParseAddr("2001:db8::7")
+	if err := l.d1.Do(func() error {
+		ns, err := vnetns.Get()
+		if err != nil {
+			return err
+		}
+		defer ns.Close()
+		g, err := gateIn(ns)
+		if err != nil {
+			return err
+		}
+		defer g.put()
+		state := func() (held, live bool) {
+			held, live, err := gateState(g.c, vip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return held, live
+		}
+		if err := g.Hold(vip, time.Now().Add(time.Hour)); err != nil {
+			return err
+		}
+		if held, live := state(); !held || !live {
+			t.Errorf("after hold: held %v live %v", held, live)
+		}
+		if err := g.Renew(vip, time.Now().Add(-time.Second)); err != nil {
+			return err
+		}
+		if held, live := state(); !held || live {
+			t.Errorf("after a renewal past the lease: held %v live %v", held, live)
+		}
+		// And again, with nothing left to delete.
+		if err := g.Renew(vip, time.Now().Add(-time.Second)); err != nil {
+			return err
+		}
+		if err := g.Renew(vip, time.Now().Add(time.Hour)); err != nil {
+			return err
+		}
+		if held, live := state(); !held || !live {
+			t.Errorf("after a renewal: held %v live %v", held, live)
+		}
+		return g.Release(vip)
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -97,7 +97,7 @@ func (a *VIPAgent) start(ctx context.Context) error {
 		if r.gate, err = gateIn(ns); err != nil {
 			return err
 		}
-		if err := r.gate.Hold(a.addr, left); err != nil {
+		if err := r.gate.Hold(a.addr, until); err != nil {
 			return err
 		}
 	}
@@ -276,7 +276,7 @@ func (a *VIPAgent) renewNow(r *vipRun, cur *netlink.Addr, gateToo bool) error {
 		return errors.New("no lease: this node may not hold its groups now")
 	}
 	if gateToo && r.gate != nil {
-		if err := r.gate.Renew(a.addr, left); err != nil {
+		if err := r.gate.Renew(a.addr, until); err != nil {
 			return err
 		}
 	}
@@ -329,7 +329,7 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 		if !ok || left <= 0 {
 			continue
 		}
-		if err := r.gate.Renew(a.addr, left); err != nil {
+		if err := r.gate.Renew(a.addr, until); err != nil {
 			lim.warn("lease renewal of the gate failed", err)
 		}
 		if expiry.Sub(now) >= addrRenewBelow {
