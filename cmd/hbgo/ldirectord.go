@@ -105,10 +105,11 @@ func ldirectordMain(args []string, stdout, stderr io.Writer) int {
 	return lc.control(cmd)
 }
 
-// ldFindConfig looks a configuration up as ldirectord does: in the
-// configuration directory, then its conf subdirectory, then as given.
+// ldFindConfig looks a configuration up as ldirectord does: a relative
+// name in the configuration directory, then its conf subdirectory, then
+// as given.
 func ldFindConfig(name string) (string, error) {
-	if !strings.Contains(name, "/") {
+	if !filepath.IsAbs(name) {
 		for _, dir := range []string{conf.DefaultDir, filepath.Join(conf.DefaultDir, "conf")} {
 			p := filepath.Join(dir, name)
 			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
