@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"hbgo/resources"
+	"hbgo/test/netns"
 )
 
 // Serves says whether director d's namespace serves the VIP now (the
@@ -25,7 +28,12 @@ func (s *Site) Serves(d string) bool {
 		ok, err = resources.VIPServed(VIP)
 		return err
 	})
-	if err != nil {
+	if errors.Is(err, syscall.ENOENT) || err != nil && strings.Contains(err.Error(), "no such file or directory") {
+		// The address is up but the gate's table is not (being made
+		// as the VIP comes up): no rule darkens it, so it is served.
+		return true
+	}
+	if err != nil && !errors.Is(err, netns.ErrClosed) {
 		s.T.Errorf("asking %s whether it serves %s: %v", d, VIP, err)
 	}
 	return ok
@@ -52,6 +60,8 @@ type Sampler struct {
 	mu       sync.Mutex
 	samples  int
 	overlaps []Overlap
+	dark     []Window // stretches in which no director served the VIP
+	darkFrom time.Time
 }
 
 // StartSampler starts sampling.
@@ -74,6 +84,12 @@ func (s *Site) StartSampler() *Sampler {
 			if len(on) > 1 {
 				sm.overlaps = append(sm.overlaps, Overlap{At: at, Who: on, Seen: "namespaces"})
 			}
+			if len(on) == 0 && sm.darkFrom.IsZero() {
+				sm.darkFrom = at
+			} else if len(on) > 0 && !sm.darkFrom.IsZero() {
+				sm.dark = append(sm.dark, Window{sm.darkFrom, at})
+				sm.darkFrom = time.Time{}
+			}
 			sm.mu.Unlock()
 			select {
 			case <-sm.stop:
@@ -83,6 +99,18 @@ func (s *Site) StartSampler() *Sampler {
 		}
 	}()
 	return sm
+}
+
+// Dark returns the stretches so far in which no director served the VIP
+// (from the first sample that found none to the next that found one).
+func (sm *Sampler) Dark() []Window {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	out := append([]Window(nil), sm.dark...)
+	if !sm.darkFrom.IsZero() {
+		out = append(out, Window{sm.darkFrom, time.Now()})
+	}
+	return out
 }
 
 // Stop stops sampling and returns the number of samples and the overlaps.
