@@ -69,3 +69,10 @@ DEB_DIR ?= dist
 .PHONY: deb
 deb: build
 	cd packaging && $(GO) run . -root .. -bin $(abspath $(BIN)) -version $(VERSION) -out $(abspath $(DEB_DIR))
+
+# The end-to-end soak of test/e2e for SOAK (make test runs it 1m): a
+# randomized fault schedule under a steady client load.
+SOAK ?= 30m
+.PHONY: soak
+soak: deps build
+	HBGO_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestE2ESoak$$' -v -timeout 0 ./test/e2e
