@@ -81,7 +81,7 @@ func grep(text, prefix string) string {
 	return strings.Join(out, "\n")
 }
 
-func eq(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
+func eq(want float64) func(float64) bool   { return func(v float64) bool { return v == want } }
 func atLeast(n float64) func(float64) bool { return func(v float64) bool { return v >= n } }
 
 const metricsPort = 9464
