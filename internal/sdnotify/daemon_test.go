@@ -257,3 +257,64 @@ func TestDaemonSystemdAndWatchdog(t *testing.T) {
 		t.Errorf("last byte written to the watchdog %q, want 'V' (magic close)", last)
 	}
 }
+
+// BenchmarkReady measures, on two directors in namespaces, how long after
+// its start a daemon tells systemd READY=1 when its peer runs and its
+// group fails back to it (ms-to-ready), and how long after its group's
+// start script ran (ms-after-group-start): the settling margin.
+func BenchmarkReady(b *testing.B) {
+	c := cluster.New(b, cluster.Spec{Directors: []string{"n1", "n2"}, Groups: []string{"n1 g1"}})
+	c.Start("n2")
+	c.WaitOwner("g1", "n2", 30*time.Second)
+	b.Setenv("WATCHDOG_USEC", "")
+	var toReady, afterStart time.Duration
+	for i := 0; i < b.N; i++ {
+		path := filepath.Join(b.TempDir(), "notify.sock")
+		conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Setenv("NOTIFY_SOCKET", path)
+		got := make(chan time.Time, 1)
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := conn.Read(buf)
+				if err != nil {
+					return
+				}
+				if hasLine(string(buf[:n]), "READY=1") {
+					got <- time.Now()
+					return
+				}
+			}
+		}()
+		t0 := time.Now()
+		c.Start("n1")
+		var ready time.Time
+		select {
+		case ready = <-got:
+		case <-time.After(60 * time.Second):
+			b.Fatal("no READY=1 within 60s")
+		}
+		conn.Close()
+		var started time.Time
+		for _, r := range c.Records() {
+			if r.Op == "START" && r.Node == "n1" && r.Group == "g1" && r.At.After(t0) {
+				started = r.At
+			}
+		}
+		if started.IsZero() {
+			b.Fatal("READY=1 before g1 started on n1")
+		}
+		toReady += ready.Sub(t0)
+		afterStart += ready.Sub(started)
+		c.Signal("n1", syscall.SIGTERM)
+		if err := c.WaitExit("n1", 60*time.Second); err != nil {
+			b.Fatal(err)
+		}
+		c.WaitOwner("g1", "n2", 30*time.Second)
+	}
+	b.ReportMetric(float64(toReady.Milliseconds())/float64(b.N), "ms-to-ready")
+	b.ReportMetric(float64(afterStart.Milliseconds())/float64(b.N), "ms-after-group-start")
+}
