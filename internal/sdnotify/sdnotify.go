@@ -71,7 +71,11 @@ func Start(ctx context.Context, n Node, opt Options) *Notifier {
 		close(s.done)
 		return s
 	}
-	wd, err := daemon.SdWatchdogEnabled(false)
+	// The watchdog variables are cleared so that the resource scripts'
+	// children do not think systemd watches them; NOTIFY_SOCKET stays
+	// (the library reads it on every send), and the unit's
+	// NotifyAccess=main makes systemd ignore anyone else's messages.
+	wd, err := daemon.SdWatchdogEnabled(true)
 	if err != nil {
 		s.log(slog.LevelWarn, fmt.Sprintf("systemd watchdog settings ignored: %v", err))
 	}
