@@ -52,9 +52,12 @@ func (h *handler) Handle(_ context.Context, r slog.Record) error {
 	body := bufPool.Get().(*strings.Builder)
 	defer func() { body.Reset(); bufPool.Put(body) }()
 	// body: "LEVEL: message k=v ..." without a newline.
-	body.WriteString(LevelWord(r.Level))
+	word := LevelWord(r.Level)
+	body.WriteString(word)
 	body.WriteString(": ")
-	body.WriteString(oneLine(r.Message))
+	// Messages written in Heartbeat's words may start with the level
+	// already ("WARN: Late heartbeat: ..."): it is said once.
+	body.WriteString(oneLine(strings.TrimPrefix(r.Message, word+": ")))
 	body.WriteString(h.prefix)
 	r.Attrs(func(a slog.Attr) bool {
 		h.appendAttr(body, h.groups, a)

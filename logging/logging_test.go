@@ -87,8 +87,10 @@ func TestStderrWhenNothingElse(t *testing.T) {
 	l.Logger().With("ldirector", "ldirectord.cf").WithGroup("check").Info("Added real server: 10.0.0.11:80 (10.0.0.100:80) (Weight set to 1)",
 		"real", "10.0.0.11:80", "result", "")
 	l.Logger().Info("two\nlines\n")
+	l.Logger().Warn("WARN: Late heartbeat: Node n2: interval 310 ms")
 	want := "Nov 29 14:30:01.123 n1 ldirectord: [7]: info: Added real server: 10.0.0.11:80 (10.0.0.100:80) (Weight set to 1) ldirector=ldirectord.cf check.real=10.0.0.11:80 check.result=\"\"\n" +
-		"Nov 29 14:30:01.123 n1 ldirectord: [7]: info: two | lines\n"
+		"Nov 29 14:30:01.123 n1 ldirectord: [7]: info: two | lines\n" +
+		"Nov 29 14:30:01.123 n1 ldirectord: [7]: WARN: Late heartbeat: Node n2: interval 310 ms\n"
 	if stderr.String() != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", stderr.String(), want)
 	}
@@ -307,5 +309,21 @@ func TestUnderSystemd(t *testing.T) {
 	t.Setenv("INVOCATION_ID", "0123456789abcdef")
 	if !UnderSystemd(f) {
 		t.Error("INVOCATION_ID not seen")
+	}
+}
+
+// BenchmarkLine measures one info line with two attributes written to a
+// logfile and a debugfile.
+func BenchmarkLine(b *testing.B) {
+	dir := b.TempDir()
+	l, err := Open(Options{Node: "n1", Level: slog.LevelInfo, LogFile: filepath.Join(dir, "ha-log"), DebugFile: filepath.Join(dir, "ha-debug")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	lg := l.Logger()
+	b.ReportAllocs()
+	for b.Loop() {
+		lg.Info("Link n2:eth0 dead.", "node", "n2", "link", "eth0")
 	}
 }

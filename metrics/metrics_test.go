@@ -213,3 +213,48 @@ func TestServeRefusesATakenPort(t *testing.T) {
 		t.Errorf("second endpoint on %s: %v", s.Addr(), err)
 	}
 }
+
+// BenchmarkScrape measures one scrape of a director with 100 virtual
+// services of 10 real servers each (status, checks and IPVS counters).
+func BenchmarkScrape(b *testing.B) {
+	st := sampleStatus()
+	var ss []lvs.ServiceStats
+	ld := crm.LdirectorStatus{Config: "ldirectord.cf", Table: "kernel"}
+	m := New(Sources{})
+	for v := range 100 {
+		vip := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(v / 250), byte(v%250 + 1)}), 80)
+		vs := crm.VirtualStatus{Protocol: "TCP", Addr: vip.String(), Scheduler: "wrr"}
+		s := lvs.ServiceStats{ServiceKey: lvs.ServiceKey{Protocol: lvs.TCP, Addr: vip}}
+		for r := range 10 {
+			real := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 2, byte(v), byte(r + 1)}), 80)
+			vs.Reals = append(vs.Reals, crm.RealStatus{Addr: real.String(), Forward: "Route", Weight: 1, Health: "up"})
+			s.Dests = append(s.Dests, lvs.DestStats{Addr: real, Counters: lvs.Counters{Conns: uint64(r)}})
+			m.CheckDone(ServiceLabel(s.ServiceKey), real.String(), time.Millisecond, nil)
+		}
+		ld.Virtuals = append(ld.Virtuals, vs)
+		ss = append(ss, s)
+	}
+	st.Ldirectors = []crm.LdirectorStatus{ld}
+	m.SetSources(Sources{
+		Status: func(context.Context) (*crm.Status, error) { return st, nil },
+		IPVS:   func(context.Context) ([]lvs.ServiceStats, error) { return ss, nil },
+	})
+	h := m.Handler()
+	req, _ := http.NewRequest("GET", Path, nil)
+	var size int
+	for b.Loop() {
+		w := &countWriter{h: http.Header{}}
+		h.ServeHTTP(w, req)
+		size = w.n
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+type countWriter struct {
+	h http.Header
+	n int
+}
+
+func (w *countWriter) Header() http.Header         { return w.h }
+func (w *countWriter) WriteHeader(int)             {}
+func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
