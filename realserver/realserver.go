@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -250,7 +251,9 @@ func (h *Helper) Start(vips []netip.Addr) error {
 			continue
 		}
 		addrs = append(addrs, a)
-		st.Added = append(st.Added, ip.String())
+		if !slices.Contains(st.Added, ip.String()) { // removed behind our back, added again
+			st.Added = append(st.Added, ip.String())
+		}
 		if a.Label != "" {
 			h.logf("%s added on %s (%s)", a.Prefix, Loopback, a.Label)
 		} else {

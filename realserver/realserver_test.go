@@ -76,6 +76,16 @@ func TestStartStopBookkeeping(t *testing.T) {
 	if err := h.Start(vips); err != nil || len(m.ops) != 0 {
 		t.Fatalf("second start changed %q (%v)", m.ops, err)
 	}
+	// A VIP removed behind its back is added again, and recorded once.
+	m.DelLo(netip.MustParsePrefix("192.0.2.10/32"))
+	m.ops = nil
+	if err := h.Start(vips); err != nil || !slices.Equal(m.ops, []string{"add 192.0.2.10/32 lo:1"}) {
+		t.Fatalf("start after a VIP went: %q (%v)", m.ops, err)
+	}
+	if st, _ := h.Load(); len(st.Added) != 2 {
+		t.Errorf("state after re-adding: %v", st.Added)
+	}
+	m.ops = nil
 	r, err := h.Status(vips)
 	if err != nil || !r.OK() {
 		t.Fatalf("status after start: %+v %v", r, err)
