@@ -608,3 +608,18 @@ func TestReloadNewServiceTakesSharedCheck(t *testing.T) {
 		t.Errorf("reload wrote\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestExternalPerl runs checkcommand with perl, as ldirectord's
+// external-perl does: the file needs neither a #! line nor the execute
+// bit. The script passes only for the server it is told about.
+func TestExternalPerl(t *testing.T) {
+	port := uint16(8080)
+	vip := ap("10.255.0.30", port)
+	script := filepath.Join(t.TempDir(), "check.pl")
+	// ARGV: virtual IP, virtual port, real IP, real port.
+	if err := os.WriteFile(script, []byte("exit($ARGV[2] eq '127.77.30.1' ? 0 : 1);\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, cfgHead+"virtual = "+vip+"\n\treal = 127.77.30.1 gate\n\treal = 127.77.30.2 gate\n\tchecktype = external-perl\n\tcheckcommand = "+script+"\n")
+	r.waitDests(vip, map[string]int{ap("127.77.30.1", port): 1})
+}

@@ -89,7 +89,7 @@ type probe struct {
 }
 
 // checkTypeOf maps a virtual's checktype to the check package's, as
-// _check_real does: connect on UDP pings, external-perl runs the command.
+// _check_real does: connect on UDP pings, external-perl runs the command with perl.
 func checkTypeOf(v *conf.Virtual) string {
 	switch v.CheckType {
 	case "connect":
@@ -97,8 +97,10 @@ func checkTypeOf(v *conf.Virtual) string {
 			return check.Ping
 		}
 		return check.Connect
-	case "external", "external-perl":
+	case "external":
 		return check.External
+	case "external-perl":
+		return check.ExternalPerl
 	case "ping":
 		return check.Ping
 	case "on":
