@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -24,13 +22,13 @@ const CallTimeout = 5 * time.Second
 // Kernel is the IPVS table of one network namespace, programmed over
 // generic netlink. It is safe for concurrent use; requests are made one
 // at a time, each bounded by its context and by CallTimeout. After a
-// request times out the socket is replaced, so a late reply cannot be
-// taken for the answer to a later request.
+// request timed out or was cancelled the socket is replaced, so neither
+// a late reply nor a dump left half read meets the next request.
 type Kernel struct {
 	ns string
 
 	mu     sync.Mutex
-	conn   *genetlink.Conn
+	sock   *nlSock
 	family uint16
 }
 
@@ -58,30 +56,19 @@ func (k *Kernel) where() string {
 }
 
 func (k *Kernel) dial() error {
-	cfg := &netlink.Config{Strict: true}
-	if k.ns != "" {
-		f, err := os.Open(k.ns)
-		if err != nil {
-			return fmt.Errorf("%s: %w", k.where(), err)
-		}
-		defer f.Close()
-		cfg.NetNS = int(f.Fd())
-	}
-	c, err := genetlink.Dial(cfg)
+	sock, err := openNLSock(k.ns)
 	if err != nil {
 		return fmt.Errorf("%s: generic netlink: %w", k.where(), err)
 	}
-	c.SetDeadline(time.Now().Add(CallTimeout))
-	fam, err := c.GetFamily("IPVS")
+	fam, err := sock.familyID(context.Background(), "IPVS")
 	if err != nil {
-		c.Close()
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOENT) {
+		sock.close()
+		if errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("%s: the kernel has no IPVS (is the ip_vs module loaded?): %w", k.where(), err)
 		}
 		return fmt.Errorf("%s: IPVS netlink family: %w", k.where(), err)
 	}
-	c.SetDeadline(time.Time{})
-	k.conn, k.family = c, fam.ID
+	k.sock, k.family = sock, fam
 	return nil
 }
 
@@ -89,11 +76,11 @@ func (k *Kernel) dial() error {
 func (k *Kernel) Close() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.conn == nil {
+	if k.sock == nil {
 		return nil
 	}
-	err := k.conn.Close()
-	k.conn = nil
+	err := k.sock.close()
+	k.sock = nil
 	return err
 }
 
@@ -161,9 +148,9 @@ const (
 
 var protoNums = map[Protocol]uint16{TCP: unix.IPPROTO_TCP, UDP: unix.IPPROTO_UDP, SCTP: unix.IPPROTO_SCTP}
 
-// exec sends one request and returns the replies. It bounds the request
-// by ctx and CallTimeout, and redials after a timeout.
-func (k *Kernel) exec(ctx context.Context, cmd uint8, flags netlink.HeaderFlags, enc func(ae *netlink.AttributeEncoder)) ([]genetlink.Message, error) {
+// exec sends one request and returns the attribute data of its
+// replies. It bounds the request by ctx and CallTimeout.
+func (k *Kernel) exec(ctx context.Context, cmd uint8, flags uint16, enc func(ae *netlink.AttributeEncoder)) ([][]byte, error) {
 	var data []byte
 	if enc != nil {
 		ae := netlink.NewAttributeEncoder()
@@ -178,7 +165,7 @@ func (k *Kernel) exec(ctx context.Context, cmd uint8, flags netlink.HeaderFlags,
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.conn == nil {
+	if k.sock == nil {
 		if err := k.dial(); err != nil {
 			return nil, err
 		}
@@ -187,44 +174,26 @@ func (k *Kernel) exec(ctx context.Context, cmd uint8, flags netlink.HeaderFlags,
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	conn := k.conn
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	msgs, err := conn.Execute(genetlink.Message{Header: genetlink.Header{Command: cmd, Version: 1}, Data: data}, k.family, flags)
-	stopped := stop()
-	if err != nil {
-		var ne interface{ Timeout() bool }
-		if errors.As(err, &ne) && ne.Timeout() || !stopped {
-			// The reply may still come; it must not meet the next request.
-			conn.Close()
-			k.conn = nil
-			if cerr := ctx.Err(); cerr != nil {
-				return nil, cerr
-			}
-			return nil, ErrTimeout
+	msgs, err := k.sock.request(ctx, deadline, k.family, cmd, flags, data)
+	if errors.Is(err, ErrTimeout) || ctx.Err() != nil {
+		// A dump cut short goes on in the kernel, which refuses another
+		// on the socket (EBUSY) until it is read out: start afresh.
+		k.sock.close()
+		k.sock = nil
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
 		}
-		return nil, unwrapErrno(err)
 	}
-	conn.SetDeadline(time.Time{})
-	return msgs, nil
-}
-
-// unwrapErrno returns the errno inside a netlink error, or err.
-func unwrapErrno(err error) error {
-	var en unix.Errno
-	if errors.As(err, &en) {
-		return en
-	}
-	return err
+	return msgs, err
 }
 
 func (k *Kernel) do(ctx context.Context, cmd uint8, enc func(ae *netlink.AttributeEncoder)) error {
-	_, err := k.exec(ctx, cmd, netlink.Request|netlink.Acknowledge, enc)
+	_, err := k.exec(ctx, cmd, nlmFAck, enc)
 	return err
 }
 
-func (k *Kernel) dump(ctx context.Context, cmd uint8, enc func(ae *netlink.AttributeEncoder)) ([]genetlink.Message, error) {
-	return k.exec(ctx, cmd, netlink.Request|netlink.Dump, enc)
+func (k *Kernel) dump(ctx context.Context, cmd uint8, enc func(ae *netlink.AttributeEncoder)) ([][]byte, error) {
+	return k.exec(ctx, cmd, nlmFDump, enc)
 }
 
 // family is the AF_ number of an address.
@@ -450,7 +419,7 @@ func (k *Kernel) listServices(ctx context.Context) ([]kService, error) {
 	}
 	out := make([]kService, 0, len(msgs))
 	for _, m := range msgs {
-		s, err := decodeService(m.Data)
+		s, err := decodeService(m)
 		if err != nil {
 			return nil, fmt.Errorf("%s: list services: %w", k.where(), err)
 		}
@@ -473,7 +442,7 @@ func (k *Kernel) listDests(ctx context.Context, key ServiceKey) ([]kDest, error)
 	}
 	out := make([]kDest, 0, len(msgs))
 	for _, m := range msgs {
-		d, err := decodeDest(m.Data, key)
+		d, err := decodeDest(m, key)
 		if err != nil {
 			return nil, fmt.Errorf("%s: list real servers of service %s: %w", k.where(), key, err)
 		}
@@ -740,13 +709,13 @@ func (k *Kernel) Zero(ctx context.Context, key *ServiceKey) error {
 
 // Timeouts reads the connection timeouts (ipvsadm -L --timeout).
 func (k *Kernel) Timeouts(ctx context.Context) (Timeouts, error) {
-	msgs, err := k.exec(ctx, cmdGetConfig, netlink.Request, nil)
+	msgs, err := k.exec(ctx, cmdGetConfig, 0, nil)
 	if err != nil {
 		return Timeouts{}, k.kernelErr("read timeouts", err, nil)
 	}
 	var t Timeouts
 	for _, m := range msgs {
-		ad, err := netlink.NewAttributeDecoder(m.Data)
+		ad, err := netlink.NewAttributeDecoder(m)
 		if err != nil {
 			return t, fmt.Errorf("%s: read timeouts: %w", k.where(), err)
 		}
@@ -832,7 +801,7 @@ func (k *Kernel) ListSyncDaemons(ctx context.Context) ([]SyncDaemon, error) {
 	var out []SyncDaemon
 	for _, m := range msgs {
 		var d SyncDaemon
-		err := nested(m.Data, attrDaemon, func(ad *netlink.AttributeDecoder) error {
+		err := nested(m, attrDaemon, func(ad *netlink.AttributeDecoder) error {
 			for ad.Next() {
 				switch ad.Type() {
 				case daemonState:
