@@ -152,7 +152,7 @@ func TestE2ESoak(t *testing.T) {
 			func(n string) { s.C.Start(n) }},
 		{"power off", nodes,
 			func(n string) { s.PowerOff(n) },
-			func(n string) { s.C.Revive(n); s.C.Start(n) }},
+			func(n string) { s.PowerOn(n) }},
 		{"pause (SIGSTOP) the daemon of", nodes,
 			func(n string) { s.C.Freeze(n) },
 			func(n string) { s.C.Thaw(n) }},

@@ -126,9 +126,12 @@ func (sm *Sampler) Stop() (int, []Overlap) {
 	return sm.samples, sm.overlaps
 }
 
-// ARPWatch is the client asking "who has the VIP?" every 20 ms on its
-// own link and listening to every ARP reply for the VIP: two directors'
-// MACs answering the same question means both held the VIP.
+// ARPWatch is the client's link asking "who has the VIP?" every 20 ms
+// and listening to every ARP reply for the VIP: two directors' MACs
+// answering the same question means both held the VIP. It asks as a
+// host of its own (WatchAddr, WatchMAC, heard in promiscuous mode), so
+// the answers never reach the client's own neighbour table: the client
+// must learn a move from the directors' gratuitous ARP as any client.
 type ARPWatch struct {
 	fd    int
 	stop  chan struct{}
@@ -141,6 +144,12 @@ type ARPWatch struct {
 	overlaps []Overlap
 	byMAC    map[string]int
 }
+
+// The ARP watch's own address and (locally administered) MAC.
+var (
+	WatchAddr = netip.MustParseAddr("10.81.0.21")
+	WatchMAC  = net.HardwareAddr{0x02, 0x00, 0x5e, 0x00, 0xe2, 0x01}
+)
 
 // ARPEvery is how often the ARP watch asks.
 const ARPEvery = 20 * time.Millisecond
@@ -168,14 +177,18 @@ func (s *Site) StartARPWatch() (*ARPWatch, error) {
 			unix.Close(w.fd)
 			return err
 		}
+		mreq := &unix.PacketMreq{Ifindex: int32(ifi), Type: unix.PACKET_MR_PROMISC}
+		if err := unix.SetsockoptPacketMreq(w.fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, mreq); err != nil {
+			unix.Close(w.fd)
+			return err
+		}
 		tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
 		return unix.SetsockoptTimeval(w.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("e2e: ARP watch: %w", err)
 	}
-	mac := client.MAC("eth0")
-	req := arpRequest(mac, ClientAddr, VIP)
+	req := arpRequest(WatchMAC, WatchAddr, VIP)
 	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	w.wg.Add(2)
 	go func() { // asker
@@ -207,7 +220,7 @@ func (s *Site) StartARPWatch() (*ARPWatch, error) {
 			if err != nil || n < 42 {
 				continue
 			}
-			w.seen(buf[:n], ClientAddr)
+			w.seen(buf[:n], WatchAddr)
 		}
 	}()
 	return w, nil
@@ -232,8 +245,8 @@ func arpRequest(mac net.HardwareAddr, sender, target netip.Addr) []byte {
 	return b
 }
 
-// seen takes one ARP frame: a reply from the VIP to the client counts
-// for the question last asked.
+// seen takes one ARP frame: a reply from the VIP to the watch counts for
+// the question last asked.
 func (w *ARPWatch) seen(b []byte, client netip.Addr) {
 	if binary.BigEndian.Uint16(b[12:]) != unix.ETH_P_ARP || binary.BigEndian.Uint16(b[20:]) != 2 {
 		return
