@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -48,4 +49,45 @@ func TestE2EDemoStory(t *testing.T) {
 	}
 	t.Log(fmt.Sprintf("client gaps: failover %v, failback %v, hb_standby %v, hb_takeover %v; real server detected in %v",
 		res.FailoverGap.Round(time.Millisecond), res.FailbackGap.Round(time.Millisecond), res.StandbyGap.Round(time.Millisecond), res.TakeoverGap.Round(time.Millisecond), res.RealDetect.Round(time.Millisecond)))
+}
+
+// TestE2EKill9Restart kills the active director's daemon with -9 (the
+// machine and its links stay up), restarts it at once, and follows the
+// client: it must get pages from lvs2 after the kill, and from lvs1 again
+// after auto_failback, each within a generous bound. The restarted daemon
+// finds its VIP still on the interface (the address outlives the daemon
+// by its lifetime), yet the client, whose ARP entry points at lvs2 by
+// then, must learn that lvs1 has it again.
+func TestE2EKill9Restart(t *testing.T) {
+	s := New(t, Options{})
+	s.Start()
+	if _, err := s.WaitHolder("lvs1", StartBound); err != nil {
+		t.Fatal(err)
+	}
+	fe := StartFetcher(s.Client, URL())
+	defer fe.Close()
+	if err := fe.WaitSteady(time.Second, StartBound, s.AnsweredBy("lvs1")); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	s.C.Signal("lvs1", syscall.SIGKILL)
+	if err := s.C.WaitExit("lvs1", 10*time.Second); err == nil {
+		t.Log("lvs1's daemon exited cleanly after SIGKILL?")
+	}
+	first, err := fe.WaitAnswer(t0, FailoverBound, s.AnsweredBy("lvs2"))
+	if err != nil {
+		t.Fatalf("after kill -9 of lvs1's daemon: %v", err)
+	}
+	t.Logf("kill -9: the client got pages from lvs2 after %v, longest wait %v", first.At.Sub(t0).Round(time.Millisecond), fe.Gap(t0, first).Round(time.Millisecond))
+	t1 := time.Now()
+	s.C.Start("lvs1")
+	if _, err := s.WaitHolder("lvs1", StartBound); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lvs1 holds the VIP again %v after its daemon restarted", time.Since(t1).Round(time.Millisecond))
+	first, err = fe.WaitAnswer(t1, FailoverBound, s.AnsweredBy("lvs1"))
+	if err != nil {
+		t.Fatalf("the client after lvs1 took its VIP back: %v", err)
+	}
+	t.Logf("failback: the client got pages from lvs1 %v after the restart, longest wait %v", first.At.Sub(t1).Round(time.Millisecond), fe.Gap(t1, first).Round(time.Millisecond))
 }
