@@ -57,8 +57,8 @@ func waitValue(t *testing.T, c *cluster.Cluster, node, name, sel string, ok func
 	var text string
 	var v float64
 	var found bool
+	var err error
 	for time.Now().Before(deadline) {
-		var err error
 		text, err = scrape(t, c.Members[node].Host, metricsPort)
 		if err == nil {
 			if v, found = metrics.Value(text, name, sel); found && ok(v) {
@@ -67,7 +67,7 @@ func waitValue(t *testing.T, c *cluster.Cluster, node, name, sel string, ok func
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s: %s{%s} %s not reached within %v (found %v, value %v); last scrape:\n%s", node, name, sel, what, bound, found, v, grep(text, "hbgo_"))
+	t.Fatalf("%s: %s{%s} %s not reached within %v (found %v, value %v, scrape error %v); last scrape:\n%s", node, name, sel, what, bound, found, v, err, grep(text, "hbgo_"))
 	return ""
 }
 

@@ -60,14 +60,13 @@ type Metrics struct {
 	resFail           *prometheus.CounterVec
 	check             *prometheus.HistogramVec
 	checkFail         *prometheus.CounterVec
-	scrapeErrs        *prometheus.CounterVec
 }
 
 // New makes the registry: the live collector of src, the resource and
 // check histograms the observers feed, and Go's and the process's own.
 func New(src Sources) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
-	m.live = &live{m: m, src: src}
+	m.live = &live{m: m, src: src, errs: map[string]uint64{"status": 0, "ipvs": 0}}
 	m.resStart = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hbgo_resource_start_seconds",
 		Help: "How long a resource's start took, failed ones included.", Buckets: ResourceBuckets}, []string{"group", "resource"})
 	m.resStop = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "hbgo_resource_stop_seconds",
@@ -78,9 +77,7 @@ func New(src Sources) *Metrics {
 		Help: "How long a real server's check took, by virtual service and real server.", Buckets: CheckBuckets}, []string{"virtual", "real"})
 	m.checkFail = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hbgo_check_failures_total",
 		Help: "Failed checks of a real server, by virtual service and real server."}, []string{"virtual", "real"})
-	m.scrapeErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hbgo_scrape_errors_total",
-		Help: "Scrapes that could not read a source (status, ipvs)."}, []string{"source"})
-	m.reg.MustRegister(m.resStart, m.resStop, m.resFail, m.check, m.checkFail, m.scrapeErrs,
+	m.reg.MustRegister(m.resStart, m.resStop, m.resFail, m.check, m.checkFail,
 		m.live,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -186,6 +183,9 @@ type live struct {
 	m   *Metrics
 	mu  sync.Mutex // one scrape at a time reads the sources
 	src Sources
+	// errs counts the scrapes a source failed, by source; a scrape shows
+	// its own failure.
+	errs map[string]uint64
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -211,6 +211,7 @@ var (
 	dGState    = desc("hbgo_group_state", "1 for the group's state (running, starting, stopping, stopped, failed, assigned), 0 for the others.", "group", "state")
 	dRealUp    = desc("hbgo_realserver_up", "1 when the real server passes its checks (or is the serving fallback), 0 when not.", "virtual", "real")
 	dRealW     = desc("hbgo_realserver_weight", "The real server's weight in the IPVS table, -1 when it is not in it.", "virtual", "real")
+	dScrapeErr = desc("hbgo_scrape_errors_total", "Scrapes that could not read a source (status, ipvs).", "source")
 	dLogLost   = desc("hbgo_log_lines_lost_total", "Log lines a log destination could not take.", "sink")
 
 	dVConns  = desc("hbgo_ipvs_virtual_connections_total", "Connections of the virtual service (ipvsadm -L --stats Conns).", "virtual")
@@ -239,7 +240,7 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{dNodeUp, dNodePing, dLinkUp, dSent, dSendErr, dRecv, dSentB, dRecvB, dRejected,
-	dRaftState, dRaftTerm, dRaftCI, dLease, dLeaseLeft, dOwner, dGState, dRealUp, dRealW, dLogLost,
+	dRaftState, dRaftTerm, dRaftCI, dLease, dLeaseLeft, dOwner, dGState, dRealUp, dRealW, dLogLost, dScrapeErr,
 	dVConns, dVInP, dVOutP, dVInB, dVOutB, dVCPS, dVInPPS, dVOutPPS, dVInBPS, dVOutBPS,
 	dConns, dInP, dOutP, dInB, dOutB, dCPS, dInPPS, dOutPPS, dInBPS, dOutBPS, dActive, dInact}
 
@@ -281,7 +282,7 @@ func (l *live) Collect(ch chan<- prometheus.Metric) {
 	src := l.src
 	if src.Status != nil {
 		if st, err := src.Status(ctx); err != nil {
-			l.m.scrapeErrs.WithLabelValues("status").Inc()
+			l.errs["status"]++
 		} else {
 			collectStatus(st, gauge)
 		}
@@ -308,10 +309,13 @@ func (l *live) Collect(ch chan<- prometheus.Metric) {
 	}
 	if src.IPVS != nil {
 		if ss, err := src.IPVS(ctx); err != nil {
-			l.m.scrapeErrs.WithLabelValues("ipvs").Inc()
+			l.errs["ipvs"]++
 		} else {
 			collectIPVS(ss, gauge, counter)
 		}
+	}
+	for s, n := range l.errs {
+		counter(dScrapeErr, n, s)
 	}
 	if src.LogLost != nil {
 		for sink, n := range src.LogLost() {
