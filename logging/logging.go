@@ -53,12 +53,21 @@ type Options struct {
 	Now func() time.Time
 	// PID is written in each line; 0 is this process's.
 	PID int
+	// Where names the directives in errors: "ha.cf:12" for "logfile";
+	// nil names them alone.
+	Where func(directive string) string
 }
 
 // OptionsOf reads ha.cf's logging directives.
 func OptionsOf(ha *conf.HAConfig, node string, debug bool, stderr io.Writer) Options {
 	o := Options{Node: node, Level: slog.LevelInfo, LogFile: ha.LogFile, DebugFile: ha.DebugFile,
-		Facility: ha.LogFacility, Stderr: stderr, Journal: UnderSystemd(stderr)}
+		Facility: ha.LogFacility, Stderr: stderr, Journal: UnderSystemd(stderr),
+		Where: func(d string) string {
+			if n, ok := ha.Lines[d]; ok && ha.File != "" {
+				return fmt.Sprintf("%s:%d", ha.File, n)
+			}
+			return ha.File
+		}}
 	if debug || ha.Debug > 0 {
 		o.Level = slog.LevelDebug
 	}
@@ -113,13 +122,21 @@ func Open(o Options) (*Log, error) {
 	}
 	l := &Log{opts: o}
 	var errs []error
+	where := func(d string) string {
+		if o.Where != nil {
+			if w := o.Where(d); w != "" {
+				return w + ": " + d
+			}
+		}
+		return d
+	}
 	file := func(directive, path string, level slog.Level) {
 		if path == "" {
 			return
 		}
 		f, err := openReopenFile(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %w", directive, path, err))
+			errs = append(errs, fmt.Errorf("%s %s: %w", where(directive), path, err))
 			return
 		}
 		l.files = append(l.files, f)
@@ -131,7 +148,7 @@ func Open(o Options) (*Log, error) {
 	if syslogOn {
 		fac, err := Facility(o.Facility)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("logfacility: %w", err))
+			errs = append(errs, fmt.Errorf("%s: %w", where("logfacility"), err))
 		} else {
 			l.sys = newSyslogWriter(o.SyslogSocket, fac, o.Tag, o.PID, o.Now)
 			l.sinks = append(l.sinks, &sink{name: "logfacility " + o.Facility, level: o.Level, sys: l.sys, shape: shapeSyslog})

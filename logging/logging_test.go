@@ -271,11 +271,12 @@ func TestRotation(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
-	_, err := Open(Options{Node: "n1", LogFile: filepath.Join(dir, "no", "such", "dir", "ha-log"), Facility: "local9"})
+	where := func(d string) string { return map[string]string{"logfile": "ha.cf:3", "logfacility": "ha.cf:5"}[d] }
+	_, err := Open(Options{Node: "n1", LogFile: filepath.Join(dir, "no", "such", "dir", "ha-log"), Facility: "local9", Where: where})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"logfile " + filepath.Join(dir, "no"), `logfacility: unknown syslog facility "local9"`} {
+	for _, want := range []string{"ha.cf:3: logfile " + filepath.Join(dir, "no"), `ha.cf:5: logfacility: unknown syslog facility "local9"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -31,7 +31,7 @@ func openLog(ha *conf.HAConfig, node string, level slog.Level, stderr io.Writer)
 	o := logging.OptionsOf(ha, node, level <= slog.LevelDebug, stderr)
 	l, err := logging.Open(o)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", ha.File, err)
+		return nil, nil, err
 	}
 	daemonLog.Store(l)
 	return l.Logger(), func() { l.Close() }, nil
