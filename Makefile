@@ -74,7 +74,7 @@ DEB_DIR ?= dist
 deb: build
 	cd packaging && $(GO) run . -root .. -bin $(abspath $(BIN)) -version $(VERSION) -out $(abspath $(DEB_DIR))
 
-# The end-to-end soak of test/e2e for SOAK (make test runs it 1m): a
+# The end-to-end soak of test/e2e for SOAK (make test runs it 45s): a
 # randomized fault schedule under a steady client load.
 SOAK ?= 30m
 .PHONY: soak
