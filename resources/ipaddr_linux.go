@@ -305,18 +305,24 @@ func keptAddr(cur *netlink.Addr, lft int) *netlink.Addr {
 }
 
 // renewLoop renews the gate element every period while the lease is
-// fresh, and the address lifetime when less than addrRenewBelow is left
-// of it. While the lease is not fresh it does nothing: the gate and then
-// the kernel darken the VIP on their own, and the cluster stops it.
+// fresh, and, on a goroutine of its own, the address lifetime when less
+// than addrRenewBelow is left of it: address changes wait for the kernel's
+// global routing lock, which namespaces coming and going can hold for
+// long, and must not hold up the gate. While the lease is not fresh
+// neither does anything: the gate and then the kernel darken the VIP on
+// their own, and the cluster stops it.
 func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 	defer close(r.done)
+	lim := newLogLimiter(a.log, 10*time.Second)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.renewLifetime(r, every, lim)
+	}()
+	defer wg.Wait()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	expiry := time.Time{} // of the address lifetime as last set here
-	if cur, err := findAddr(r.nl, a.addr); err == nil && cur != nil && cur.ValidLft > 0 {
-		expiry = time.Now().Add(time.Duration(cur.ValidLft) * time.Second)
-	}
-	lim := newLogLimiter(a.log, 10*time.Second)
 	for {
 		select {
 		case <-r.stop:
@@ -324,15 +330,36 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 		case <-t.C:
 		}
 		until, ok := a.env.Lease()
-		now := time.Now()
-		left := until.Sub(now)
-		if !ok || left <= 0 {
+		if !ok || !time.Now().Before(until) {
 			continue
 		}
 		if err := r.gate.Renew(a.addr, until); err != nil {
 			lim.warn("lease renewal of the gate failed", err)
 		}
-		if expiry.Sub(now) >= addrRenewBelow {
+	}
+}
+
+// renewLifetime is renewLoop's half for the address lifetime.
+func (a *VIPAgent) renewLifetime(r *vipRun, every time.Duration, lim *logLimiter) {
+	expiry := time.Time{} // of the address lifetime as last set here
+	if cur, err := findAddr(r.nl, a.addr); err == nil && cur != nil && cur.ValidLft > 0 {
+		expiry = time.Now().Add(time.Duration(cur.ValidLft) * time.Second)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		if time.Until(expiry) >= addrRenewBelow {
+			continue
+		}
+		until, ok := a.env.Lease()
+		now := time.Now()
+		left := until.Sub(now)
+		if !ok || left <= 0 {
 			continue
 		}
 		cur, err := findAddr(r.nl, a.addr)
