@@ -365,3 +365,53 @@ func TestEntriesFromConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryExtras: counters, zeroing, timeouts and sync daemons of the
+// memory table behave as the kernel's (which test/ipvsvm checks).
+func TestMemoryExtras(t *testing.T) {
+	m := NewMemory()
+	web := Service{ServiceKey: key(TCP, "10.0.0.100:80"), Scheduler: "wrr"}
+	if err := Apply(ctx, m, Diff(nil, []Entry{{Service: web, Dests: []Dest{dest("10.0.0.11:80", Gate, 1)}}}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := m.Stats(ctx)
+	if err != nil || len(ss) != 1 || ss[0].ServiceKey != web.ServiceKey || len(ss[0].Dests) != 1 || ss[0].Dests[0].Addr != netip.MustParseAddrPort("10.0.0.11:80") {
+		t.Errorf("Stats() = %+v, %v", ss, err)
+	}
+	if err := m.Zero(ctx, nil); err != nil {
+		t.Error(err)
+	}
+	if err := m.Zero(ctx, &ServiceKey{Protocol: UDP, Addr: netip.MustParseAddrPort("10.0.0.1:1")}); !errors.Is(err, ErrNoService) {
+		t.Errorf("zero a missing service: %v", err)
+	}
+	if to, _ := m.Timeouts(ctx); to != (Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}) {
+		t.Errorf("default timeouts %+v", to)
+	}
+	if err := m.SetTimeouts(ctx, Timeouts{TCP: 100 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if to, _ := m.Timeouts(ctx); to != (Timeouts{TCP: 100 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}) {
+		t.Errorf("timeouts after setting tcp %+v", to)
+	}
+	d := SyncDaemon{State: SyncMaster, Interface: "eth1", SyncID: 3}
+	if err := m.StartSyncDaemon(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"start a running master", m.StartSyncDaemon(ctx, d), ErrSyncRunning},
+		{"stop a stopped backup", m.StopSyncDaemon(ctx, SyncBackup), ErrSyncNotRunning},
+		{"start without interface", m.StartSyncDaemon(ctx, SyncDaemon{State: SyncBackup}), ErrInvalid},
+		{"start of no role", m.StartSyncDaemon(ctx, SyncDaemon{State: "primary", Interface: "eth0"}), ErrInvalid},
+	} {
+		if !errors.Is(tc.err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, tc.err, tc.want)
+		}
+	}
+	if ds, _ := m.ListSyncDaemons(ctx); len(ds) != 1 || ds[0] != d {
+		t.Errorf("daemons %v", ds)
+	}
+}

@@ -775,6 +775,9 @@ func (k *Kernel) StartSyncDaemon(ctx context.Context, d SyncDaemon) error {
 	return k.kernelErr("start "+d.String(), err, map[unix.Errno]error{
 		unix.EEXIST: ErrSyncRunning,
 		unix.ENODEV: fmt.Errorf("no interface %q: %w", d.Interface, ErrInvalid),
+		// The sync protocol cannot carry a connection whose server is
+		// of another family than its service.
+		unix.EINVAL: fmt.Errorf("refused, as the kernel does while a service has a real server of the other address family: %w", ErrInvalid),
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -241,6 +242,50 @@ func TestInVMKernelTable(t *testing.T) {
 		}
 		if len(got) == 0 {
 			t.Error("table empty after cut requests")
+		}
+	})
+
+	t.Run("sync daemons", func(t *testing.T) {
+		seg, err := lab.AddSegment("sync", netip.MustParsePrefix("10.9.9.0/24"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dir.Attach(seg, "eth0", seg.Addr(1)); err != nil {
+			t.Fatal(err)
+		}
+		m := lvs.SyncDaemon{State: lvs.SyncMaster, Interface: "eth0", SyncID: 4}
+		b := lvs.SyncDaemon{State: lvs.SyncBackup, Interface: "eth0", SyncID: 4}
+		// The kernel syncs no connections while an IPv6 service has an
+		// IPv4 server (tunnelled), as bigTable has.
+		mixed := key(lvs.UDP, "[2001:db8:1::1]:53")
+		if err := k.StartSyncDaemon(bg, m); !errors.Is(err, lvs.ErrInvalid) || !strings.Contains(err.Error(), "address family") {
+			t.Errorf("start with a mixed-family server in the table: %v, want it refused", err)
+		}
+		if err := k.DelDest(bg, mixed, netip.MustParseAddrPort("10.2.16.1:53")); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []struct {
+			name string
+			err  error
+			want error
+		}{
+			{"start master", k.StartSyncDaemon(bg, m), nil},
+			{"start master again", k.StartSyncDaemon(bg, m), lvs.ErrSyncRunning},
+			{"start backup beside it", k.StartSyncDaemon(bg, b), nil},
+			{"stop master", k.StopSyncDaemon(bg, lvs.SyncMaster), nil},
+			{"stop master again", k.StopSyncDaemon(bg, lvs.SyncMaster), lvs.ErrSyncNotRunning},
+			{"start on no interface", k.StartSyncDaemon(bg, lvs.SyncDaemon{State: lvs.SyncMaster, Interface: "eth9"}), lvs.ErrInvalid},
+		} {
+			if !errors.Is(step.err, step.want) || step.want == nil && step.err != nil {
+				t.Errorf("%s: %v, want %v", step.name, step.err, step.want)
+			}
+		}
+		ds, err := k.ListSyncDaemons(bg)
+		if err != nil || len(ds) != 1 || ds[0] != b {
+			t.Errorf("daemons %v, %v; want only %v", ds, err, b)
+		}
+		if err := k.StopSyncDaemon(bg, lvs.SyncBackup); err != nil {
+			t.Error(err)
 		}
 	})
 

@@ -212,6 +212,11 @@ func TestInVMTraffic(t *testing.T) {
 				}
 			}
 		}
+		for a, st := range before {
+			if st.InPPS == 0 || st.InBPS == 0 {
+				t.Errorf("%s: no rate estimated 2.5 s after traffic: %+v", a, st.Counters)
+			}
+		}
 		after := d.destStats(t, natVIP)
 		for _, a := range []string{"10.0.0.11:80", "10.0.0.13:80"} {
 			b, f := before[a], after[a]
