@@ -61,7 +61,8 @@ func (s *Site) PowerOff(d string) {
 func (s *Site) PowerOn(d string) {
 	h := s.C.Members[d].Host
 	if out, err := h.Run("ip", "-o", "addr", "show", "to", VIP.String()); err == nil && strings.TrimSpace(out) != "" {
-		if out, err := h.Run("ip", "addr", "del", VIP.String()+"/24", "dev", "eth0"); err != nil {
+		// The kernel may remove it first, its lifetime run out.
+		if out, err := h.Run("ip", "addr", "del", VIP.String()+"/24", "dev", "eth0"); err != nil && !strings.Contains(out+err.Error(), "Address not found") {
 			s.T.Fatalf("%s: removing the VIP as a reboot would: %v\n%s", d, err, out)
 		}
 	}
@@ -188,6 +189,16 @@ func Story(tell Teller, s *Site) Result {
 	res.RealDetect = time.Since(t0)
 	tell.Check(true, "lvs1's ldirector took rs1 out %v after it stopped (checkinterval 1, checktimeout 1): %s", res.RealDetect.Round(time.Millisecond), dryRunOf(line))
 	detected := time.Now()
+	if out, code := c.Command("lvs1", "status"); code == 0 {
+		if i := strings.Index(out, "IPVS table"); i >= 0 {
+			table := out[i:]
+			up := false
+			for _, l := range strings.Split(table, "\n") {
+				up = up || strings.Contains(l, rs1.Addr.String()+":80") && strings.Contains(l, " up ")
+			}
+			tell.Check(!up, "hbgo status on lvs1 no longer counts rs1 as up:\n%s", indent(table))
+		}
+	}
 	time.Sleep(time.Second)
 	var fromRS1, failed int
 	errs := map[string]int{}
