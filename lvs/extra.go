@@ -37,6 +37,22 @@ type ServiceStats struct {
 	Dests []DestStats
 }
 
+// Counted is a table that keeps counters: the kernel's, and the memory
+// table (whose counters stay zero).
+type Counted interface {
+	// Stats returns the counters of every service and server, sorted
+	// as SortEntries sorts entries.
+	Stats(ctx context.Context) ([]ServiceStats, error)
+	// Zero clears the counters of service k, or of all when k is nil
+	// (ipvsadm -Z).
+	Zero(ctx context.Context, k *ServiceKey) error
+}
+
+var (
+	_ Counted = (*Memory)(nil)
+	_ Counted = (*Kernel)(nil)
+)
+
 // Timeouts are the connection timeouts of ipvsadm --set tcp tcpfin udp.
 // In a call to SetTimeouts a zero leaves that timeout as it is.
 type Timeouts struct {
