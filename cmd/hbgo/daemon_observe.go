@@ -94,9 +94,14 @@ func (c observedController) Status(ctx context.Context) (*crm.Status, error) {
 // says metrics ADDR:PORT, serves the metrics there. An endpoint that
 // cannot listen is logged; the node runs on without it.
 func (o *observer) start(n *crm.Node) {
-	if o.warm != nil && len(o.warm.runs) > 0 {
-		if k, err := lvs.OpenKernel(""); err == nil {
-			o.kernel = k
+	if o.warm != nil {
+		o.warm.mu.Lock()
+		any := len(o.warm.runs) > 0
+		o.warm.mu.Unlock()
+		if any {
+			if k, err := lvs.OpenKernel(""); err == nil {
+				o.kernel = k
+			}
 		}
 	}
 	if o.metrics == nil {
