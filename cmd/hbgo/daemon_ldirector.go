@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,6 +83,14 @@ func findLdirectorConfig(cfg *conf.Config, dir, name string) *conf.LdirectordCon
 // ldirector then runs as with --dry-run, and says so).
 func openTable(log *slog.Logger) (lvs.Table, io.Writer) {
 	k, err := lvs.OpenKernel("")
+	if err != nil {
+		// ldirectord had modprobe load ip_vs on its first ipvsadm call.
+		if out, merr := exec.Command("modprobe", "ip_vs").CombinedOutput(); merr == nil {
+			k, err = lvs.OpenKernel("")
+		} else {
+			log.Debug(fmt.Sprintf("modprobe ip_vs: %v %s", merr, strings.TrimSpace(string(out))))
+		}
+	}
 	if err == nil {
 		return k, nil
 	}
