@@ -82,15 +82,7 @@ func findLdirectorConfig(cfg *conf.Config, dir, name string) *conf.LdirectordCon
 // in-memory table whose changes are logged as ipvsadm commands (the
 // ldirector then runs as with --dry-run, and says so).
 func openTable(log *slog.Logger) (lvs.Table, io.Writer) {
-	k, err := lvs.OpenKernel("")
-	if err != nil {
-		// ldirectord had modprobe load ip_vs on its first ipvsadm call.
-		if out, merr := exec.Command("modprobe", "ip_vs").CombinedOutput(); merr == nil {
-			k, err = lvs.OpenKernel("")
-		} else {
-			log.Debug(fmt.Sprintf("modprobe ip_vs: %v %s", merr, strings.TrimSpace(string(out))))
-		}
-	}
+	k, err := openKernelTable(log)
 	if err == nil {
 		return k, nil
 	}
@@ -184,4 +176,19 @@ func (w *warmLdirectors) Reload(cfg *conf.Config) {
 func (w *warmLdirectors) Stop() {
 	w.cancel()
 	w.wg.Wait()
+}
+
+// openKernelTable opens this namespace's IPVS table, loading ip_vs with
+// modprobe first when it will not open (ldirectord's first ipvsadm call
+// had the kernel load it).
+func openKernelTable(log *slog.Logger) (*lvs.Kernel, error) {
+	k, err := lvs.OpenKernel("")
+	if err == nil {
+		return k, nil
+	}
+	if out, merr := exec.Command("modprobe", "ip_vs").CombinedOutput(); merr != nil {
+		log.Debug(fmt.Sprintf("modprobe ip_vs: %v %s", merr, strings.TrimSpace(string(out))))
+		return nil, err
+	}
+	return lvs.OpenKernel("")
 }

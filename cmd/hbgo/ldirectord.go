@@ -302,7 +302,7 @@ func ldTable() (lvs.Table, func(), error) {
 	if os.Getenv(envLdTable) == "memory" {
 		return lvs.NewMemory(), func() {}, nil
 	}
-	k, err := lvs.OpenKernel("")
+	k, err := openKernelTable(slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, nil, err
 	}
