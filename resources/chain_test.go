@@ -149,7 +149,7 @@ func TestChainStartRollsBack(t *testing.T) {
 		{
 			name:       "middle start hangs",
 			files:      map[string]string{"B.hang": "start"},
-			opts:       ScriptOptions{StartTimeout: 300 * time.Millisecond},
+			opts:       ScriptOptions{StartTimeout: 1500 * time.Millisecond},
 			is:         ErrTimeout,
 			rolledBack: true,
 			ops:        []string{"A_start_[A]", "B_start_[B]", "A_stop_[A]"},
@@ -324,7 +324,7 @@ func TestChainStopRetries(t *testing.T) {
 }
 
 func TestChainStatusUnknown(t *testing.T) {
-	f := newChainFixture(t, "n1 svc::A svc::B\n", ScriptOptions{StatusTimeout: 300 * time.Millisecond})
+	f := newChainFixture(t, "n1 svc::A svc::B\n", ScriptOptions{StatusTimeout: 1500 * time.Millisecond})
 	f.file(t, "B.hang", "status")
 	gs, err := f.c.Status(context.Background())
 	waitGone(t, sleepPID(t, f.dir, "B"))
