@@ -14,7 +14,7 @@ package ldbench
 // farms only ldirectord's cold start is timed, unless
 // HBGO_LDBENCH_LDIRECTORD_LONG=1, which restarts it over a full table
 // when the cold start is cut and runs every phase: half an hour at 1000),
-// HBGO_LDBENCH_START_CAP (default 90s: a cold start cut there is followed,
+// HBGO_LDBENCH_START_CAP (default 2m: a cold start cut there is followed,
 // for ldirectord, by a restart over a full table so the other phases still
 // run), HBGO_LDBENCH_KILLS (default 5), HBGO_LDBENCH_HUNG_KILLS (default 3),
 // HBGO_LDBENCH_CPU_WINDOW (default 15s).
@@ -156,7 +156,7 @@ func BenchmarkLdirector(b *testing.B) {
 	ldMax := envInt("HBGO_LDBENCH_LDIRECTORD_MAX", 1000)
 	ldFull := envInt("HBGO_LDBENCH_LDIRECTORD_FULL", 100)
 	base := Phases{
-		StartCap:  envDur("HBGO_LDBENCH_START_CAP", 90*time.Second),
+		StartCap:  envDur("HBGO_LDBENCH_START_CAP", 2*time.Minute),
 		WaitCap:   30 * time.Second,
 		Kills:     envInt("HBGO_LDBENCH_KILLS", 5),
 		HungKills: envInt("HBGO_LDBENCH_HUNG_KILLS", 3),
