@@ -80,6 +80,7 @@ type Node struct {
 	nonces     nonceBook
 	raftCommit atomic.Uint64 // leader's commit index, sent in claims
 	lastDecide atomic.Int64  // unix ns of the last decision (two-node lease)
+	layerSet   atomic.Bool   // n.layer may be read from the layer's own goroutines
 
 	mu        sync.Mutex
 	request   RequestKind
@@ -165,6 +166,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.cancel()
 		return nil, err
 	}
+	n.layerSet.Store(true)
 	if n.mode == ModeQuorum {
 		q, err := startQuorum(n, key)
 		if err != nil {
@@ -308,6 +310,11 @@ func (b *nonceBook) sentAt(k uint32) (time.Time, bool) {
 // peerClaims decodes what a peer last said; nil when never heard, or
 // when its group list differs from ours.
 func (n *Node) peerClaims(peer string) *Claims {
+	if !n.layerSet.Load() {
+		// The heartbeat layer's first send asks for our claims (and acks
+		// of peers) before StartLayer has returned.
+		return nil
+	}
 	b := n.layer.HB.PeerApp(peer)
 	if len(b) == 0 {
 		return nil

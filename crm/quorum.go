@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"path/filepath"
 	"sort"
@@ -77,7 +76,11 @@ func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
 	rc.CommitTimeout = q.timing.CommitTimeout
 	rc.SnapshotThreshold = 1024
 	rc.TrailingLogs = 1024
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: slogWriter{n}, Level: hclog.Warn})
+	// raft's lines go to the node's log as events of their own (no second
+	// timestamp or level inside the message), warnings and up.
+	rl := SlogHCLogger(n.log.With("node", n.cfg.Name, "subsys", "raft"))
+	rl.SetLevel(hclog.Warn)
+	rc.Logger = rl
 	q.hasState, err = raft.HasExistingState(q.stores.Log, q.stores.Stable, q.stores.Snapshots)
 	if err != nil {
 		q.close()
@@ -92,22 +95,6 @@ func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
 	return q, nil
 }
 
-// slogWriter sends raft's own log lines to the node's log.
-type slogWriter struct{ n *Node }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.n.log.Warn(string(trimNewline(p)), "node", w.n.cfg.Name, "subsys", "raft")
-	return len(p), nil
-}
-
-func trimNewline(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
-	return p
-}
-
-var _ io.Writer = slogWriter{}
 
 func (q *quorum) close() {
 	if q.trans != nil {
