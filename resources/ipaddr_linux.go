@@ -130,7 +130,10 @@ func (a *VIPAgent) start(ctx context.Context) error {
 		return err
 	}
 	a.openAnnouncer(r)
-	if cur == nil && r.ann != nil {
+	// Announce whether the address was added or found (a daemon that
+	// restarts after -9 finds its VIP still there, while neighbours may
+	// have learnt the peer's MAC meanwhile).
+	if r.ann != nil {
 		if err := r.ann.Burst(); err != nil {
 			a.log.Warn("announcement failed", "err", err)
 		}
