@@ -58,6 +58,10 @@ func Ensure(pairs ...string) error {
 	if len(missing) == 0 {
 		return nil
 	}
+	// resource-agents (Heartbeat's) depends on inetutils-ping or
+	// iputils-ping and apt takes the first, which replaces iputils' ping
+	// (and ping -6) that the tests use: name iputils-ping so it stays.
+	missing = append(missing, "iputils-ping")
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("peers: %s missing and not root to install it", strings.Join(missing, ", "))
 	}
