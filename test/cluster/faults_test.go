@@ -18,19 +18,23 @@ func TestClusterWitnessFreezeOwner(t *testing.T) {
 	c.WaitOwner2("g1", "n2", bound)
 	time.Sleep(time.Second)
 	to := c.Thaw("n1")
-	c.WaitOwner("g1", "n1", bound) // failback once n1 is healthy again
-	recs := c.Records()
-	// The old owner stopped g1 soon after it thawed.
+	// The old owner stops g1 soon after it thawed. (Wait for that record
+	// first: until it is written, the records still show n1 running g1
+	// from before the freeze, which WaitOwner would take for the failback.)
 	var stopped time.Time
-	for _, r := range recs {
-		if r.Node == "n1" && r.Group == "g1" && r.Op == "STOP" && r.At.After(to) && stopped.IsZero() {
-			stopped = r.At
+	for deadline := time.Now().Add(bound); stopped.IsZero() && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, r := range c.Records() {
+			if r.Node == "n1" && r.Group == "g1" && r.Op == "STOP" && r.At.After(to) {
+				stopped = r.At
+				break
+			}
 		}
 	}
 	if stopped.IsZero() || stopped.Sub(to) > 2*time.Second {
 		t.Fatalf("n1 did not stop g1 promptly after thawing (stopped %v after)", stopped.Sub(to))
 	}
 	t.Logf("n1 stopped g1 %v after it thawed", stopped.Sub(to))
+	c.WaitOwner("g1", "n1", bound) // failback once n1 is healthy again
 }
 
 // TestClusterRandomFaults runs a bounded random schedule of faults over
