@@ -95,7 +95,6 @@ func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
 	return q, nil
 }
 
-
 func (q *quorum) close() {
 	if q.trans != nil {
 		q.trans.Close()
