@@ -21,6 +21,7 @@ type command struct {
 var commands = map[string]command{
 	"ldirectord":   {ldirectordMain, "ldirectord [-d] [CONFIG] start|stop|...|status; --dry-run CONFIG prints ipvsadm commands"},
 	"daemon":       {daemonMain, "run this node (heartbeat): -c DIR --node NAME --state-dir DIR --run-dir DIR"},
+	"import":       {importMain, "import keepalived [-o DIR] [--node-names A,B] CONF [CONF2]: write hbgo's files"},
 	"check-config": {checkConfigMain, "check ha.cf, authkeys, haresources and ldirectord.cf; print every problem"},
 	"cl_status":    {clStatusMain, "Heartbeat's cl_status: node, link and resource status for scripts"},
 	"realserver":   {realserverMain, "on an LVS-DR real server: realserver [--state FILE] start|stop|status VIP..."},
