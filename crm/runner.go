@@ -92,9 +92,24 @@ func (r *runner) setClaim(s ClaimState) {
 	}
 }
 
+// preparer is a chain with resources that have an active state on a
+// node that does not hold the group (resources.Chain: a backup sync
+// daemon).
+type preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // run is the runner's loop; it ends with ctx, stopping nothing (the node
-// stops groups explicitly before it exits).
+// stops groups explicitly before it exits). It first prepares the group's
+// standby state.
 func (r *runner) run(ctx context.Context) {
+	if p, ok := r.chain.(preparer); ok {
+		pctx, cancel := context.WithTimeout(ctx, r.timeout)
+		if err := p.Prepare(pctx); err != nil {
+			r.log.Warn(fmt.Sprintf("Resource group %s: preparing the standby state failed: %v", r.name, err), "node", r.node, "group", r.name)
+		}
+		cancel()
+	}
 	for {
 		r.mu.Lock()
 		want, state := r.want, r.claim.State

@@ -108,3 +108,13 @@ func ResourceName(name string, args []string) string {
 type Announcer interface {
 	Announce(ctx context.Context) error
 }
+
+// Preparer is an agent whose resource has an active state on a node that
+// does not hold its group (the backup sync daemon of LVSSyncDaemonSwap).
+// The cluster calls Prepare once on every director when the daemon
+// starts, before any start, so a standby is ready without ever having
+// held the group. Prepare must leave a resource that is already running
+// in either state as it is.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}

@@ -314,3 +314,20 @@ func (c *Chain) Announce(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Prepare asks every agent that is a Preparer to bring its resource to
+// the state of a node that does not hold the group; it returns their
+// errors joined.
+func (c *Chain) Prepare(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, a := range c.agents {
+		if p, ok := a.(Preparer); ok {
+			if err := p.Prepare(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

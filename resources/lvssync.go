@@ -229,3 +229,30 @@ func (a *LVSSync) holds(ctx context.Context, t lvs.SyncDaemons, s lvs.SyncState,
 	}
 	return !running
 }
+
+// Prepare starts the other role's daemon (the backup, for a master
+// resource) when no sync daemon runs at all: a standby that never held
+// the group receives the master's connections from the start. A daemon
+// already running in either role is left as it is (a restarted owner
+// keeps its master).
+func (a *LVSSync) Prepare(ctx context.Context) error {
+	a.mu.Lock()
+	bctx, cancel := a.bound(ctx)
+	t, err := a.table()
+	var running []lvs.SyncDaemon
+	if err == nil {
+		running, err = t.ListSyncDaemons(bctx)
+	}
+	cancel()
+	a.mu.Unlock()
+	if err != nil {
+		return a.opErr("prepare", err)
+	}
+	if len(running) > 0 {
+		return nil
+	}
+	if err := a.swap(ctx, a.role, a.other); err != nil {
+		return a.opErr("prepare", err)
+	}
+	return nil
+}

@@ -93,3 +93,34 @@ func TestLVSSyncErrors(t *testing.T) {
 		t.Errorf("defaults: %q", got)
 	}
 }
+
+// TestLVSSyncPrepare: a director that starts without holding the group
+// runs the backup daemon at once; one that already runs a daemon (an
+// owner whose daemon restarted) keeps it.
+func TestLVSSyncPrepare(t *testing.T) {
+	ctx := context.Background()
+	m := lvs.NewMemory()
+	g := conf.ResourceGroup{Name: "IPaddr::10.0.0.100", Resources: []conf.Resource{
+		{Name: conf.AgentLVSSyncDaemonSwap, Args: []string{"master"}, Agent: "builtin:" + conf.AgentLVSSyncDaemonSwap}}}
+	c, err := NewChain(g, Env{LVSSync: LVSSyncOptions{Interface: "eth1", SyncID: 7, Daemons: m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup := "backup sync daemon (mcast=eth1, syncid=7)"
+	master := "master sync daemon (mcast=eth1, syncid=7)"
+	if err := c.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := daemons(t, m); got != backup {
+		t.Fatalf("after prepare: %q, want %q", got, backup)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := daemons(t, m); got != master {
+		t.Fatalf("prepare on a running master changed it: %q", got)
+	}
+}
