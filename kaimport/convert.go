@@ -553,12 +553,45 @@ func (im *importer) convert(cfgs []*kaConf) {
 	im.ldirectord(a)
 	im.haresources(a, names, groups)
 
-	// Whatever no step consumed is listed, never dropped.
-	walk(a.nodes, func(n *Node) {
-		if !n.used {
-			im.drop(n, targetOf(n), "hbgo has no equivalent")
+	for _, n := range a.nodes {
+		if why, ok := topLevelWhy[n.Key]; ok {
+			im.drop(n, targetOf(n), why)
 		}
+	}
+	// Whatever no step consumed is listed, never dropped.
+	leftovers(a.nodes, nil, func(n, parent *Node) {
+		ctx, check := contextOf(parent)
+		if check && !contains(keywords[ctx], n.Key) {
+			im.drop(n, targetOf(n), "unknown keyword in "+blockName(parent)+", not carried")
+			return
+		}
+		im.drop(n, targetOf(n), "hbgo has no equivalent")
 	})
+}
+
+// leftovers calls fn for each statement no step consumed, parents first.
+func leftovers(nodes []*Node, parent *Node, fn func(n, parent *Node)) {
+	for _, n := range nodes {
+		if !n.used {
+			fn(n, parent)
+		}
+		leftovers(n.Block, n, fn)
+	}
+}
+
+// topLevelWhy says why a top-level block of keepalived is not carried.
+var topLevelWhy = map[string]string{
+	"vrrp_script":         "hbgo runs no tracking scripts; ping and ping_group in ha.cf move groups away from a node that lost its uplink",
+	"vrrp_track_process":  "hbgo tracks no processes",
+	"track_file":          "hbgo tracks no files",
+	"static_ipaddress":    "static addresses stay where they are: configure them in the system's network setup",
+	"static_routes":       "static routes stay where they are: configure them in the system's network setup",
+	"static_rules":        "static rules stay where they are: configure them in the system's network setup",
+	"SSL":                 "ldirectord's https check presents no client certificate",
+	"linkbeat_interfaces": "hbgo watches heartbeat links, not carrier",
+	"garp_group":          "gratuitous ARP is set by arp_count, arp_interval and arp_refresh in ha.cf",
+	"bfd_instance":        "hbgo has no BFD; its heartbeats detect a dead peer",
+	"net_namespace":       "run hbgo inside the namespace instead",
 }
 
 // targetOf names the output file a leftover statement concerns.
@@ -643,6 +676,9 @@ func (im *importer) groups(a, b *kaConf) []*group {
 			g.home = 1
 		}
 	}
+	if len(gs) == 0 {
+		return nil
+	}
 	// LVSSyncDaemonSwap goes with the instance the sync daemon follows.
 	syncInst := ""
 	if a.lvsSync != nil {
@@ -713,7 +749,7 @@ func (im *importer) hacf(a, b *kaConf, names []string, groups []*group) {
 		if in.advert > advert {
 			advert = in.advert
 		}
-		if f := in.n.Find("advert_int"); f != nil {
+		if f := in.n.Find("advert_int"); f != nil && len(f.Args) > 0 {
 			advertAt = f
 			im.use(f)
 		}
@@ -724,14 +760,13 @@ func (im *importer) hacf(a, b *kaConf, names []string, groups []*group) {
 	}
 	for _, g := range groups {
 		// The backup's priority sets the skew: the node that is not home.
-		if g.home == 0 && len(g.other) > 0 {
+		switch {
+		case g.home == 1:
+			backupPrio = min(backupPrio, g.local[0].prio)
+		case len(g.other) > 0:
 			backupPrio = min(backupPrio, g.other[0].prio)
-		} else if g.home == 1 && len(g.other) == 0 {
-			backupPrio = min(backupPrio, g.local[0].prio)
-		} else if g.home == 1 {
-			backupPrio = min(backupPrio, g.local[0].prio)
-		} else {
-			backupPrio = min(backupPrio, 100) // unknown peer: keepalived's default priority
+		default:
+			backupPrio = min(backupPrio, 100) // an unknown peer: keepalived's default priority
 		}
 	}
 	dead := MasterDown(advert, backupPrio)
