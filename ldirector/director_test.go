@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"hbgo/conf"
 	"hbgo/internal/smtpsend/mtatest"
+	"hbgo/internal/testsrv"
 )
 
 // farm starts n real servers on 127.77.<net>.1.. sharing one port.
@@ -467,31 +467,7 @@ func (h *httpReal) kill() {
 // silentServer accepts connections and never answers.
 func silentServer(t *testing.T, addr string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	testsrv.Silent(t, addr)
 }
 
 func TestSilentServerDelaysNobody(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hbgo/internal/testsrv"
 )
 
 // The timeouts of the tests: a check given checkTimeout must end within
@@ -79,38 +81,7 @@ func refused(t testing.TB) netip.AddrPort { return loop(freePort(t)) }
 // says a word; the connections close when the test ends.
 func silent(t testing.TB) netip.AddrPort {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		wg.Wait()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return netip.MustParseAddrPort(l.Addr().String())
+	return netip.MustParseAddrPort(testsrv.Silent(t, "127.0.0.1:0"))
 }
 
 // silentUDP is a loopback UDP socket that reads and never answers.

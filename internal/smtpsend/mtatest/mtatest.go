@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hbgo/internal/testsrv"
 )
 
 // Domain is the MTA's own domain: a local user such as root is received
@@ -347,32 +349,7 @@ func RefusedAddr(t testing.TB) string {
 // says a word (a hung server); the connections close when the test ends.
 func SilentAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
+	return testsrv.Silent(t, "127.0.0.1:0")
 }
 
 type lockedBuffer struct {
