@@ -874,9 +874,7 @@ func (im *importer) hacf(a, b *kaConf, names []string, groups []*group) {
 			case "state", "priority":
 				im.use(c) // they choose the home node in haresources
 			case "virtual_router_id":
-				im.use(c)
-				// hbgo needs no router id; it tells groups apart by name.
-				c.used = true
+				im.drop(c, conf.HACFName, "hbgo needs no router id: each haresources line is its own group")
 			case "preempt_delay":
 				im.drop(c, conf.HACFName, "hbgo fails back at once when auto_failback is on; there is no delay")
 			case "track_interface", "track_script", "track_file", "track_process", "track_bfd":
