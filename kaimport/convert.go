@@ -183,6 +183,7 @@ type kaConf struct {
 	vsGroups  map[string]*Node
 	lvsSync   *Node // global_defs lvs_sync_daemon
 	vipSet    map[netip.Addr]bool
+	addrs     map[*Node][]vsAddr // vsAddrs' results, so each error is told once
 }
 
 type instance struct {
@@ -258,7 +259,7 @@ func (im *importer) w(target, format string, args ...any) {
 }
 
 func (im *importer) model(path string, nodes []*Node) *kaConf {
-	c := &kaConf{path: path, nodes: nodes, syncGroup: map[string]string{}, vsGroups: map[string]*Node{}, vipSet: map[netip.Addr]bool{}}
+	c := &kaConf{path: path, nodes: nodes, syncGroup: map[string]string{}, vsGroups: map[string]*Node{}, vipSet: map[netip.Addr]bool{}, addrs: map[*Node][]vsAddr{}}
 	for _, n := range nodes {
 		switch n.Key {
 		case "global_defs":
@@ -417,6 +418,15 @@ type vsAddr struct {
 // vsAddrs lists the services a virtual_server declares: its own address,
 // its fwmark, or every entry of its group (ranges expanded).
 func (im *importer) vsAddrs(c *kaConf, vs *Node) []vsAddr {
+	if got, ok := c.addrs[vs]; ok {
+		return got
+	}
+	got := im.readVSAddrs(c, vs)
+	c.addrs[vs] = got
+	return got
+}
+
+func (im *importer) readVSAddrs(c *kaConf, vs *Node) []vsAddr {
 	a := vs.Args
 	switch {
 	case len(a) == 2 && a[0] == "fwmark":

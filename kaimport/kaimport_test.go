@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,16 +117,22 @@ func TestImportPassesCheckConfig(t *testing.T) {
 
 // TestNothingDroppedSilently: every statement of every test config ends
 // in an output directive or in the not-carried list, and none of them by
-// the catch-all.
+// the catch-all. Of a pair, the first config is converted; the second is
+// compared with it.
 func TestNothingDroppedSilently(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Import(tc.files, Options{NodeNames: tc.names, Rand: fixedRand{}})
-			listed := map[string]bool{}
+			listed := map[*Node]bool{}
 			for _, it := range r.NotCarried {
-				listed[fmt.Sprintf("%s:%d", it.File, it.Line)] = true
-				if strings.Contains(it.Why, "hbgo has no equivalent") {
+				if strings.Contains(it.Why, "hbgo has no equivalent") || strings.Contains(it.Why, "unknown keyword") {
 					t.Errorf("caught only by the catch-all: %s", it)
+				}
+				for _, n := range r.Nodes {
+					if n.File == it.File && n.Line == it.Line {
+						listed[n] = true
+						walk(n.Block, func(c *Node) { listed[c] = true })
+					}
 				}
 			}
 			carried := map[*Node]bool{}
@@ -133,47 +140,52 @@ func TestNothingDroppedSilently(t *testing.T) {
 				carried[n] = true
 			}
 			for _, n := range r.Nodes {
-				if n.File != tc.files[0] && len(tc.files) > 1 && !strings.HasPrefix(n.File, filepath.Dir(tc.files[0])) {
-					continue
-				}
 				if !n.used {
 					t.Errorf("%s: %s neither carried nor listed", n.Pos(), n.Text())
 				}
-				if n.File == tc.files[0] || len(tc.files) == 1 {
-					if !carried[n] && !listed[n.Pos()] && !underListed(n, r) {
-						t.Errorf("%s: %s marked used but neither carried nor listed", n.Pos(), n.Text())
-					}
+				second := len(tc.files) == 2 && n.File == tc.files[1]
+				if !second && !carried[n] && !listed[n] && !syncMember(n, r) {
+					t.Errorf("%s: %s marked used but neither carried nor listed", n.Pos(), n.Text())
 				}
 			}
 		})
 	}
 }
 
-// underListed reports whether a statement belongs to a block that was
-// listed whole, or is a member of a sync group.
-func underListed(n *Node, r *Result) bool {
-	var found bool
-	for _, top := range r.Nodes {
-		if top.Key == "group" {
-			for _, m := range top.Block {
-				if m == n {
-					return true
-				}
-			}
+// syncMember reports whether n names an instance of a vrrp_sync_group,
+// whose instances share one haresources line.
+func syncMember(n *Node, r *Result) bool {
+	for _, g := range r.Nodes {
+		if g.Key == "group" && slices.Contains(g.Block, n) {
+			return true
 		}
 	}
-	for _, it := range r.NotCarried {
-		for _, p := range r.Nodes {
-			if p.File == it.File && p.Line == it.Line && p.HasBlock {
-				walk(p.Block, func(c *Node) {
-					if c == n {
-						found = true
-					}
-				})
-			}
-		}
+	return false
+}
+
+func TestUnknownKeywordWithoutSuggestionIsListed(t *testing.T) {
+	p := writeConf(t, t.TempDir(), "keepalived.conf", strings.Replace(okInstance, "    priority 150\n", "    priority 150\n    frobnicate 1\n", 1))
+	r := Import([]string{p}, Options{})
+	if r.Diags.HasErrors() {
+		t.Fatal(r.Diags)
 	}
-	return found
+	want := Item{File: p, Line: 6, Target: conf.HACFName, What: "frobnicate 1", Why: "unknown keyword in vrrp_instance, not carried"}
+	if !slices.Contains(r.NotCarried, want) {
+		t.Errorf("not listed as %v: %v", want, r.NotCarried)
+	}
+}
+
+func TestPairUnicastMismatch(t *testing.T) {
+	dir := t.TempDir()
+	a := strings.Replace(okInstance, "    priority 150\n", "    priority 150\n    unicast_src_ip 10.0.0.2\n    unicast_peer {\n        10.0.0.3\n    }\n", 1)
+	b := strings.Replace(okInstance, "    priority 150\n", "    priority 100\n    unicast_src_ip 10.0.0.4\n    unicast_peer {\n        10.0.0.2\n    }\n", 1)
+	pa := writeConf(t, dir, "a.conf", a)
+	pb := writeConf(t, dir, "b.conf", b)
+	r := Import([]string{pa, pb}, Options{})
+	want := pb + ":6: error: pair: unicast_src_ip 10.0.0.4 of vrrp_instance VI_1 is not a unicast_peer in " + pa + " (10.0.0.3)\n"
+	if got := r.Diags.String(); got != want {
+		t.Errorf("got:\n%swant:\n%s", got, want)
+	}
 }
 
 // writeConf writes a config into a temporary directory and returns its
@@ -222,6 +234,8 @@ func TestImportErrors(t *testing.T) {
 			}},
 		{"vip not brought up", okInstance + "virtual_server 10.0.0.101 80 {\n    lb_algo rr\n}\n",
 			[]string{"FILE:14: error: virtual_server 10.0.0.101 80: no vrrp_instance brings up 10.0.0.101 (add it to a virtual_ipaddress block)"}},
+		{"bad address", okInstance + "virtual_server 10.0.0.x 80 {\n    lb_algo rr\n}\n",
+			[]string{"FILE:14: error: virtual_server \"10.0.0.x\" is not an address"}},
 		{"include missing", okInstance + "include conf.d/*.conf\n",
 			[]string{"FILE:14: error: include conf.d/*.conf: no file matches"}},
 		{"bad priority", strings.Replace(okInstance, "priority 150", "priority high", 1),
@@ -359,4 +373,28 @@ func TestTestdataIsValidKeepalived(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkImportLarge imports a config of 1000 virtual servers with two
+// real servers each.
+func BenchmarkImportLarge(b *testing.B) {
+	var t strings.Builder
+	t.WriteString("vrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    priority 150\n    virtual_ipaddress {\n        10.0.0.100/24\n    }\n}\n")
+	for i := range 1000 {
+		fmt.Fprintf(&t, "virtual_server 10.0.0.100 %d {\n    delay_loop 5\n    lb_algo wrr\n    lb_kind DR\n    protocol TCP\n", 1000+i)
+		for j := range 2 {
+			fmt.Fprintf(&t, "    real_server 10.1.%d.%d %d {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 3\n        }\n    }\n", i/200, j+1, 1000+i)
+		}
+		t.WriteString("}\n")
+	}
+	data := []byte(t.String())
+	read := func(string) ([]byte, error) { return data, nil }
+	b.ResetTimer()
+	for b.Loop() {
+		r := Import([]string{"k.conf"}, Options{ReadFile: read, Rand: fixedRand{}})
+		if r.Diags.HasErrors() || len(r.Files) != 4 {
+			b.Fatal(r.Diags)
+		}
+	}
+	b.ReportMetric(float64(len(data)), "input-bytes")
 }
