@@ -398,3 +398,58 @@ func BenchmarkImportLarge(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(data)), "input-bytes")
 }
+
+// TestImportIPv6: an IPv6 instance and service become IPv6addr and a
+// virtual6 section that check-config accepts.
+func TestImportIPv6(t *testing.T) {
+	text := `vrrp_instance VI_6 {
+    state MASTER
+    interface eth0
+    priority 150
+    virtual_ipaddress {
+        2001:db8::100/64
+    }
+}
+virtual_server 2001:db8::100 80 {
+    lb_algo rr
+    lb_kind DR
+    persistence_timeout 60
+    persistence_granularity 64
+    sorry_server 2001:db8::1 80
+    real_server 2001:db8:1::11 80 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
+`
+	dir := t.TempDir()
+	p := writeConf(t, dir, "keepalived.conf", text)
+	r := Import([]string{p}, Options{Rand: fixedRand{}})
+	if r.Diags.HasErrors() {
+		t.Fatal(r.Diags)
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, f := range r.Files {
+		all.Write(f.Data)
+		if err := os.WriteFile(filepath.Join(out, f.Name), f.Data, f.Mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"IPv6addr::2001:db8::100/64/eth0 ", "virtual6=[2001:db8::100]:80\n", "\treal6=[2001:db8:1::11]:80 gate 1\n", "\tfallback6=[2001:db8::1]:80 gate\n", "\tnetmask=64\n"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, all.String())
+		}
+	}
+	_, ds, err := conf.Load(out, conf.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.HasErrors() {
+		t.Errorf("check-config errors:\n%s", ds)
+	}
+}

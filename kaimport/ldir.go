@@ -59,6 +59,14 @@ func (im *importer) ldirectord(a *kaConf) {
 				}
 			}
 			for _, l := range body {
+				if sa.addr.Is6() {
+					// virtual6 sections take real6 and fallback6.
+					if r, ok := strings.CutPrefix(l, "real="); ok {
+						l = "real6=" + r
+					} else if f, ok := strings.CutPrefix(l, "fallback="); ok {
+						l = "fallback6=" + f
+					}
+				}
 				im.w(conf.LdirectordName, "\t%s\n", l)
 			}
 		}
