@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,13 +38,14 @@ type quorum struct {
 	leaderSince  time.Time
 	wasLeader    bool
 	revokedAt    map[string]time.Time
-	pending      map[string]bool // proposals in flight, by group or "nodeup:NAME"
+	unplacedLog  map[string]time.Time // last "has no owner" line per group
+	pending      map[string]bool      // proposals in flight, by group or "nodeup:NAME"
 	nodeUpQueued map[string]bool
 	hasState     bool
 }
 
 func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
-	q := &quorum{n: n, timing: DeriveTiming(n.ha), revokedAt: map[string]time.Time{},
+	q := &quorum{n: n, timing: DeriveTiming(n.ha), revokedAt: map[string]time.Time{}, unplacedLog: map[string]time.Time{},
 		pending: map[string]bool{}, nodeUpQueued: map[string]bool{}}
 	if err := q.timing.Validate(); err != nil {
 		return nil, err
@@ -269,6 +271,11 @@ func (q *quorum) decide() {
 	}
 	if isLeader && valid && caughtUp {
 		q.lead(st)
+		q.mu.Lock()
+		delete(q.unplacedLog, leaderStuckKey)
+		q.mu.Unlock()
+	} else if isLeader {
+		q.logLeaderStuck(valid, applied)
 	}
 }
 
@@ -485,6 +492,9 @@ func (q *quorum) lead(st *State) {
 	for i, g := range n.groups {
 		a := st.Groups[g.Name]
 		if a.Owner != "" {
+			q.mu.Lock()
+			delete(q.unplacedLog, g.Name)
+			q.mu.Unlock()
 			why := q.ineligible(a.Owner, i)
 			keep := why == ""
 			if keep && fb && a.Owner != g.Home && a.Failback && q.eligible(g.Home, i) &&
@@ -508,12 +518,14 @@ func (q *quorum) lead(st *State) {
 		}
 		target := q.choose(i)
 		if target == "" {
+			q.logUnplaced(g.Name, i, "no director can run it")
 			continue
 		}
 		if target != g.Home && q.homeComing(g.Home, i) {
 			continue // the home just came up: give it a deadtime to be ready
 		}
 		if !q.safeToAssign(st, i, a, target) {
+			q.logUnplaced(g.Name, i, "waiting until it is safe to give it to "+target)
 			continue
 		}
 		homeLeaving := false
@@ -744,4 +756,51 @@ func (q *quorum) stop() error {
 	err := q.raft.Shutdown().Error()
 	q.close()
 	return err
+}
+
+// unplacedEvery is how often the leader says why a group has no owner.
+const unplacedEvery = 5 * time.Second
+
+// logUnplaced tells, at most every unplacedEvery per group, why the
+// leader leaves group i without an owner, with each director's reason.
+func (q *quorum) logUnplaced(group string, i int, what string) {
+	q.mu.Lock()
+	last, seen := q.unplacedLog[group]
+	if seen && time.Since(last) < unplacedEvery {
+		q.mu.Unlock()
+		return
+	}
+	q.unplacedLog[group] = time.Now()
+	q.mu.Unlock()
+	if !seen {
+		return // the first pass without an owner is normal: say it only when it lasts
+	}
+	var why []string
+	for _, d := range q.n.ha.Nodes {
+		r := q.ineligible(d, i)
+		if r == "" {
+			r = "eligible"
+		}
+		why = append(why, d+": "+r)
+	}
+	q.n.log.Warn(fmt.Sprintf("Group %s still has no owner: %s (%s)", group, what, strings.Join(why, "; ")), "node", q.n.cfg.Name)
+}
+
+// leaderStuckKey is logUnplaced's map entry for the leader itself.
+const leaderStuckKey = "\x00leader"
+
+// logLeaderStuck tells, at most every unplacedEvery, that this leader
+// cannot place groups (no lease, or not caught up with its own log).
+func (q *quorum) logLeaderStuck(valid bool, applied uint64) {
+	q.mu.Lock()
+	last, seen := q.unplacedLog[leaderStuckKey]
+	if seen && time.Since(last) < unplacedEvery {
+		q.mu.Unlock()
+		return
+	}
+	q.unplacedLog[leaderStuckKey] = time.Now()
+	q.mu.Unlock()
+	if seen {
+		q.n.log.Warn(fmt.Sprintf("Leading but placing nothing: lease valid %v, applied %d of %d committed", valid, applied, q.raft.CommitIndex()), "node", q.n.cfg.Name)
+	}
 }
