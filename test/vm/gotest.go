@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // InVM reports whether this process runs inside the machine (its /init
@@ -56,71 +54,7 @@ var (
 // as SkipUnlessRunnable says.
 func RunGoTests(t *testing.T, pkg string, run string) *Result {
 	t.Helper()
-	SkipUnlessRunnable(t)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("vm: the go command is needed to build %s: %v", pkg, err)
-	}
-	dirOut, err := exec.Command(goTool, "list", "-f", "{{.Dir}}\n{{.ImportPath}}", pkg).Output()
-	if err != nil {
-		t.Fatalf("vm: go list %s: %v", pkg, errText(err))
-	}
-	info := strings.Split(strings.TrimSpace(string(dirOut)), "\n")
-	if len(info) != 2 {
-		t.Fatalf("vm: go list %s: want one package, got %q", pkg, dirOut)
-	}
-	pkgDir, importPath := info[0], info[1]
-
-	bin := BuildTestBinary(t, pkg)
-
-	// Leave the host's -timeout room to report, and the inner binary
-	// room to print its own goroutine dump before the machine is killed.
-	timeout := DefaultTimeout
-	if dl, ok := t.Deadline(); ok {
-		timeout = time.Until(dl) - 30*time.Second
-		if timeout < time.Minute {
-			timeout = time.Until(dl) * 9 / 10
-		}
-	}
-	inner := timeout - 20*time.Second
-	if inner < timeout/2 {
-		inner = timeout / 2
-	}
-	guestDir := "/hbgo/src/" + importPath
-	opts := Options{
-		TestBinary: bin,
-		Args:       []string{"-test.v", "-test.run", run, "-test.timeout", inner.String(), "-test.count", "1"},
-		Timeout:    timeout,
-		Dir:        guestDir,
-		Console:    tLogWriter{t},
-	}
-	if st, err := os.Stat(filepath.Join(pkgDir, "testdata")); err == nil && st.IsDir() {
-		opts.Files = map[string]string{guestDir + "/testdata": filepath.Join(pkgDir, "testdata")}
-	}
-	res, err := Run(context.Background(), opts)
-	if res != nil {
-		t.Logf("vm: %s %s: %v", importPath, run, res)
-	}
-	if err != nil {
-		t.Fatalf("vm: %s: %v", importPath, err)
-	}
-	var failed, passed []string
-	for _, l := range strings.Split(res.Output, "\n") {
-		if m := vmFailRE.FindStringSubmatch(l); m != nil {
-			failed = append(failed, m[1])
-		} else if m := vmPassRE.FindStringSubmatch(l); m != nil {
-			passed = append(passed, m[1])
-		}
-	}
-	switch {
-	case len(failed) > 0:
-		t.Errorf("vm: failed inside the VM: %s (exit %d)", strings.Join(failed, ", "), res.ExitCode)
-	case res.ExitCode != 0:
-		t.Errorf("vm: test binary exited %d inside the VM", res.ExitCode)
-	case len(passed) == 0:
-		t.Errorf("vm: no test matching %q passed inside the VM (all skipped, or none matched)", run)
-	}
-	return res
+	return RunGoTestsWith(t, pkg, run, GoTestOptions{})
 }
 
 // BuildTestBinary compiles the tests of package pkg into a static
@@ -138,14 +72,6 @@ func BuildTestBinary(t testing.TB, pkg string) string {
 		t.Fatalf("vm: go test -c %s: %v\n%s", pkg, err, out)
 	}
 	return bin
-}
-
-// tLogWriter sends each console line to t.Log as it arrives.
-type tLogWriter struct{ t *testing.T }
-
-func (w tLogWriter) Write(p []byte) (int, error) {
-	w.t.Log("vm| " + strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 func errText(err error) string {
