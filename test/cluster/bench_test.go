@@ -12,9 +12,7 @@ package cluster
 
 import (
 	"fmt"
-	"math"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	"time"
 
 	"hbgo/test/peers"
+	"hbgo/test/stats"
 )
 
 // hbgoTiming is a set of ha.cf timing lines for the hbgo cluster.
@@ -81,17 +80,6 @@ func (t *table) add(r row) {
 	t.rows = append(t.rows, r)
 }
 
-// percentile is the nearest-rank q-quantile (q in 0..1) of ds.
-func percentile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	k := int(math.Ceil(q*float64(len(s)))) - 1
-	return s[max(k, 0)]
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // report sets the benchmark's metrics from a row and adds it to the table.
@@ -100,16 +88,16 @@ func report(b *testing.B, t *table, r row) {
 	b.ReportMetric(0, "ns/op") // b.N is not the unit here
 	b.ReportMetric(float64(r.runs), "runs")
 	if r.runs > 0 {
-		b.ReportMetric(ms(percentile(r.took, .5)), "p50-ms")
-		b.ReportMetric(ms(percentile(r.took, .99)), "p99-ms")
+		b.ReportMetric(ms(stats.Percentile(r.took, .5)), "p50-ms")
+		b.ReportMetric(ms(stats.Percentile(r.took, .99)), "p99-ms")
 	}
 	if len(r.cmd) > 0 {
-		b.ReportMetric(ms(percentile(r.cmd, .5)), "cmd-p50-ms")
-		b.ReportMetric(ms(percentile(r.cmd, .99)), "cmd-p99-ms")
+		b.ReportMetric(ms(stats.Percentile(r.cmd, .5)), "cmd-p50-ms")
+		b.ReportMetric(ms(stats.Percentile(r.cmd, .99)), "cmd-p99-ms")
 	}
 	if len(r.gap) > 0 {
-		b.ReportMetric(ms(percentile(r.gap, .5)), "gap-p50-ms")
-		b.ReportMetric(ms(percentile(r.gap, .99)), "gap-p99-ms")
+		b.ReportMetric(ms(stats.Percentile(r.gap, .5)), "gap-p50-ms")
+		b.ReportMetric(ms(stats.Percentile(r.gap, .99)), "gap-p99-ms")
 	}
 	t.add(r)
 }
@@ -131,7 +119,7 @@ func (t *table) print(title, what string) {
 		if len(ds) == 0 {
 			return "-"
 		}
-		return percentile(ds, q).Round(time.Millisecond).String()
+		return stats.Percentile(ds, q).Round(time.Millisecond).String()
 	}
 	for _, r := range t.rows {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.system, r.setup, r.timing, len(r.took),

@@ -12,9 +12,7 @@ package e2e
 
 import (
 	"fmt"
-	"math"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +21,7 @@ import (
 	"time"
 
 	"hbgo/test/peers"
+	"hbgo/test/stats"
 )
 
 func benchRuns() int {
@@ -50,24 +49,16 @@ func (t *gapTable) add(r gapRow) {
 	t.rows = append(t.rows, r)
 }
 
-// nearestRank is the nearest-rank q-quantile of ds.
-func nearestRank(ds []time.Duration, q float64) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	k := int(math.Ceil(q*float64(len(s)))) - 1
-	return s[max(k, 0)]
-}
-
 func (t *gapTable) report(b *testing.B, r gapRow) {
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(len(r.udp)), "runs")
 	if len(r.udp) > 0 {
-		b.ReportMetric(float64(nearestRank(r.udp, .5))/1e6, "p50-ms")
-		b.ReportMetric(float64(nearestRank(r.udp, .99))/1e6, "p99-ms")
+		b.ReportMetric(float64(stats.Percentile(r.udp, .5))/1e6, "p50-ms")
+		b.ReportMetric(float64(stats.Percentile(r.udp, .99))/1e6, "p99-ms")
 	}
 	if len(r.http) > 0 {
-		b.ReportMetric(float64(nearestRank(r.http, .5))/1e6, "http-p50-ms")
-		b.ReportMetric(float64(nearestRank(r.http, .99))/1e6, "http-p99-ms")
+		b.ReportMetric(float64(stats.Percentile(r.http, .5))/1e6, "http-p50-ms")
+		b.ReportMetric(float64(stats.Percentile(r.http, .99))/1e6, "http-p99-ms")
 	}
 	t.add(r)
 }
@@ -82,7 +73,7 @@ func (t *gapTable) String() string {
 		if len(ds) == 0 {
 			return "-"
 		}
-		return nearestRank(ds, q).Round(time.Millisecond).String()
+		return stats.Percentile(ds, q).Round(time.Millisecond).String()
 	}
 	for _, r := range t.rows {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.system, r.setting, r.move, len(r.udp),

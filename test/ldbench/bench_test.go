@@ -28,6 +28,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"hbgo/test/stats"
 )
 
 func envInt(name string, def int) int {
@@ -77,11 +79,11 @@ func report(b *testing.B, rs *results, r Result) {
 		b.ReportMetric(r.Start.Seconds(), "start-s")
 	}
 	if len(r.Detect) > 0 {
-		b.ReportMetric(ms(Percentile(r.Detect, .5)), "detect-p50-ms")
-		b.ReportMetric(ms(Percentile(r.Detect, 1)), "detect-max-ms")
+		b.ReportMetric(ms(stats.Percentile(r.Detect, .5)), "detect-p50-ms")
+		b.ReportMetric(ms(stats.Percentile(r.Detect, 1)), "detect-max-ms")
 	}
 	if len(r.DetectHung) > 0 {
-		b.ReportMetric(ms(Percentile(r.DetectHung, .5)), "detect-hung-p50-ms")
+		b.ReportMetric(ms(stats.Percentile(r.DetectHung, .5)), "detect-hung-p50-ms")
 	}
 	if r.RSS > 0 {
 		b.ReportMetric(r.CPU, "cpu-%core")
@@ -121,10 +123,10 @@ func Table(rows []Result) string {
 		}
 		det, hung, cpu, mem, mass := "-", "-", "-", "-", "-"
 		if len(r.Detect) > 0 {
-			det = fmt.Sprintf("%s (%s), %d kills", dur(Percentile(r.Detect, .5)), dur(Percentile(r.Detect, 1)), len(r.Detect))
+			det = fmt.Sprintf("%s (%s), %d kills", dur(stats.Percentile(r.Detect, .5)), dur(stats.Percentile(r.Detect, 1)), len(r.Detect))
 		}
 		if len(r.DetectHung) > 0 {
-			hung = fmt.Sprintf("%s (%s), %d kills", dur(Percentile(r.DetectHung, .5)), dur(Percentile(r.DetectHung, 1)), len(r.DetectHung))
+			hung = fmt.Sprintf("%s (%s), %d kills", dur(stats.Percentile(r.DetectHung, .5)), dur(stats.Percentile(r.DetectHung, 1)), len(r.DetectHung))
 		}
 		if r.RSS > 0 {
 			cpu = fmt.Sprintf("%.1f%%", r.CPU)

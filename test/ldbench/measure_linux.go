@@ -5,11 +5,11 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"sort"
 	"sync"
 	"time"
 
 	"hbgo/test/netns"
+	"hbgo/test/stats"
 )
 
 // Phases bounds and sizes the measurements of one checker.
@@ -321,17 +321,6 @@ func (w *watcher) wait(from int, deadline time.Time, ok func(Call) bool) (Call, 
 	}
 }
 
-// Percentile is the nearest-rank q-quantile (q in 0..1).
-func Percentile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	k := int(math.Ceil(q*float64(len(s)))) - 1
-	return s[max(k, 0)]
-}
-
 // Capacity is what a plain client got from the lab: one connect to each
 // real server per CheckInterval, paced evenly, for a while. It is the
 // ceiling the lab itself puts on any checker at that size.
@@ -388,6 +377,6 @@ func MeasureCapacity(checker *netns.Host, farm *Farm, rounds int) Capacity {
 	wg.Wait()
 	took := time.Since(start)
 	c := Capacity{N: n, Connects: len(lat) + fail, Failed: fail, Rate: float64(len(lat)+fail) / took.Seconds()}
-	c.P50, c.P99, c.Max = Percentile(lat, .5), Percentile(lat, .99), Percentile(lat, 1)
+	c.P50, c.P99, c.Max = stats.Percentile(lat, .5), stats.Percentile(lat, .99), stats.Percentile(lat, 1)
 	return c
 }
