@@ -164,6 +164,23 @@ func denyServiceStarts() (func(), error) {
 // this process's own network namespace, as a service an install started
 // would: benchmarks run them only inside lab namespaces. It stops nothing.
 func CheckNoStrayDaemons() error {
+	stray := strayProcesses(func(pid, exe string) string {
+		if exe != KeepalivedBin && exe != HeartbeatBin {
+			return ""
+		}
+		return pid + " " + filepath.Base(exe)
+	})
+	if len(stray) > 0 {
+		return fmt.Errorf("peers: daemons running outside the lab (started by a package install?): %s; stop them before benchmarking", strings.Join(stray, ", "))
+	}
+	return nil
+}
+
+// strayProcesses lists, for every process in this process's own network
+// namespace, what name says of it (pid and its executable's path);
+// processes name returns "" for are left out. It finds nothing when /proc
+// cannot be read.
+func strayProcesses(name func(pid, exe string) string) []string {
 	self, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
 		return nil
@@ -178,15 +195,16 @@ func CheckNoStrayDaemons() error {
 			continue
 		}
 		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
-		if err != nil || (exe != KeepalivedBin && exe != HeartbeatBin) {
+		if err != nil {
+			continue
+		}
+		n := name(e.Name(), exe)
+		if n == "" {
 			continue
 		}
 		if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/net"); err == nil && ns == self {
-			stray = append(stray, e.Name()+" "+filepath.Base(exe))
+			stray = append(stray, n)
 		}
 	}
-	if len(stray) > 0 {
-		return fmt.Errorf("peers: daemons running outside the lab (started by a package install?): %s; stop them before benchmarking", strings.Join(stray, ", "))
-	}
-	return nil
+	return stray
 }

@@ -33,30 +33,16 @@ func EnsureLdirectord() error {
 // checkNoStrayLdirectord looks for an ldirectord process (a Perl script,
 // so found by its command line) in this process's network namespace.
 func checkNoStrayLdirectord() error {
-	self, err := os.Readlink("/proc/self/ns/net")
-	if err != nil {
-		return nil
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var stray []string
-	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
+	stray := strayProcesses(func(pid, exe string) string {
+		if b := filepath.Base(exe); b != "perl" && !strings.HasPrefix(b, "perl5") {
+			return ""
 		}
-		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		cmd, err := os.ReadFile("/proc/" + pid + "/cmdline")
 		if err != nil || !strings.Contains(string(cmd), "ldirectord") {
-			continue
+			return ""
 		}
-		if exe, _ := os.Readlink("/proc/" + e.Name() + "/exe"); filepath.Base(exe) != "perl" && !strings.HasPrefix(filepath.Base(exe), "perl5") {
-			continue
-		}
-		if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/net"); err == nil && ns == self {
-			stray = append(stray, e.Name())
-		}
-	}
+		return pid
+	})
 	if len(stray) > 0 {
 		return fmt.Errorf("peers: ldirectord running outside the lab (pid %s, started by a package install?); stop it before benchmarking", strings.Join(stray, ", "))
 	}
