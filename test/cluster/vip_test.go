@@ -18,10 +18,21 @@ type vipSample struct {
 }
 
 // sampleVIP asks every director's namespace, every 10 ms, whether it
-// serves vip (the address present and live in its gate), until stop is
-// closed.
-func sampleVIP(t *testing.T, c *Cluster, vip netip.Addr, nodes []string, stop <-chan struct{}) <-chan []vipSample {
+// serves vip (the address present and live in its gate), until finish is
+// called (or the test ends); finish returns the samples.
+func sampleVIP(t *testing.T, c *Cluster, vip netip.Addr, nodes []string) (finish func() []vipSample) {
 	out := make(chan []vipSample, 1)
+	stop := make(chan struct{})
+	var once sync.Once
+	var samples []vipSample
+	finish = func() []vipSample {
+		once.Do(func() {
+			close(stop)
+			samples = <-out
+		})
+		return samples
+	}
+	t.Cleanup(func() { finish() })
 	go func() {
 		var samples []vipSample
 		tick := time.NewTicker(10 * time.Millisecond)
@@ -49,7 +60,18 @@ func sampleVIP(t *testing.T, c *Cluster, vip netip.Addr, nodes []string, stop <-
 			}
 		}
 	}()
-	return out
+	return finish
+}
+
+// startWithVIP starts the cluster of spec, waits until n1 serves vip,
+// and samples both directors from then on (see sampleVIP).
+func startWithVIP(t *testing.T, spec Spec, vip netip.Addr) (*Cluster, func() []vipSample) {
+	c := New(t, spec)
+	c.StartAll()
+	waitServed(t, c, "n1", vip, true, bound)
+	finish := sampleVIP(t, c, vip, []string{"n1", "n2"})
+	time.Sleep(300 * time.Millisecond)
+	return c, finish
 }
 
 // waitServed waits until node serves vip.
@@ -97,15 +119,7 @@ func TestClusterKill9LosesVIP(t *testing.T) {
 			if mode == "witness" {
 				spec.Witnesses = []string{"w"}
 			}
-			c := New(t, spec)
-			c.StartAll()
-			waitServed(t, c, "n1", vip, true, bound)
-
-			stop := make(chan struct{})
-			var once sync.Once
-			defer once.Do(func() { close(stop) })
-			samples := sampleVIP(t, c, vip, []string{"n1", "n2"}, stop)
-			time.Sleep(300 * time.Millisecond)
+			c, samples := startWithVIP(t, spec, vip)
 
 			killed := time.Now()
 			c.Signal("n1", syscall.SIGKILL)
@@ -120,10 +134,9 @@ func TestClusterKill9LosesVIP(t *testing.T) {
 			}
 			gone := time.Now()
 			time.Sleep(200 * time.Millisecond)
-			once.Do(func() { close(stop) })
 
 			var dark time.Time
-			for _, s := range <-samples {
+			for _, s := range samples() {
 				if s.served["n1"] && s.served["n2"] {
 					t.Errorf("%s: both directors serve %s", s.at.Format("15:04:05.000"), vip)
 				}
@@ -146,15 +159,8 @@ func TestClusterKill9LosesVIP(t *testing.T) {
 // stale) but stops it; no 10 ms sample finds the VIP served twice.
 func TestClusterFrozenOwnerLosesVIP(t *testing.T) {
 	vip := netip.MustParseAddr("10.81.0.100")
-	c := New(t, Spec{Directors: []string{"n1", "n2"}, Witnesses: []string{"w"}, Extra: "auto_failback off\n", Haresources: fmt.Sprintf("n1 IPaddr::%s/24/eth0\n", vip)})
-	c.StartAll()
-	waitServed(t, c, "n1", vip, true, bound)
-
-	stop := make(chan struct{})
-	var once sync.Once
-	defer once.Do(func() { close(stop) })
-	samples := sampleVIP(t, c, vip, []string{"n1", "n2"}, stop)
-	time.Sleep(300 * time.Millisecond)
+	c, samples := startWithVIP(t, Spec{Directors: []string{"n1", "n2"}, Witnesses: []string{"w"}, Extra: "auto_failback off\n",
+		Haresources: fmt.Sprintf("n1 IPaddr::%s/24/eth0\n", vip)}, vip)
 
 	frozen := time.Now()
 	c.Signal("n1", syscall.SIGSTOP)
@@ -166,8 +172,7 @@ func TestClusterFrozenOwnerLosesVIP(t *testing.T) {
 	if addrPresent(t, c, "n1", vip) {
 		t.Errorf("n1 still has %s 3 s after it thawed", vip)
 	}
-	once.Do(func() { close(stop) })
-	for _, s := range <-samples {
+	for _, s := range samples() {
 		if s.served["n1"] && s.served["n2"] {
 			t.Errorf("%s: both directors serve %s", s.at.Format("15:04:05.000"), vip)
 		}
