@@ -62,20 +62,20 @@ func ldirectorConfigs(cfg *conf.Config, dir string) map[string]*conf.LdirectordC
 }
 
 func findLdirectorConfig(cfg *conf.Config, dir, name string) *conf.LdirectordConfig {
-	want := name
-	if !filepath.IsAbs(want) {
-		want = filepath.Join(dir, name)
-	}
 	for _, lc := range cfg.Ldirectord {
-		f := lc.File
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(dir, f)
-		}
-		if filepath.Clean(f) == filepath.Clean(want) {
+		if inDir(dir, lc.File) == inDir(dir, name) {
 			return lc
 		}
 	}
 	return nil
+}
+
+// inDir is the clean path of a file named relative to dir, or absolute.
+func inDir(dir, name string) string {
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(dir, name)
+	}
+	return filepath.Clean(name)
 }
 
 // openTable is the kernel's IPVS table, or, where the kernel has none, an
@@ -139,17 +139,10 @@ func startWarmLdirectors(cfg *conf.Config, dir, node string, log *slog.Logger) *
 // Running is resources.Env.Ldirector: nil when the ldirector of config
 // runs.
 func (w *warmLdirectors) Running(config string) error {
-	file := config
-	if !filepath.IsAbs(file) {
-		file = filepath.Join(w.dir, config)
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for f, r := range w.runs {
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(w.dir, f)
-		}
-		if filepath.Clean(f) == filepath.Clean(file) {
+		if inDir(w.dir, f) == inDir(w.dir, config) {
 			return r.err
 		}
 	}
