@@ -30,18 +30,23 @@ type quorum struct {
 	stores *Stores
 	voters []string
 
-	mu           sync.Mutex
-	started      bool
-	lastVerify   time.Time // leader: start of the last successful quorum round trip
-	anchor       time.Time // follower: arrival of the last leader claim it had caught up with
-	verifying    bool
-	leaderSince  time.Time
-	wasLeader    bool
-	revokedAt    map[string]time.Time
-	unplacedLog  map[string]time.Time // last "has no owner" line per group
-	pending      map[string]bool      // proposals in flight, by group or "nodeup:NAME"
-	nodeUpQueued map[string]bool
-	hasState     bool
+	mu         sync.Mutex
+	started    bool
+	lastVerify time.Time // leader: start of the last successful quorum round trip
+	// lastTick is when decide last ran, and trustFrom the earliest start
+	// of a quorum round trip that may renew the leader's lease: after the
+	// process stalled (frozen, starved), answers raft received before the
+	// stall and reads only now could complete a round trip begun after it.
+	lastTick, trustFrom time.Time
+	anchor              time.Time // follower: arrival of the last leader claim it had caught up with
+	verifying           bool
+	leaderSince         time.Time
+	wasLeader           bool
+	revokedAt           map[string]time.Time
+	unplacedLog         map[string]time.Time // last "has no owner" line per group
+	pending             map[string]bool      // proposals in flight, by group or "nodeup:NAME"
+	nodeUpQueued        map[string]bool
+	hasState            bool
 }
 
 func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
@@ -206,7 +211,7 @@ func (q *quorum) verifyLeadership() {
 		err := q.raft.VerifyLeader().Error()
 		q.mu.Lock()
 		q.verifying = false
-		if err == nil {
+		if err == nil && !start.Before(q.trustFrom) {
 			q.lastVerify = start
 		}
 		q.mu.Unlock()
@@ -224,6 +229,7 @@ func (q *quorum) hasQuorum() bool {
 // decide runs on every tick of the node's loop.
 func (q *quorum) decide() {
 	n := q.n
+	q.noticeStall()
 	q.bootstrap()
 	if q.raft.State() == raft.Leader {
 		if c := q.raft.CommitIndex(); n.raftCommit.Swap(c) != c {
@@ -803,4 +809,24 @@ func (q *quorum) logLeaderStuck(valid bool, applied uint64) {
 	if seen {
 		q.n.log.Warn(fmt.Sprintf("Leading but placing nothing: lease valid %v, applied %d of %d committed", valid, applied, q.raft.CommitIndex()), "node", q.n.cfg.Name)
 	}
+}
+
+// noticeStall runs first in every decision pass. A gap of more than half
+// a lease since the last pass means the process stood still (SIGSTOP, a
+// starved machine): answers that raft's sockets kept meanwhile are old,
+// and hashicorp/raft counts any successful answer toward a leadership
+// check, whenever it was sent. So for a leader lease timeout from now —
+// time enough to read what piled up, and to step down if a newer term is
+// in it — no quorum round trip renews the lease. The lease left from
+// before the stall still counts; it has usually run out.
+func (q *quorum) noticeStall() {
+	now := time.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.lastTick.IsZero() && now.Sub(q.lastTick) > q.timing.Lease/2 {
+		q.trustFrom = now.Add(q.timing.LeaderLeaseTimeout)
+		q.n.log.Warn(fmt.Sprintf("Stood still for %v: not renewing the lease from raft answers before %s",
+			now.Sub(q.lastTick).Round(time.Millisecond), q.trustFrom.Format("15:04:05.000")), "node", q.n.cfg.Name)
+	}
+	q.lastTick = now
 }
