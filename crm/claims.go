@@ -17,6 +17,9 @@ const (
 	ClaimRunning
 	ClaimStopping
 	ClaimFailed // a start failed here; the group is stopped here
+	// ClaimIntent: stopped here, and this node means to start it as soon
+	// as its peer acknowledges (two-node mode's handshake).
+	ClaimIntent
 )
 
 func (s ClaimState) String() string {
@@ -31,6 +34,8 @@ func (s ClaimState) String() string {
 		return "stopping"
 	case ClaimFailed:
 		return "failed"
+	case ClaimIntent:
+		return "intent"
 	}
 	return fmt.Sprintf("claim(%d)", uint8(s))
 }
@@ -89,7 +94,10 @@ type Claims struct {
 	Groups []Claim
 }
 
-const claimsVersion = 1
+// claimsVersion 2: nonces start at a random number each run, ClaimIntent
+// and FlagPingUnknown exist. A peer speaking another version is alien:
+// its claims cannot be compared.
+const claimsVersion = 2
 
 // FlagRaftState says the node already belongs to a placement log, so a
 // new node must wait to be added instead of bootstrapping one.
@@ -102,6 +110,10 @@ const FlagLease = 2
 // FlagLeaving says the node's standby request comes from its shutdown, not
 // from an operator: auto_failback brings the groups back when it returns.
 const FlagLeaving = 4
+
+// FlagPingUnknown says the node's first ping round has not ended: its
+// ping score means nothing yet.
+const FlagPingUnknown = 8
 
 // LayoutOf hashes group names in order.
 func LayoutOf(groups []string) uint32 {
@@ -194,7 +206,7 @@ func DecodeClaims(b []byte) (*Claims, error) {
 			return nil, errors.New("claims: truncated")
 		}
 		st := ClaimState(rest[0])
-		if st > ClaimFailed {
+		if st > ClaimIntent {
 			return nil, errors.New("claims: bad state")
 		}
 		ep, n := binary.Uvarint(rest[1:])

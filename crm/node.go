@@ -77,7 +77,11 @@ type Node struct {
 
 	raftFlags  atomic.Uint32 // claims flags set by quorum mode
 	leaving    atomic.Bool   // graceful stop in progress
-	nonces     nonceBook
+	book       *peerBook     // each peer's newest claims
+	nonces     *nonceBook
+	intents    intents       // two-node handshake; its lock also orders claims with nonces
+	mayRun     []atomic.Bool // per group: the last decision lets it run here (GroupLease)
+	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
 	raftCommit atomic.Uint64 // leader's commit index, sent in claims
 	lastDecide atomic.Int64  // unix ns of the last decision (two-node lease)
 	layerSet   atomic.Bool   // n.layer may be read from the layer's own goroutines
@@ -86,7 +90,7 @@ type Node struct {
 	request   RequestKind
 	scope     Scope
 	reqID     uint32
-	ping      int
+	ping      int // PingUnknown until the first round ended
 	peerUpAt  map[string]time.Time
 	away      []bool // two-node mode: per group, here only because the home could not run it
 	heardPeer bool
@@ -106,7 +110,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	c := cfg.Config
 	ha := c.HA
 	n := &Node{cfg: cfg, log: cfg.Logger, ha: ha, mode: ModeOf(ha), start: time.Now(),
-		wake: make(chan struct{}, 1), peerUpAt: map[string]time.Time{}}
+		wake: make(chan struct{}, 1), peerUpAt: map[string]time.Time{}, ping: PingUnknown,
+		nonces: newNonceBook(randomNonce()), aliens: map[string]bool{}}
 	switch {
 	case ha.IsNode(cfg.Name):
 		n.role = "director"
@@ -126,6 +131,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	// The layout covers the voters too: acks are indexed by voter.
 	n.layout = LayoutOf(append(append(names, "\x01"), heartbeat.Members(ha)...))
 	n.away = make([]bool, len(n.groups))
+	n.book = newPeerBook(n.layout)
+	n.intents.from = make([]uint32, len(n.groups))
+	n.mayRun = make([]atomic.Bool, len(n.groups))
 	key, ok := c.Auth.ActiveKey()
 	if !ok {
 		return nil, errors.New("authkeys has no active key")
@@ -160,7 +168,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.layer, err = heartbeat.StartLayer(heartbeat.LayerConfig{
 		Node: cfg.Name, HA: ha, Key: key, StateDir: cfg.StateDir, Role: n.role, Version: cfg.Version,
 		Digests: c.Digests, Logger: n.log, OnEvent: n.onEvent, Links: cfg.Links,
-		GossipDial: cfg.Dial, App: n.appState, OnApp: func(string) { n.poke() },
+		GossipDial: cfg.Dial, App: n.appState, OnApp: n.onApp,
 	})
 	if err != nil {
 		n.cancel()
@@ -202,11 +210,19 @@ func (n *Node) claimsChanged() {
 	}
 }
 
+// onApp hears the claims of every heartbeat from a peer (heartbeat's lock
+// held: it must not block).
+func (n *Node) onApp(node string, gen uint64, app []byte, at time.Time) {
+	if n.book.offer(node, gen, app, at) {
+		n.poke()
+	}
+}
+
 func (n *Node) pingChanged(score int) {
 	n.mu.Lock()
 	n.ping = score
 	n.mu.Unlock()
-	if n.layer != nil {
+	if n.layer != nil && score != PingUnknown {
 		n.layer.SetPing(score)
 	}
 	n.claimsChanged()
@@ -235,32 +251,50 @@ func (n *Node) onEvent(e heartbeat.Event) {
 
 // myClaims is this node's claims now.
 func (n *Node) myClaims() *Claims {
+	n.intents.mu.Lock()
+	defer n.intents.mu.Unlock()
+	return n.myClaimsLocked()
+}
+
+// myClaimsLocked builds the claims with n.intents.mu held: a stopped
+// group this node means to start says ClaimIntent.
+func (n *Node) myClaimsLocked() *Claims {
 	n.mu.Lock()
 	flags := uint8(n.raftFlags.Load())
 	if n.leaving.Load() {
 		flags |= FlagLeaving
 	}
-	c := &Claims{Layout: n.layout, Flags: flags, Ping: uint8(min(n.ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID,
+	ping := n.ping
+	if ping == PingUnknown {
+		flags |= FlagPingUnknown
+		ping = 0
+	}
+	c := &Claims{Layout: n.layout, Flags: flags, Ping: uint8(min(ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID,
 		Commit: n.raftCommit.Load()}
 	n.mu.Unlock()
 	for _, r := range n.runners {
 		cl, _, _ := r.get()
 		c.Groups = append(c.Groups, cl)
 	}
+	overlayIntents(c.Groups, n.intents.from)
 	return c
 }
 
 // appState is the cluster state each heartbeat carries: this node's
 // claims, a fresh nonce (its send time remembered) and acks of the newest
-// nonce heard from every voter.
+// nonce heard from every voter. Claims are built and numbered under the
+// intents' lock, so a heartbeat numbered from an intent's first nonce on
+// carries the intent.
 func (n *Node) appState() []byte {
-	c := n.myClaims()
+	n.intents.mu.Lock()
+	c := n.myClaimsLocked()
 	c.Nonce = n.nonces.next(time.Now())
+	n.intents.mu.Unlock()
 	for _, v := range heartbeat.Members(n.ha) {
 		var ack uint32
 		if v != n.cfg.Name {
-			if pc := n.peerClaims(v); pc != nil {
-				ack = pc.Nonce
+			if e := n.book.get(v); e.claims != nil {
+				ack = e.claims.Nonce
 			}
 		}
 		c.Acks = append(c.Acks, ack)
@@ -278,52 +312,14 @@ func (n *Node) voterIndex(name string) int {
 	return -1
 }
 
-// nonceBook numbers this node's heartbeats and remembers when each of the
-// recent ones was sent.
-type nonceBook struct {
-	mu   sync.Mutex
-	last uint32
-	sent [256]time.Time // by nonce modulo 256
-}
-
-func (b *nonceBook) next(now time.Time) uint32 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.last++
-	if b.last == 0 {
-		b.last = 1
-	}
-	b.sent[b.last%256] = now
-	return b.last
-}
-
-// sentAt is when nonce k was sent, if it is recent enough to remember.
-func (b *nonceBook) sentAt(k uint32) (time.Time, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if k == 0 || k > b.last || b.last-k >= 256 {
-		return time.Time{}, false
-	}
-	return b.sent[k%256], true
-}
-
-// peerClaims decodes what a peer last said; nil when never heard, or
-// when its group list differs from ours.
+// peerClaims is what a peer last said (newest by its own numbering); nil
+// when never heard, or when its claims cannot be compared with ours.
 func (n *Node) peerClaims(peer string) *Claims {
-	if !n.layerSet.Load() {
-		// The heartbeat layer's first send asks for our claims (and acks
-		// of peers) before StartLayer has returned.
+	e := n.book.get(peer)
+	if e.alien {
 		return nil
 	}
-	b := n.layer.HB.PeerApp(peer)
-	if len(b) == 0 {
-		return nil
-	}
-	c, err := DecodeClaims(b)
-	if err != nil || c.Layout != n.layout {
-		return nil
-	}
-	return c
+	return e.claims
 }
 
 // peerAlive is the heartbeat layer's view of a peer.
@@ -392,36 +388,62 @@ func (n *Node) decide() {
 }
 
 func (n *Node) decideTwoNode() {
-	peer := n.peers()[0]
-	n.mu.Lock()
-	ready := n.heardPeer || time.Since(n.start) >= n.ha.EffectiveInitdead()
-	req, scope, ping := n.request, n.scope, n.ping
-	n.mu.Unlock()
-	v := &TwoNodeView{
-		Me: n.cfg.Name, Peer: peer, Ready: ready, PeerAlive: n.peerAlive(peer), PeerClaims: n.peerClaims(peer),
-		Homes: n.homes, AutoFailback: n.ha.AutoFailback, PingConfigured: n.pinger.configured(), MyPing: ping,
-		MyRequest: req, MyScope: scope,
-	}
-	for _, r := range n.runners {
-		cl, took, _ := r.get()
-		v.Mine = append(v.Mine, cl)
-		_ = took
-		v.AwayFromHome = append(v.AwayFromHome, n.away[len(v.AwayFromHome)])
-	}
+	v := n.twoNodeView(time.Now())
+	n.noteAlien(v.Peer, v.PeerAlien)
 	for i, r := range n.runners {
 		// A failed start is forgotten once the peer runs the group, or
 		// when the operator asks this node to take it.
 		if v.Mine[i].State == ClaimFailed && (v.peerClaim(i).State == ClaimRunning || v.myRequest(i, RequestTakeover)) {
 			r.clearFailed()
 		}
-		want := v.Want(i)
-		if want && !v.Mine[i].State.Holds() {
-			n.away[i] = v.StartsAway(i)
-		}
-		r.set(want, 0)
+	}
+	ds, changed := applyTwoNode(v, &n.intents, n.nonces, n.away)
+	if changed {
+		n.claimsChanged()
+	}
+	for i, r := range n.runners {
+		n.mayRun[i].Store(ds[i].Run)
+		r.set(ds[i].Run, 0)
 	}
 	done, impossible := v.RequestDone()
 	n.finishRequest(done, impossible)
+}
+
+// twoNodeView is the snapshot a two-node pass decides on.
+func (n *Node) twoNodeView(now time.Time) *TwoNodeView {
+	peer := n.peers()[0]
+	n.mu.Lock()
+	in := twoNodeInput{
+		Me: n.cfg.Name, Peer: peer, Ready: n.heardPeer || now.Sub(n.start) >= n.ha.EffectiveInitdead(),
+		PeerAlive: n.peerAlive(peer), PeerEntry: n.book.get(peer), MyIndex: n.voterIndex(n.cfg.Name),
+		Homes: n.homes, HA: n.ha, PingConfigured: n.pinger.configured(), MyPing: n.ping,
+		MyRequest: n.request, MyScope: n.scope, Away: n.away, Now: now,
+	}
+	n.mu.Unlock()
+	n.intents.mu.Lock()
+	in.Mine = n.myClaimsLocked().Groups
+	in.IntentFrom = append([]uint32(nil), n.intents.from...)
+	n.intents.mu.Unlock()
+	return buildTwoNodeView(in, n.nonces)
+}
+
+// noteAlien logs, once per change, a peer that is alive and whose claims
+// cannot be compared with ours.
+func (n *Node) noteAlien(peer string, alien bool) {
+	n.mu.Lock()
+	was := n.aliens[peer]
+	n.aliens[peer] = alien
+	n.mu.Unlock()
+	switch {
+	case alien && !was:
+		n.log.Error(fmt.Sprintf("CRITICAL: %s", alienWarning(n.cfg.Name, peer)), "node", n.cfg.Name)
+	case !alien && was:
+		n.log.Info(fmt.Sprintf("Claims of %s can be compared again: placement resumes", peer), "node", n.cfg.Name)
+	}
+}
+
+func alienWarning(me, peer string) string {
+	return fmt.Sprintf("%s is alive but its haresources (or hbgo version) differ from %s's: no group starts until they match", peer, me)
 }
 
 // request handling shared by the modes: a command sets a request, the
@@ -647,6 +669,11 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		st.Resources = "none"
 	}
 	st.Warnings = n.digestWarnings(st.Nodes)
+	for _, p := range n.peers() {
+		if e := n.book.get(p); e.alien && n.peerAlive(p) {
+			st.Warnings = append(st.Warnings, alienWarning(n.cfg.Name, p))
+		}
+	}
 	return st, nil
 }
 
@@ -736,18 +763,33 @@ func (n *Node) Stop(graceful bool, timeout time.Duration) error {
 	n.mu.Lock()
 	n.stopping = true
 	n.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// A graceful stop leaves the cluster only once every group has
+	// stopped here: until then the node goes on heartbeating, its claims
+	// say "stopping", the runner retries the stop, and no peer takes the
+	// group. A stop without grace (a second signal) waits timeout, then
+	// goes silent: the peer takes over after deadtime.
+	stopped := true
 	for _, r := range n.runners {
-		if err := r.waitStopped(ctx); err != nil {
-			errs = append(errs, err)
+		for waited := time.Duration(0); ; waited += timeout {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := r.waitStopped(ctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			if !graceful || n.ctx.Err() != nil {
+				errs = append(errs, err)
+				stopped = false
+				break
+			}
+			n.log.Error(fmt.Sprintf("CRITICAL: %v after %v; still trying, staying in the cluster until it stops", err, waited+timeout), "node", n.cfg.Name)
 		}
 	}
-	cancel()
 	n.claimsChanged()
 	if n.quorum != nil {
 		errs = append(errs, n.quorum.stop())
 	}
-	errs = append(errs, n.layer.Stop(graceful))
+	errs = append(errs, n.layer.Stop(graceful && stopped))
 	n.cancel()
 	n.wg.Wait()
 	n.log.Info("hbgo stopped", "node", n.cfg.Name)
@@ -778,7 +820,8 @@ func (n *Node) Lease() (until time.Time, ok bool) {
 		if last == 0 {
 			return time.Time{}, false
 		}
-		until = time.Unix(0, last).Add(DeriveTiming(n.ha).TwoNodeLease)
+		peer := n.peers()[0]
+		until = twoNodeLease(DeriveTiming(n.ha), time.Unix(0, last), n.peerAlive(peer), n.book.get(peer), n.nonces, n.voterIndex(n.cfg.Name))
 		return until, until.After(now)
 	}
 	return time.Time{}, false
@@ -810,13 +853,8 @@ func (n *Node) GroupLease(group string) (until time.Time, ok bool) {
 		}
 	case ModeTwoNode:
 		for i, g := range n.groups {
-			if g.Name == group {
-				n.runners[i].mu.Lock()
-				want := n.runners[i].want
-				n.runners[i].mu.Unlock()
-				if !want {
-					return time.Time{}, false
-				}
+			if g.Name == group && !n.mayRun[i].Load() {
+				return time.Time{}, false
 			}
 		}
 	}

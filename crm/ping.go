@@ -149,7 +149,8 @@ func (p *pinger) start(ctx context.Context, onChange func(int)) error {
 func (p *pinger) loop(ctx context.Context, c4, c6 *icmp.PacketConn, id int, onChange func(int)) {
 	t := time.NewTicker(p.every)
 	defer t.Stop()
-	last := -1
+	last := PingUnknown
+	started := time.Now()
 	for seq := 0; ; seq++ {
 		for a := range p.targets {
 			var msg icmp.Message
@@ -177,7 +178,25 @@ func (p *pinger) loop(ctx context.Context, c4, c6 *icmp.PacketConn, id int, onCh
 				p.log.Info(fmt.Sprintf("Ping node %s is %s", p.names[a], word), "node", p.node)
 			}
 		}
+		// The score is unknown until every target answered once or
+		// deadping passed: a score of 0 before the first replies could
+		// arrive would tell the peer this node lost its uplink.
+		known := now.Sub(started) >= p.dead
+		if !known {
+			known = true
+			for _, tg := range p.targets {
+				known = known && tg.up
+			}
+		}
 		p.mu.Unlock()
+		if !known {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			continue
+		}
 		if s := p.score(); s != last {
 			last = s
 			if onChange != nil {

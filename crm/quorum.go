@@ -314,9 +314,9 @@ func (q *quorum) refreshAnchor() {
 	if id == "" || string(id) == q.n.cfg.Name {
 		return
 	}
-	b, at := q.n.layer.HB.PeerAppAt(string(id))
-	c, err := DecodeClaims(b)
-	if err != nil || c.Commit == 0 {
+	e := q.n.book.get(string(id))
+	c, at := e.claims, e.at
+	if c == nil || e.alien || c.Commit == 0 {
 		return
 	}
 	_, applied := q.fsm.view()

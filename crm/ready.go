@@ -30,9 +30,11 @@ func (n *Node) Settled() bool {
 	}
 	for _, r := range n.runners {
 		r.mu.Lock()
-		want, state := r.want, r.claim.State
+		want, state, swept := r.want, r.claim.State, r.swept
 		r.mu.Unlock()
 		switch {
+		case !swept:
+			return false
 		case state == ClaimStarting || state == ClaimStopping:
 			return false
 		case want && state != ClaimRunning && state != ClaimFailed:

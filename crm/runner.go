@@ -32,6 +32,7 @@ type runner struct {
 	claim   Claim
 	tookAt  time.Time
 	lastErr string
+	swept   bool // the restart sweep is done (Settled waits for it)
 	wake    chan struct{}
 }
 
@@ -99,10 +100,22 @@ type preparer interface {
 	Prepare(ctx context.Context) error
 }
 
+// sweeper is a chain that can find and stop what an earlier run of the
+// daemon left running (resources.Chain).
+type sweeper interface {
+	Sweep(ctx context.Context, beforeStop func()) (found bool, err error)
+}
+
 // run is the runner's loop; it ends with ctx, stopping nothing (the node
-// stops groups explicitly before it exits). It first prepares the group's
-// standby state.
+// stops groups explicitly before it exits). It first sweeps what a former
+// run left running, then prepares the group's standby state.
 func (r *runner) run(ctx context.Context) {
+	if sw, ok := r.chain.(sweeper); ok {
+		r.sweep(ctx, sw)
+	}
+	r.mu.Lock()
+	r.swept = true
+	r.mu.Unlock()
 	if p, ok := r.chain.(preparer); ok {
 		pctx, cancel := context.WithTimeout(ctx, r.timeout)
 		if err := p.Prepare(pctx); err != nil {
@@ -128,6 +141,47 @@ func (r *runner) run(ctx context.Context) {
 		case <-r.wake:
 		}
 	}
+}
+
+// sweep stops the group if anything of it runs here although this run of
+// the daemon never started it: a daemon killed with -9 (or crashed) and
+// started again must not keep a copy the cluster may have given to
+// another node meanwhile. It claims "stopping" while it stops, so that no
+// peer starts the group before the leftovers are gone, and retries until
+// the stop succeeds, as stop does.
+func (r *runner) sweep(ctx context.Context, sw sweeper) {
+	for attempt := 1; ; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, r.timeout)
+		found, err := r.sweepOnce(sctx, sw)
+		cancel()
+		if err == nil {
+			if found {
+				r.log.Warn(fmt.Sprintf("Resource group %s was running here from a former run: stopped it", r.name), "node", r.node, "group", r.name)
+				r.setClaim(ClaimStopped)
+			}
+			return
+		}
+		r.log.Error(fmt.Sprintf("CRITICAL: resource group %s: stopping what a former run left failed (attempt %d): %v", r.name, attempt, err), "node", r.node, "group", r.name)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
+}
+
+// sweepOnce asks the chain whether anything runs; if so it claims
+// "stopping" before stopping it.
+func (r *runner) sweepOnce(ctx context.Context, sw sweeper) (bool, error) {
+	return sw.Sweep(ctx, func() {
+		r.mu.Lock()
+		stopping := r.claim.State == ClaimStopping
+		r.mu.Unlock()
+		if !stopping {
+			r.log.Warn(fmt.Sprintf("Resource group %s runs here, left by a former run: stopping it", r.name), "node", r.node, "group", r.name)
+			r.setClaim(ClaimStopping)
+		}
+	})
 }
 
 func (r *runner) start(ctx context.Context) {

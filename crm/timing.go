@@ -38,6 +38,11 @@ type Timing struct {
 	// sooner than deadtime after the last heartbeat it heard, which was
 	// sent at most a keepalive before that decision.
 	TwoNodeLease time.Duration
+	// AckLease is how long a node of a two-node cluster may hold its
+	// groups after the send time of the newest heartbeat of its own that
+	// the peer acknowledged: the peer heard it then or later, so it
+	// declares the node dead no sooner than a deadtime after.
+	AckLease time.Duration
 }
 
 // DeriveTiming turns keepalive and deadtime into the cluster's timings:
@@ -50,6 +55,7 @@ type Timing struct {
 //	SafeWait = Lease + 2*LeaderLeaseTimeout + Margin
 //	NewLeaderWait = Lease + Margin with three voters, SafeWait with more
 //	TwoNodeLease = deadtime - keepalive - max((deadtime-keepalive)/10, 20ms)
+//	AckLease = deadtime - max(deadtime/10, 20ms)
 //
 // Why this is safe: a leader renews its own lease with a quorum round
 // trip. A follower renews its lease only from the leader's claims (in the
@@ -77,6 +83,7 @@ func DeriveTiming(ha *conf.HAConfig) Timing {
 	t.NewLeaderWait = t.SafeWait
 	t.TwoNodeLease = ha.Deadtime - ha.Keepalive
 	t.TwoNodeLease -= max(t.TwoNodeLease/10, 20*time.Millisecond)
+	t.AckLease = ha.Deadtime - max(ha.Deadtime/10, 20*time.Millisecond)
 	if voters := len(ha.Nodes) + len(ha.Witnesses); voters <= 3 {
 		// With three voters, the other voter that elected the new leader
 		// had dropped the old one first (raft grants no vote while it

@@ -36,9 +36,13 @@ type Config struct {
 	// App, when set, gives the cluster layer's state to carry in each
 	// heartbeat (at most MaxApp bytes).
 	App func() []byte
-	// OnApp, when set, hears that a peer's cluster state changed; it is
-	// called with the instance's lock held and must not block.
-	OnApp func(node string)
+	// OnApp, when set, hears the cluster state of every packet accepted
+	// from a peer, with the packet's generation and arrival time, in
+	// arrival order: a packet that took a slow link may bring older state
+	// than the last one, so the cluster layer orders states by its own
+	// numbering. It is called with the instance's lock held and must not
+	// block.
+	OnApp func(node string, gen uint64, app []byte, at time.Time)
 }
 
 // ClusterID identifies a cluster by its member names, so that two clusters
@@ -326,11 +330,10 @@ func (h *Heartbeat) receive(link string, b []byte, from string) {
 		return
 	}
 	h.services[p.Node] = p.Services
-	changed := string(h.apps[p.Node]) != string(p.App)
 	h.apps[p.Node] = p.App
 	h.appsAt[p.Node] = now
-	if changed && h.cfg.OnApp != nil {
-		h.cfg.OnApp(p.Node)
+	if h.cfg.OnApp != nil {
+		h.cfg.OnApp(p.Node, p.Generation, p.App, now)
 	}
 	h.emit(h.tracker.Heard(p.Node, link, p.Status, restarted, now))
 }

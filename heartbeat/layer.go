@@ -27,9 +27,10 @@ type LayerConfig struct {
 	OnEvent  func(Event)
 	OnMember func(node string, meta Meta, alive bool)
 	// App gives the cluster layer's state to carry in each heartbeat;
-	// OnApp hears that a peer's state changed (it must not block).
+	// OnApp hears every peer state that arrives, with the generation of
+	// the packet that carried it (it must not block).
 	App   func() []byte
-	OnApp func(node string)
+	OnApp func(node string, gen uint64, app []byte, at time.Time)
 	// Links, when set, replaces the media of ha.cf (tests).
 	Links []Link
 	// NoGossip leaves memberlist off (serial-only setups, unit tests).

@@ -298,6 +298,26 @@ func (c *Chain) Status(ctx context.Context) (GroupStatus, error) {
 	return gs, nil
 }
 
+// Sweep finds whether anything of the group runs here and, if so, calls
+// beforeStop and stops the whole group (in reverse order; agents are
+// idempotent). The daemon sweeps every group when it starts, before it
+// joins: what runs here then was left by a former run (killed with -9,
+// crashed), and the cluster may have given it to another node meanwhile.
+// A status that cannot be found out counts as running.
+func (c *Chain) Sweep(ctx context.Context, beforeStop func()) (found bool, err error) {
+	gs, serr := c.Status(ctx)
+	if serr == nil && gs.State == Stopped {
+		return false, nil
+	}
+	if beforeStop != nil {
+		beforeStop()
+	}
+	if err := c.Stop(ctx); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
 // Announce asks every running resource of the group that announces
 // itself (an Announcer) to do it again, left to right; it returns the
 // agents' errors joined.

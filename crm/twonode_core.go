@@ -1,0 +1,119 @@
+package crm
+
+import (
+	"time"
+
+	"hbgo/conf"
+)
+
+// The pieces of a two-node pass that are not the rules themselves
+// (twonode.go) and not the daemon's plumbing (node.go): the snapshot, the
+// intent bookkeeping and the lease. The daemon and the simulation run the
+// same functions.
+
+// twoNodeInput is what a pass reads, gathered once.
+type twoNodeInput struct {
+	Me, Peer       string
+	Ready          bool
+	PeerAlive      bool
+	PeerEntry          peerEntry // the peer's newest claims (peerBook.get)
+	MyIndex        int       // this node's voter index (its acks' position)
+	Mine           []Claim   // this node's claims, intents overlaid
+	IntentFrom     []uint32  // per group: first nonce of the intent, 0 for none
+	Homes          []string
+	HA             *conf.HAConfig
+	PingConfigured bool
+	MyPing         int
+	MyRequest      RequestKind
+	MyScope        Scope
+	Away           []bool
+	Now            time.Time
+}
+
+// buildTwoNodeView turns a pass's input into the planner's view.
+func buildTwoNodeView(in twoNodeInput, nonces *nonceBook) *TwoNodeView {
+	v := &TwoNodeView{
+		Me: in.Me, Peer: in.Peer, Ready: in.Ready, PeerAlive: in.PeerAlive,
+		Homes: in.Homes, AutoFailback: in.HA.AutoFailback, PingConfigured: in.PingConfigured, MyPing: in.MyPing,
+		MyRequest: in.MyRequest, MyScope: in.MyScope, AwayFromHome: append([]bool(nil), in.Away...),
+		Mine: in.Mine, IntentAcked: make([]bool, len(in.Mine)),
+	}
+	if in.PeerEntry.alien {
+		v.PeerAlien = true
+	} else {
+		v.PeerClaims = in.PeerEntry.claims
+	}
+	if v.PeerClaims != nil {
+		ack := ackOf(v.PeerClaims, in.MyIndex)
+		v.Acked = in.Now.Before(ackAnchor(in.PeerEntry, ack, nonces).Add(DeriveTiming(in.HA).AckLease))
+		for i := range v.IntentAcked {
+			v.IntentAcked[i] = nonces.since(ack, in.IntentFrom[i])
+		}
+	}
+	return v
+}
+
+// applyTwoNode decides every group and keeps the intents and the
+// away-from-home marks that go with the decisions; it reports whether an
+// intent came or went (the claims then travel at once).
+func applyTwoNode(v *TwoNodeView, in *intents, nonces *nonceBook, away []bool) (ds []Decision, changed bool) {
+	for i := range v.Mine {
+		d := v.Decide(i)
+		if d.Run && !v.Mine[i].State.Holds() {
+			away[i] = v.StartsAway(i)
+		}
+		// The intent stays announced until the group runs: a heartbeat
+		// sent between the decision and the runner's start must not say
+		// "stopped".
+		if in.set(i, d.Intend || d.Run, nonces.peek) {
+			changed = true
+		}
+		ds = append(ds, d)
+	}
+	return ds, changed
+}
+
+// overlayIntents shows ClaimIntent for each stopped group with an intent.
+func overlayIntents(groups []Claim, from []uint32) {
+	for i := range groups {
+		if i < len(from) && groups[i].State == ClaimStopped && from[i] != 0 {
+			groups[i].State = ClaimIntent
+		}
+	}
+}
+
+// ackOf is the newest nonce of voter idx that claims c acknowledge.
+func ackOf(c *Claims, idx int) uint32 {
+	if c == nil || idx < 0 || idx >= len(c.Acks) {
+		return 0
+	}
+	return c.Acks[idx]
+}
+
+// ackAnchor is the time from which the peer of entry e cannot have
+// declared this node dead for a deadtime: the send time of the newest
+// heartbeat of ours it acknowledges (it heard us then or later), and no
+// earlier than its current run's first heartbeat here (a peer that just
+// started declares nobody dead before its initdead).
+func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook) time.Time {
+	anchor := e.firstAt
+	if sent, ok := nonces.sentAt(ack); ok && sent.After(anchor) {
+		anchor = sent
+	}
+	return anchor
+}
+
+// twoNodeLease is until when a two-node director may hold its groups:
+// TwoNodeLease after its last pass (a frozen daemon goes dark before its
+// peer sees it dead) and, while the peer is heard, AckLease after the
+// anchor of the peer's acknowledgements (one-way loss: we hear it, it
+// hears us no more).
+func twoNodeLease(t Timing, lastPass time.Time, peerAlive bool, e peerEntry, nonces *nonceBook, myIndex int) time.Time {
+	until := lastPass.Add(t.TwoNodeLease)
+	if peerAlive && e.claims != nil && !e.alien {
+		if acked := ackAnchor(e, ackOf(e.claims, myIndex), nonces).Add(t.AckLease); acked.Before(until) {
+			until = acked
+		}
+	}
+	return until
+}
