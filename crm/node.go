@@ -79,12 +79,12 @@ type Node struct {
 	leaving    atomic.Bool   // graceful stop in progress
 	book       *peerBook     // each peer's newest claims
 	nonces     *nonceBook
-	intents    intents       // two-node handshake; its lock also orders claims with nonces
-	mayRun     []atomic.Bool // per group: the last decision lets it run here (GroupLease)
+	intents    intents         // two-node handshake; its lock also orders claims with nonces
+	mayRun     []atomic.Bool   // per group: the last decision lets it run here (GroupLease)
 	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
-	raftCommit atomic.Uint64 // leader's commit index, sent in claims
-	lastDecide atomic.Int64  // unix ns of the last decision (two-node lease)
-	layerSet   atomic.Bool   // n.layer may be read from the layer's own goroutines
+	raftCommit atomic.Uint64   // leader's commit index, sent in claims
+	lastDecide atomic.Int64    // unix ns of the last decision (two-node lease)
+	layerSet   atomic.Bool     // n.layer may be read from the layer's own goroutines
 
 	mu        sync.Mutex
 	request   RequestKind

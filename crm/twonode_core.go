@@ -16,7 +16,7 @@ type twoNodeInput struct {
 	Me, Peer       string
 	Ready          bool
 	PeerAlive      bool
-	PeerEntry          peerEntry // the peer's newest claims (peerBook.get)
+	PeerEntry      peerEntry // the peer's newest claims (peerBook.get)
 	MyIndex        int       // this node's voter index (its acks' position)
 	Mine           []Claim   // this node's claims, intents overlaid
 	IntentFrom     []uint32  // per group: first nonce of the intent, 0 for none
