@@ -89,7 +89,11 @@ type Claims struct {
 	// ack of one of its own nonces, anchored at the time it sent that
 	// nonce: proof that the leader heard it then, so the leader can bound
 	// the follower's lease by the last time it heard it.
-	Nonce  uint32
+	Nonce uint32
+	// Uptime is how long the sender's run has lasted (ms, saturating):
+	// a peer that has not heard this node in its run yet may declare it
+	// dead no sooner than initdead after its start.
+	Uptime uint32
 	Acks   []uint32
 	Groups []Claim
 }
@@ -136,6 +140,7 @@ func (c *Claims) Encode(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(c.ReqID))
 	dst = binary.AppendUvarint(dst, c.Commit)
 	dst = binary.AppendUvarint(dst, uint64(c.Nonce))
+	dst = binary.AppendUvarint(dst, uint64(c.Uptime))
 	dst = binary.AppendUvarint(dst, uint64(len(c.Acks)))
 	for _, a := range c.Acks {
 		dst = binary.AppendUvarint(dst, uint64(a))
@@ -182,6 +187,12 @@ func DecodeClaims(b []byte) (*Claims, error) {
 		return nil, errors.New("claims: bad nonce")
 	}
 	c.Nonce = uint32(nonce)
+	rest = rest[n:]
+	up, n := binary.Uvarint(rest)
+	if n <= 0 || up > 1<<32-1 {
+		return nil, errors.New("claims: bad uptime")
+	}
+	c.Uptime = uint32(up)
 	rest = rest[n:]
 	na, n := binary.Uvarint(rest)
 	if n <= 0 || na > maxClaimVoters {

@@ -288,8 +288,10 @@ func (n *Node) myClaimsLocked() *Claims {
 func (n *Node) appState() []byte {
 	n.intents.mu.Lock()
 	c := n.myClaimsLocked()
-	c.Nonce = n.nonces.next(time.Now())
+	now := time.Now()
+	c.Nonce = n.nonces.next(now)
 	n.intents.mu.Unlock()
+	c.Uptime = uint32(min(now.Sub(n.start).Milliseconds(), 1<<32-1))
 	for _, v := range heartbeat.Members(n.ha) {
 		var ack uint32
 		if v != n.cfg.Name {

@@ -20,7 +20,9 @@ type peerBook struct {
 // peerEntry is one peer's current run as heard here.
 type peerEntry struct {
 	gen     uint64
-	firstAt time.Time // arrival of the first heartbeat of gen
+	// startEst is the earliest arrival minus uptime over the claims of
+	// gen: no earlier than the peer's start (delays only make it later).
+	startEst time.Time
 	claims  *Claims   // newest claims of gen; nil before the first decodable one
 	at      time.Time // arrival of claims
 	// alien: the newest heartbeat of gen carries claims that cannot be
@@ -44,7 +46,7 @@ func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) bool
 		return false
 	}
 	if e == nil || gen > e.gen {
-		e = &peerEntry{gen: gen, firstAt: at}
+		e = &peerEntry{gen: gen}
 		b.peers[node] = e
 	}
 	if err != nil {
@@ -55,6 +57,9 @@ func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) bool
 			return true
 		}
 		return false
+	}
+	if s := at.Add(-time.Duration(c.Uptime) * time.Millisecond); e.startEst.IsZero() || s.Before(e.startEst) {
+		e.startEst = s
 	}
 	if e.claims != nil && int32(c.Nonce-e.claims.Nonce) <= 0 {
 		return false

@@ -10,7 +10,7 @@ import (
 // Timing is every time the cluster layer uses, derived from ha.cf in one
 // place (DeriveTiming).
 type Timing struct {
-	Keepalive, Deadtime time.Duration
+	Keepalive, Deadtime, Initdead time.Duration
 
 	// Raft: a follower that hears no leader for HeartbeatTimeout starts an
 	// election (ElectionTimeout is the same, randomised by raft up to
@@ -72,7 +72,7 @@ type Timing struct {
 // of its leadership, since a deposed leader may have renewed nodes in its
 // minority for up to two leader lease timeouts.
 func DeriveTiming(ha *conf.HAConfig) Timing {
-	t := Timing{Keepalive: ha.Keepalive, Deadtime: ha.Deadtime}
+	t := Timing{Keepalive: ha.Keepalive, Deadtime: ha.Deadtime, Initdead: max(ha.EffectiveInitdead(), ha.Deadtime)}
 	t.HeartbeatTimeout = max(ha.Deadtime/2, 100*time.Millisecond)
 	t.ElectionTimeout = t.HeartbeatTimeout
 	t.LeaderLeaseTimeout = t.HeartbeatTimeout / 2

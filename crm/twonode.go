@@ -220,7 +220,7 @@ func (v *TwoNodeView) shouldRelease(i int) bool {
 		return true
 	case v.peerRequest(i, RequestTakeover):
 		return true
-	case v.PingConfigured && v.MyPing != PingUnknown && v.peerPing() > v.MyPing:
+	case v.PingConfigured && v.MyPing != PingUnknown && v.peerPing() > v.MyPing && !v.myRequest(i, RequestTakeover):
 		return true // what ipfail did: the side with the better uplink serves
 	case v.failback() && v.Homes[i] == v.Peer && i < len(v.AwayFromHome) && v.AwayFromHome[i] &&
 		!v.myRequest(i, RequestTakeover) && (!v.PingConfigured || (v.MyPing != PingUnknown && v.peerPing() >= v.MyPing)):

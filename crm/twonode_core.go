@@ -45,7 +45,8 @@ func buildTwoNodeView(in twoNodeInput, nonces *nonceBook) *TwoNodeView {
 	}
 	if v.PeerClaims != nil {
 		ack := ackOf(v.PeerClaims, in.MyIndex)
-		v.Acked = in.Now.Before(ackAnchor(in.PeerEntry, ack, nonces).Add(DeriveTiming(in.HA).AckLease))
+		t := DeriveTiming(in.HA)
+		v.Acked = in.Now.Before(ackAnchor(in.PeerEntry, ack, nonces, t).Add(t.AckLease))
 		for i := range v.IntentAcked {
 			v.IntentAcked[i] = nonces.since(ack, in.IntentFrom[i])
 		}
@@ -92,15 +93,20 @@ func ackOf(c *Claims, idx int) uint32 {
 
 // ackAnchor is the time from which the peer of entry e cannot have
 // declared this node dead for a deadtime: the send time of the newest
-// heartbeat of ours it acknowledges (it heard us then or later), and no
-// earlier than its current run's first heartbeat here (a peer that just
-// started declares nobody dead before its initdead).
-func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook) time.Time {
-	anchor := e.firstAt
-	if sent, ok := nonces.sentAt(ack); ok && sent.After(anchor) {
-		anchor = sent
+// heartbeat of ours it acknowledges (it heard us then or later). A peer
+// whose run has not heard us yet (it acknowledges nothing) declares us
+// dead no sooner than initdead after its start, so the anchor is then
+// its start plus initdead minus deadtime. An acknowledgement that is not
+// of a recent heartbeat of this run anchors nothing.
+func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook, t Timing) time.Time {
+	if ack == 0 {
+		if e.startEst.IsZero() {
+			return time.Time{}
+		}
+		return e.startEst.Add(max(t.Initdead-t.Deadtime, 0))
 	}
-	return anchor
+	sent, _ := nonces.sentAt(ack)
+	return sent
 }
 
 // twoNodeLease is until when a two-node director may hold its groups:
@@ -111,7 +117,7 @@ func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook) time.Time {
 func twoNodeLease(t Timing, lastPass time.Time, peerAlive bool, e peerEntry, nonces *nonceBook, myIndex int) time.Time {
 	until := lastPass.Add(t.TwoNodeLease)
 	if peerAlive && e.claims != nil && !e.alien {
-		if acked := ackAnchor(e, ackOf(e.claims, myIndex), nonces).Add(t.AckLease); acked.Before(until) {
+		if acked := ackAnchor(e, ackOf(e.claims, myIndex), nonces, t).Add(t.AckLease); acked.Before(until) {
 			until = acked
 		}
 	}
