@@ -159,9 +159,14 @@ type NodeStatus struct {
 
 // GroupStatus is one resource group.
 type GroupStatus struct {
-	Name      string            `json:"name"`
-	Home      string            `json:"home"`
-	Owner     string            `json:"owner"`
+	Name  string `json:"name"`
+	Home  string `json:"home"`
+	Owner string `json:"owner"`
+	// Holders are every node (this one, and the peers heard alive) whose
+	// claim holds the group (starting, running or stopping), sorted. More
+	// than one is a fault the status warns about; Owner is then one of
+	// them: a running one, home first, then by name.
+	Holders   []string          `json:"holders,omitempty"`
 	Epoch     uint64            `json:"epoch"`
 	State     string            `json:"state"` // running, starting, stopping, stopped, failed
 	Resources []string          `json:"resources"`

@@ -618,19 +618,25 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	// Groups: who runs what, from every live node's claims.
 	local, foreign := 0, 0
+	var held []string // warnings: groups several nodes hold
 	for i, g := range n.groups {
 		gs := GroupStatus{Name: g.Name, Home: g.Home, State: "stopped"}
 		for _, r := range g.Resources {
 			gs.Resources = append(gs.Resources, r.Raw)
+		}
+		gs.Holders = holdersOf(claims, i)
+		if o := ownerOf(claims, i, gs.Holders, g.Home); o != "" {
+			cl := claims[o].Groups[i]
+			gs.Owner, gs.State, gs.Epoch = o, cl.State.String(), cl.Epoch
+		}
+		if w := HoldersWarning(g.Name, gs.Holders); w != "" {
+			held = append(held, w)
 		}
 		for node, c := range claims {
 			if i >= len(c.Groups) {
 				continue
 			}
 			cl := c.Groups[i]
-			if cl.State.Holds() {
-				gs.Owner, gs.State, gs.Epoch = node, cl.State.String(), cl.Epoch
-			}
 			if cl.State == ClaimFailed {
 				if gs.Failed == nil {
 					gs.Failed = map[string]string{}
@@ -670,7 +676,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	default:
 		st.Resources = "none"
 	}
-	st.Warnings = n.digestWarnings(st.Nodes)
+	st.Warnings = append(held, n.digestWarnings(st.Nodes)...)
 	for _, p := range n.peers() {
 		if e := n.book.get(p); e.alien && n.peerAlive(p) {
 			st.Warnings = append(st.Warnings, alienWarning(n.cfg.Name, p))

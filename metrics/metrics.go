@@ -208,6 +208,7 @@ var (
 	dLease     = desc("hbgo_lease_valid", "1 while this node's lease is fresh (it may run groups), 0 when lapsed.")
 	dLeaseLeft = desc("hbgo_lease_left_seconds", "Time left on this node's lease.")
 	dOwner     = desc("hbgo_group_owner", "1 on the node that owns the group, 0 on the other directors.", "group", "node")
+	dHolders   = desc("hbgo_group_holders", "Nodes that hold the group (starting, running or stopping) as this node sees it: 1, or 0 while nobody does; more than 1 is a fault.", "group")
 	dGState    = desc("hbgo_group_state", "1 for the group's state (running, starting, stopping, stopped, failed, assigned), 0 for the others.", "group", "state")
 	dRealUp    = desc("hbgo_realserver_up", "1 when the real server passes its checks (or is the serving fallback), 0 when not.", "virtual", "real")
 	dRealW     = desc("hbgo_realserver_weight", "The real server's weight in the IPVS table, -1 when it is not in it.", "virtual", "real")
@@ -240,7 +241,7 @@ var (
 )
 
 var allDescs = []*prometheus.Desc{dNodeUp, dNodePing, dLinkUp, dSent, dSendErr, dRecv, dSentB, dRecvB, dRejected,
-	dRaftState, dRaftTerm, dRaftCI, dLease, dLeaseLeft, dOwner, dGState, dRealUp, dRealW, dLogLost, dScrapeErr,
+	dRaftState, dRaftTerm, dRaftCI, dLease, dLeaseLeft, dOwner, dHolders, dGState, dRealUp, dRealW, dLogLost, dScrapeErr,
 	dVConns, dVInP, dVOutP, dVInB, dVOutB, dVCPS, dVInPPS, dVOutPPS, dVInBPS, dVOutBPS,
 	dConns, dInP, dOutP, dInB, dOutB, dCPS, dInPPS, dOutPPS, dInBPS, dOutBPS, dActive, dInact}
 
@@ -356,6 +357,7 @@ func collectStatus(st *crm.Status, gauge func(*prometheus.Desc, float64, ...stri
 		for _, n := range directors {
 			gauge(dOwner, b2f(g.Owner == n), g.Name, n)
 		}
+		gauge(dHolders, float64(len(g.Holders)), g.Name)
 		known := false
 		for _, s := range GroupStates {
 			known = known || g.State == s

@@ -26,7 +26,7 @@ func sampleStatus() *crm.Status {
 			{Name: "w", Type: "witness", Status: "active", Links: map[string]string{"eth0": "up", "eth1": "dead"}},
 			{Name: "10.0.0.254", Type: "ping", Status: "up", Links: map[string]string{"10.0.0.254": "up"}},
 		},
-		Groups: []crm.GroupStatus{{Name: "web", Owner: "n1", State: "running"}},
+		Groups: []crm.GroupStatus{{Name: "web", Owner: "n1", Holders: []string{"n1"}, State: "running"}},
 		Ldirectors: []crm.LdirectorStatus{{Config: "ldirectord.cf", Table: "memory", Virtuals: []crm.VirtualStatus{
 			{Protocol: "TCP", Addr: "10.0.0.100:80", Scheduler: "wrr", Reals: []crm.RealStatus{
 				{Addr: "10.0.0.11:80", Forward: "Route", Weight: 1, Health: "up"},
@@ -70,6 +70,9 @@ hbgo_raft_term 7
 # TYPE hbgo_group_owner gauge
 hbgo_group_owner{group="web",node="n1"} 1
 hbgo_group_owner{group="web",node="n2"} 0
+# HELP hbgo_group_holders Nodes that hold the group (starting, running or stopping) as this node sees it: 1, or 0 while nobody does; more than 1 is a fault.
+# TYPE hbgo_group_holders gauge
+hbgo_group_holders{group="web"} 1
 # HELP hbgo_group_state 1 for the group's state (running, starting, stopping, stopped, failed, assigned), 0 for the others.
 # TYPE hbgo_group_state gauge
 hbgo_group_state{group="web",state="assigned"} 0
@@ -90,7 +93,7 @@ hbgo_heartbeat_packets_sent_total{link="eth0"} 10
 hbgo_heartbeat_packets_received_total{link="eth0"} 9
 `
 	names := []string{"hbgo_node_up", "hbgo_link_up", "hbgo_raft_state", "hbgo_raft_term", "hbgo_group_owner",
-		"hbgo_group_state", "hbgo_realserver_up", "hbgo_heartbeat_packets_sent_total", "hbgo_heartbeat_packets_received_total"}
+		"hbgo_group_holders", "hbgo_group_state", "hbgo_realserver_up", "hbgo_heartbeat_packets_sent_total", "hbgo_heartbeat_packets_received_total"}
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
@@ -99,6 +102,36 @@ hbgo_heartbeat_packets_received_total{link="eth0"} 9
 	}
 	if v := onlySeries(t, m, "hbgo_heartbeat_packets_rejected_total", `reason="bad-auth"`); v != 3 {
 		t.Errorf("bad-auth drops %v, want 3", v)
+	}
+}
+
+// TestGroupHolders: the holders gauge counts every node that holds the
+// group, so that two at once show; the owner gauge still names one.
+func TestGroupHolders(t *testing.T) {
+	st := sampleStatus()
+	st.Nodes[1].Status = "active"
+	st.Groups = []crm.GroupStatus{
+		{Name: "web", Owner: "n1", Holders: []string{"n1"}, State: "running"},
+		{Name: "mail", Owner: "n2", Holders: []string{"n1", "n2"}, State: "running"},
+		{Name: "db", Owner: "n2", State: "assigned"},
+		{Name: "ftp", State: "stopped"},
+	}
+	m := New(Sources{Status: func(context.Context) (*crm.Status, error) { return st, nil }})
+	text := scrapeText(t, m)
+	for _, c := range []struct {
+		name, sel string
+		want      float64
+	}{
+		{"hbgo_group_holders", `group="web"`, 1},
+		{"hbgo_group_holders", `group="mail"`, 2},
+		{"hbgo_group_holders", `group="db"`, 0},
+		{"hbgo_group_holders", `group="ftp"`, 0},
+		{"hbgo_group_owner", `group="mail",node="n1"`, 0},
+		{"hbgo_group_owner", `group="mail",node="n2"`, 1},
+	} {
+		if v, ok := Value(text, c.name, c.sel); !ok || v != c.want {
+			t.Errorf("%s{%s} = %v (found %v), want %v", c.name, c.sel, v, ok, c.want)
+		}
 	}
 }
 

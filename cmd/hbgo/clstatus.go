@@ -21,6 +21,10 @@ package main
 //     are accepted; the parameter `hbversion` is hbgo's version.
 //   - `--run-dir DIR` finds the daemon's socket elsewhere; `--timeout`
 //     replaces Heartbeat's fixed 5 s alarm.
+//   - `rscstatus` warns on stderr about a group that several nodes hold at
+//     once ("cl_status: WARN: group web is held by alice and bob at
+//     once"); Heartbeat did not look. stdout and the exit code stay
+//     Heartbeat's.
 
 import (
 	"context"
@@ -103,7 +107,8 @@ hblinkstatus <node-name> <link-name>
 clientstatus <node-name> <client-id> [<timeout>]
 	Heartbeat API clients; hbgo has none, so each is offline.
 rscstatus
-	Say which resources this node holds: all, local, foreign or none.
+	Say which resources this node holds: all, local, foreign or none;
+	a group that several nodes hold at once is warned about on stderr.
 hbparameter -p <parameter-name>
 	Print an ha.cf parameter's value (also called as "parameter").
 
@@ -515,10 +520,18 @@ func clClientStatus(a *clArgs, st *crm.Status, stdout, stderr io.Writer) int {
 	return clFail
 }
 
+// clRscStatus prints the word (or sentence) of Heartbeat, which scripts
+// read; a group that several nodes hold at once is said on stderr, and
+// changes neither the word nor the exit code.
 func clRscStatus(a *clArgs, st *crm.Status, stdout, stderr io.Writer) int {
 	r := st.Resources
 	if r == "" {
 		r = "none"
+	}
+	for _, g := range st.Groups {
+		if s := crm.HoldersWarning(g.Name, g.Holders); s != "" {
+			fmt.Fprintf(stderr, "cl_status: WARN: %s\n", s)
+		}
 	}
 	if a.human {
 		fmt.Fprintf(stdout, "This node is holding %s resources.\n", r)

@@ -28,6 +28,7 @@ func daemons(t *testing.T) map[string]string {
 	for name, st := range map[string]*crm.Status{
 		"quorum":  controltest.QuorumStatus(),
 		"twonode": controltest.TwoNodeStatus(),
+		"split":   controltest.SplitStatus(),
 	} {
 		dirs[name] = t.TempDir()
 		controltest.Serve(t, dirs[name], &controltest.Fake{StatusValue: st})
@@ -132,6 +133,9 @@ func TestClStatusGolden(t *testing.T) {
 
 		{"rscstatus", "quorum", []string{"rscstatus"}},
 		{"rscstatus-m", "quorum", []string{"rscstatus", "-m"}},
+		{"rscstatus-twonode", "twonode", []string{"rscstatus"}},
+		{"rscstatus-split", "split", []string{"rscstatus"}},
+		{"rscstatus-split-m", "split", []string{"rscstatus", "-m"}},
 
 		{"hbparameter", "quorum", []string{"hbparameter", "-p", "deadtime"}},
 		{"parameter-m", "quorum", []string{"parameter", "-m", "-pkeepalive"}},

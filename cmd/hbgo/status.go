@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +69,14 @@ func writeStatus(w io.Writer, st *crm.Status) {
 	}
 	fmt.Fprintln(w, head)
 	fmt.Fprintln(w)
+	// A group held by several nodes at once is the fault this cluster
+	// exists to prevent: it comes first, before anything else.
+	if held := heldWarnings(st); len(held) > 0 {
+		for _, s := range held {
+			fmt.Fprintf(w, "WARNING: %s\n", s)
+		}
+		fmt.Fprintln(w)
+	}
 
 	r := st.Raft
 	if r.State == "" || r.State == "off" {
@@ -114,10 +121,23 @@ func writeStatus(w io.Writer, st *crm.Status) {
 	if len(st.Groups) == 0 {
 		fmt.Fprintln(w, "No resource groups.")
 	} else {
-		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "GROUP\tHOME\tOWNER\tSTATE\tEPOCH\tRESOURCES")
+		// The HOLDERS column appears only when a group has several.
+		several := false
 		for _, g := range st.Groups {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", g.Name, orDash(g.Home), orDash(g.Owner), orDash(g.State), g.Epoch, orDash(strings.Join(g.Resources, " ")))
+			several = several || len(g.Holders) > 1
+		}
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		if several {
+			fmt.Fprintln(tw, "GROUP\tHOME\tOWNER\tHOLDERS\tSTATE\tEPOCH\tRESOURCES")
+		} else {
+			fmt.Fprintln(tw, "GROUP\tHOME\tOWNER\tSTATE\tEPOCH\tRESOURCES")
+		}
+		for _, g := range st.Groups {
+			holders := ""
+			if several {
+				holders = orDash(strings.Join(g.Holders, ",")) + "\t"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%d\t%s\n", g.Name, orDash(g.Home), orDash(g.Owner), holders, orDash(g.State), g.Epoch, orDash(strings.Join(g.Resources, " ")))
 		}
 		tw.Flush()
 	}
@@ -203,10 +223,22 @@ func roundLatency(d time.Duration) time.Duration {
 	return d.Round(time.Microsecond)
 }
 
-// statusWarnings gathers the daemon's warnings, what differs between the
-// nodes, and the groups that failed somewhere, each once.
+// heldWarnings are the warnings of the groups several nodes hold at once.
+func heldWarnings(st *crm.Status) []string {
+	var out []string
+	for _, g := range st.Groups {
+		if s := crm.HoldersWarning(g.Name, g.Holders); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// statusWarnings gathers the groups several nodes hold, the daemon's
+// warnings, what differs between the nodes, and the groups that failed
+// somewhere, each once.
 func statusWarnings(st *crm.Status) []string {
-	out := slices.Clone(st.Warnings)
+	out := append(heldWarnings(st), st.Warnings...)
 	out = append(out, control.Mismatches(st.Nodes)...)
 	for _, g := range st.Groups {
 		nodes := make([]string, 0, len(g.Failed))

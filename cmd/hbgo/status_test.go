@@ -21,6 +21,8 @@ func TestStatusGolden(t *testing.T) {
 	}{
 		{"quorum", "quorum", nil},
 		{"twonode", "twonode", nil},
+		{"split", "split", nil},
+		{"json-split", "split", []string{"--json"}},
 		{"json", "twonode", []string{"--json"}},
 		{"stopped", "none", nil},
 		{"extra-argument", "quorum", []string{"now"}},

@@ -153,9 +153,9 @@ func QuorumStatus() *crm.Status {
 			{Name: "10.0.0.253", Type: "ping", Status: "dead"},
 		},
 		Groups: []crm.GroupStatus{
-			{Name: "web", Home: "alice", Owner: "alice", Epoch: 12, State: "running",
+			{Name: "web", Home: "alice", Owner: "alice", Holders: []string{"alice"}, Epoch: 12, State: "running",
 				Resources: []string{"IPaddr::10.0.0.100/24/eth0/10.0.0.255", "ldirectord::ldirectord.cf"}},
-			{Name: "mail", Home: "bob", Owner: "alice", Epoch: 9, State: "running",
+			{Name: "mail", Home: "bob", Owner: "alice", Holders: []string{"alice"}, Epoch: 9, State: "running",
 				Resources: []string{"IPaddr::10.0.0.101/24/eth0", "MailTo::root"},
 				Failed:    map[string]string{"bob": "IPaddr::10.0.0.101/24/eth0 start: exit 1"}},
 		},
@@ -186,12 +186,45 @@ func TwoNodeStatus() *crm.Status {
 			{Name: "10.0.0.254", Type: "ping", Status: "up"},
 		},
 		Groups: []crm.GroupStatus{
-			{Name: "web", Home: "alice", Owner: "alice", Epoch: 3, State: "running",
+			{Name: "web", Home: "alice", Owner: "alice", Holders: []string{"alice"}, Epoch: 3, State: "running",
 				Resources: []string{"IPaddr::10.0.0.100/24/eth0"}},
-			{Name: "mail", Home: "bob", Owner: "alice", Epoch: 4, State: "running",
+			{Name: "mail", Home: "bob", Owner: "alice", Holders: []string{"alice"}, Epoch: 4, State: "running",
 				Resources: []string{"IPaddr::10.0.0.101/24/eth0"}},
 		},
 		Resources: "all",
 		Params:    map[string]string{"keepalive": "1s", "deadtime": "10s", "auto_failback": "off"},
+	}
+}
+
+// SplitStatus is alice's view of a two-node cluster whose links to bob
+// have just come back after every one of them was cut: both run web, and
+// bob runs mail while alice is still stopping it.
+func SplitStatus() *crm.Status {
+	return &crm.Status{
+		Node:    "alice",
+		Version: "1.0.0",
+		Role:    "director",
+		Mode:    "two-node",
+		Since:   since,
+		Raft:    crm.RaftStatus{State: "off"},
+		Nodes: []crm.NodeStatus{
+			{Name: "alice", Type: "normal", Status: "active", Ping: 1, Version: "1.0.0",
+				Links: map[string]string{"eth0": "up", "/dev/ttyS0": "up"}},
+			{Name: "bob", Type: "normal", Status: "active", Ping: 1, Version: "1.0.0",
+				Links: map[string]string{"eth0": "up", "/dev/ttyS0": "up"}},
+			{Name: "10.0.0.254", Type: "ping", Status: "up"},
+		},
+		Groups: []crm.GroupStatus{
+			{Name: "web", Home: "alice", Owner: "alice", Holders: []string{"alice", "bob"}, Epoch: 3, State: "running",
+				Resources: []string{"IPaddr::10.0.0.100/24/eth0"}},
+			{Name: "mail", Home: "bob", Owner: "bob", Holders: []string{"alice", "bob"}, Epoch: 4, State: "running",
+				Resources: []string{"IPaddr::10.0.0.101/24/eth0"}},
+		},
+		Resources: "local",
+		Params:    map[string]string{"keepalive": "1s", "deadtime": "10s", "auto_failback": "off"},
+		Warnings: []string{
+			"group web is held by alice and bob at once",
+			"group mail is held by alice and bob at once",
+		},
 	}
 }
