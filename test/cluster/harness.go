@@ -48,6 +48,17 @@ type Spec struct {
 	// Router adds a host "router" on the first segment that directors can
 	// use as a ping node (ha.cf: ping ROUTER, see RouterAddr).
 	Router bool
+
+	// ExtraGroups are more groups ("HOME NAME", as Groups) in one node's
+	// haresources only: node -> lines. It makes the nodes' haresources
+	// differ, as an operator's edit copied to one director would.
+	ExtraGroups map[string][]string
+	// StopDelay makes the test resource take this long to stop: it sleeps
+	// before it writes STOP, still running (status says so) meanwhile.
+	StopDelay time.Duration
+	// DaemonArgs are more arguments of every director's and witness's
+	// `hbgo daemon` (--stop-timeout 1s, say).
+	DaemonArgs []string
 }
 
 // RouterAddr is the address of Spec.Router's host.
@@ -91,6 +102,7 @@ type Cluster struct {
 	mu       sync.Mutex
 	frozen   []Window
 	frozenAt map[string]time.Time
+	killedAt map[string]time.Time // daemons killed alone, not yet restarted
 }
 
 // FreezeGrace is how long after a thaw a frozen owner may still run a
@@ -151,6 +163,7 @@ start)
 	exit 0;;
 stop)
 	[ -e "$ST" ] || exit 0
+	%[4]s
 	echo "STOP %[2]s $G $(date +%%s%%N)" >> "%[3]s"
 	rm -f "$ST"
 	exit 0;;
@@ -268,11 +281,20 @@ func New(t TB, spec Spec) *Cluster {
 		}
 		write(filepath.Join(m.ConfDir, "ha.cf"), own, 0o644)
 		write(filepath.Join(m.ConfDir, "authkeys"), "auth 1\n1 sha1 cluster-test-secret\n", 0o600)
-		write(filepath.Join(m.ConfDir, "haresources"), hares.String(), 0o644)
+		own = hares.String()
+		for _, g := range spec.ExtraGroups[name] {
+			f := strings.Fields(g)
+			own += fmt.Sprintf("%s testres::%s\n", f[0], f[1])
+		}
+		write(filepath.Join(m.ConfDir, "haresources"), own, 0o644)
 		for f, content := range spec.Files {
 			write(filepath.Join(m.ConfDir, f), content, 0o644)
 		}
-		write(filepath.Join(rsc, "testres"), fmt.Sprintf(resourceScript, resState, name, c.LogPath), 0o755)
+		stopDelay := ":"
+		if spec.StopDelay > 0 {
+			stopDelay = fmt.Sprintf("sleep %.3f", spec.StopDelay.Seconds())
+		}
+		write(filepath.Join(rsc, "testres"), fmt.Sprintf(resourceScript, resState, name, c.LogPath, stopDelay), 0o755)
 		c.Members[name] = m
 	}
 	t.Cleanup(func() {
@@ -303,13 +325,56 @@ func (c *Cluster) Start(name string) {
 	if err != nil {
 		c.T.Fatal(err)
 	}
-	cmd := m.Host.Command(c.Bin, "daemon", "-c", m.ConfDir, "--node", name, "--state-dir", m.StateDir, "--run-dir", m.RunDir)
+	args := append([]string{"daemon", "-c", m.ConfDir, "--node", name, "--state-dir", m.StateDir, "--run-dir", m.RunDir}, c.Spec.DaemonArgs...)
+	cmd := m.Host.Command(c.Bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	p, err := m.Host.Start(cmd)
 	if err != nil {
 		c.T.Fatal(err)
 	}
 	m.proc, m.out = p, out
+	// A daemon killed alone (KillDaemon) could stop nothing until now.
+	c.mu.Lock()
+	if at, ok := c.killedAt[name]; ok {
+		c.frozen = append(c.frozen, Window{name, at, time.Now()})
+		delete(c.killedAt, name)
+	}
+	c.mu.Unlock()
+}
+
+// KillDaemon kills a node's daemon alone with SIGKILL, as an OOM kill or
+// an operator's kill -9 would: the machine, its links and the resources
+// the daemon started stay (a test resource keeps its state file and logs
+// no STOP). Until Start runs the daemon again nothing can stop those
+// resources, so the span from the kill to the restart counts as a Window
+// (see CheckNoOverlapExcept); the restarted daemon then has FreezeGrace
+// to stop what it no longer owns. It returns the time of the kill.
+func (c *Cluster) KillDaemon(name string) time.Time {
+	c.T.Helper()
+	m := c.Members[name]
+	if m.proc == nil || m.proc.Exited() {
+		c.T.Fatalf("%s: no daemon to kill", name)
+	}
+	if err := m.proc.Signal(syscall.SIGKILL); err != nil {
+		c.T.Fatalf("%s: kill -9: %v", name, err)
+	}
+	now := time.Now()
+	select {
+	case <-m.proc.Done():
+	case <-time.After(5 * time.Second):
+		c.T.Fatalf("%s: daemon still there 5s after kill -9", name)
+	}
+	if m.out != nil {
+		m.out.Close()
+		m.out = nil
+	}
+	c.mu.Lock()
+	if c.killedAt == nil {
+		c.killedAt = map[string]time.Time{}
+	}
+	c.killedAt[name] = now
+	c.mu.Unlock()
+	return now
 }
 
 // StartAll starts every node.
@@ -561,12 +626,16 @@ func (c *Cluster) Freeze(name string) time.Time {
 	return now
 }
 
-// Frozen lists the windows during which daemons were frozen.
+// Frozen lists the windows during which daemons were frozen, or killed
+// alone and not yet restarted (KillDaemon).
 func (c *Cluster) Frozen() []Window {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := append([]Window(nil), c.frozen...)
 	for n, at := range c.frozenAt {
+		out = append(out, Window{n, at, time.Now()})
+	}
+	for n, at := range c.killedAt {
 		out = append(out, Window{n, at, time.Now()})
 	}
 	return out
@@ -615,6 +684,60 @@ func (c *Cluster) UnblockAddr(node string) {
 	if out, err := c.Members[node].Host.Run("nft", "delete", "table", "inet", "hbgo_block"); err != nil {
 		c.T.Fatalf("nft in %s: %v\n%s", node, err, out)
 	}
+}
+
+// OneWay drops every packet from node from at node to (broadcasts
+// included), with an nftables rule in to's namespace; to's packets still
+// reach from. The rule sits at the receiver because heartbeats are
+// broadcast: the sender cannot tell, by address, one receiver's copy from
+// another's. MendOneWay removes it.
+func (c *Cluster) OneWay(from, to string) {
+	c.T.Helper()
+	mf := c.Members[from]
+	var addrs []string
+	for _, l := range mf.Host.Interfaces() {
+		addrs = append(addrs, mf.Host.Addr(l).Addr().String())
+	}
+	rules := fmt.Sprintf(`table inet hbgo_oneway_%[1]s {
+	chain in { type filter hook input priority 0; ip saddr { %[2]s } drop; }
+}
+`, from, strings.Join(addrs, ", "))
+	cmd := c.Members[to].Host.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.T.Fatalf("nft in %s: %v\n%s", to, err, out)
+	}
+}
+
+// MendOneWay removes a OneWay.
+func (c *Cluster) MendOneWay(from, to string) {
+	c.T.Helper()
+	if out, err := c.Members[to].Host.Run("nft", "delete", "table", "inet", "hbgo_oneway_"+from); err != nil {
+		c.T.Fatalf("nft in %s: %v\n%s", to, err, out)
+	}
+}
+
+// WaitRecord waits until the resource log has a record op (START or
+// STOP) of node and group written after since, and returns its time; zero
+// when none came within bound.
+func (c *Cluster) WaitRecord(op, node, group string, since time.Time, bound time.Duration) time.Time {
+	c.T.Helper()
+	for deadline := time.Now().Add(bound); ; time.Sleep(20 * time.Millisecond) {
+		for _, r := range c.Records() {
+			if r.Op == op && r.Node == node && r.Group == group && r.At.After(since) {
+				return r.At
+			}
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}
+		}
+	}
+}
+
+// DaemonLog is what a node's daemon wrote to its log so far.
+func (c *Cluster) DaemonLog(name string) string {
+	b, _ := os.ReadFile(filepath.Join(c.Root, name, "daemon.log"))
+	return string(b)
 }
 
 // PID is the PID of a node's running daemon, or 0 when it does not run.

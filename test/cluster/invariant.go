@@ -135,9 +135,11 @@ func Running(recs []Record) map[string][]string {
 	return out
 }
 
-// Window is a span during which a node's daemon was frozen (SIGSTOP): no
-// software on it could stop what it ran, so its groups may overlap with
-// a new owner's until it notices, after thawing, that its lease lapsed.
+// Window is a span during which a node's daemon was frozen (SIGSTOP), or
+// killed alone with its resources left running until it was started again:
+// no software on it could stop what it ran, so its groups may overlap with
+// a new owner's until it notices, after thawing (or at its restart), that
+// it no longer owns them.
 type Window struct {
 	Node     string
 	From, To time.Time

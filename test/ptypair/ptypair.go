@@ -70,6 +70,15 @@ type lane struct {
 	every   int // corrupt one byte in every; 0: none
 	counter int
 	stats   LaneStats
+	latency time.Duration  // extra time on the wire; see Cable.Delay
+	late    chan latePiece // pieces held back by latency, in order
+	pending int            // pieces in late not yet delivered
+}
+
+// latePiece is a piece of the line held back until due.
+type latePiece struct {
+	b   []byte
+	due time.Time
 }
 
 // socatMissing fails under CI, where every test must run, and skips
@@ -110,10 +119,18 @@ func New(t testing.TB, baud int) *Cable {
 	c.lanes[AtoB] = &lane{from: outs[0], to: ins[1], perByte: perByte, piece: piece}
 	c.lanes[BtoA] = &lane{from: outs[1], to: ins[0], perByte: perByte, piece: piece}
 	for _, l := range c.lanes {
-		c.wg.Add(1)
+		// Ten seconds of line time in pieces: room for any latency a test
+		// sets before the reader is held up.
+		l.late = make(chan latePiece, 10*baud/10/piece+1)
+		c.wg.Add(2)
 		go func() {
 			defer c.wg.Done()
+			defer close(l.late)
 			l.run()
+		}()
+		go func() {
+			defer c.wg.Done()
+			l.deliverLate()
 		}()
 	}
 	return c
@@ -189,11 +206,41 @@ func (l *lane) run() {
 			if d := time.Until(next); d > 0 {
 				time.Sleep(d)
 			}
-			l.deliver(buf[:n])
+			l.pass(buf[:n])
 		}
 		if err != nil {
 			return
 		}
+	}
+}
+
+// pass delivers a piece that has crossed the line, at once or, under a
+// latency (or while earlier pieces are still held back), later and in
+// order.
+func (l *lane) pass(b []byte) {
+	l.mu.Lock()
+	lat, held := l.latency, l.pending > 0
+	if lat > 0 || held {
+		l.pending++
+	}
+	l.mu.Unlock()
+	if lat == 0 && !held {
+		l.deliver(b)
+		return
+	}
+	l.late <- latePiece{b: append([]byte(nil), b...), due: time.Now().Add(lat)}
+}
+
+// deliverLate delivers the pieces pass held back, each when it is due.
+func (l *lane) deliverLate() {
+	for p := range l.late {
+		if d := time.Until(p.due); d > 0 {
+			time.Sleep(d)
+		}
+		l.deliver(p.b)
+		l.mu.Lock()
+		l.pending--
+		l.mu.Unlock()
 	}
 }
 
@@ -243,6 +290,18 @@ func (c *Cable) setCut(cut bool) {
 		l.cut = cut
 		l.mu.Unlock()
 	}
+}
+
+// Delay makes every byte crossing in direction dir arrive latency later than the
+// baud rate alone would (a modem link, a serial-over-IP bridge, a
+// congested converter): the rate stays the baud rate, order is kept, and
+// nothing is lost. Zero ends the delay; bytes already held back still
+// arrive when due, before any sent after.
+func (c *Cable) Delay(dir Dir, latency time.Duration) {
+	l := c.lanes[dir]
+	l.mu.Lock()
+	l.latency = max(latency, 0)
+	l.mu.Unlock()
 }
 
 // Corrupt flips one bit in every n-th byte crossing in direction d; n 0

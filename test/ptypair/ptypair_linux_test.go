@@ -175,3 +175,47 @@ func TestCloseStopsSocat(t *testing.T) {
 		t.Errorf("%s remains: %v", c.A, err)
 	}
 }
+
+// TestCableDelay: a delayed direction carries every byte, in order, the
+// latency later; the other direction and an ended delay are prompt again.
+func TestCableDelay(t *testing.T) {
+	c := New(t, 115200)
+	a, b := openRaw(t, c.A), openRaw(t, c.B)
+	const latency = 500 * time.Millisecond
+	c.Delay(AtoB, latency)
+
+	start := time.Now()
+	a.Write([]byte("late"))
+	b.Write([]byte("prompt"))
+	if got := readFor(a, 6, 2*time.Second); string(got) != "prompt" {
+		t.Fatalf("undelayed direction carried %q", got)
+	}
+	if el := time.Since(start); el > latency/2 {
+		t.Errorf("undelayed direction took %v", el)
+	}
+	if got := readFor(b, 1, latency/2); len(got) != 0 {
+		t.Fatalf("delayed bytes %q arrived before half the latency", got)
+	}
+	got := readFor(b, 4, 2*time.Second)
+	el := time.Since(start)
+	if string(got) != "late" {
+		t.Fatalf("delayed direction carried %q", got)
+	}
+	if el < latency || el > latency+300*time.Millisecond {
+		t.Errorf("delayed bytes took %v, want about %v", el, latency)
+	}
+
+	// Bytes held back when the delay ends still come first.
+	a.Write([]byte("held"))
+	c.Delay(AtoB, 0)
+	time.Sleep(10 * time.Millisecond)
+	a.Write([]byte("next"))
+	if got := readFor(b, 8, 2*time.Second); string(got) != "heldnext" {
+		t.Fatalf("after the delay ended: %q, want %q", got, "heldnext")
+	}
+	start = time.Now()
+	a.Write([]byte("now"))
+	if got := readFor(b, 3, 2*time.Second); string(got) != "now" || time.Since(start) > latency/2 {
+		t.Fatalf("after the delay ended: %q in %v", got, time.Since(start))
+	}
+}
