@@ -350,17 +350,25 @@ func (n *Node) loop() {
 	defer t.Stop()
 	warned := map[string]bool{}
 	lastWarnCheck := time.Time{}
+	// The lease's end is a deadline of its own: a group must stop when
+	// the lease lapses, not up to a tick later.
+	deadline := time.NewTimer(time.Hour)
+	defer deadline.Stop()
 	for {
 		n.decide()
 		if time.Since(lastWarnCheck) >= time.Second {
 			lastWarnCheck = time.Now()
 			n.logNewWarnings(warned)
 		}
+		if until, ok := n.Lease(); ok {
+			deadline.Reset(time.Until(until) + time.Millisecond)
+		}
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.wake:
 		case <-t.C:
+		case <-deadline.C:
 		}
 	}
 }

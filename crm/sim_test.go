@@ -150,6 +150,9 @@ type simWorld struct {
 	failure string
 	maxStop time.Duration
 	tracing bool // keep a trace (a failed seed is run again with it)
+	// legacy runs the rules as they were before the handshake: a ping
+	// score of 0 until the first round, no intent, no acknowledgement.
+	legacy bool
 }
 
 type simConfig struct {
@@ -260,9 +263,12 @@ func (n *simNode) boot() {
 	n.ping = 1
 	if w.ping {
 		n.ping = PingUnknown
+		if w.legacy {
+			n.ping = 0
+		}
 		run := n.run
 		w.at(time.Duration(w.rng.IntN(300))*time.Millisecond, func() {
-			if n.run == run && n.ping == PingUnknown {
+			if n.run == run && n.ping <= 0 {
 				n.ping = 1
 				n.changed()
 			}
@@ -449,6 +455,22 @@ func (n *simNode) pass() {
 	in.IntentFrom = append([]uint32(nil), n.intents.from...)
 	n.intents.mu.Unlock()
 	v := buildTwoNodeView(in, n.nonces)
+	if w.legacy {
+		v.Acked = true
+		for i := range v.IntentAcked {
+			v.IntentAcked[i] = true
+		}
+		if v.PeerClaims != nil {
+			c := *v.PeerClaims
+			c.Groups = append([]Claim(nil), c.Groups...)
+			for i := range c.Groups {
+				if c.Groups[i].State == ClaimIntent {
+					c.Groups[i].State = ClaimStopped
+				}
+			}
+			v.PeerClaims = &c
+		}
+	}
 	if n.leaving {
 		v.MyRequest, v.MyScope = RequestStandby, ScopeAll
 	}
@@ -515,6 +537,9 @@ func (n *simNode) kick(i int) {
 			fn()
 			n.changed()
 			n.kick(i)
+			if n.leaving {
+				n.maybeLeave()
+			}
 		})
 	}
 	if !r.swept {
@@ -558,9 +583,6 @@ func (n *simNode) kick(i int) {
 		done(d, func() {
 			r.state, r.hung = ClaimStopped, false
 			w.logf("%s stopped g%d", n.name, i)
-			if n.leaving {
-				n.maybeLeave()
-			}
 		})
 		n.changed()
 	}
@@ -951,4 +973,24 @@ func (r *recordingTB) Helper() {}
 func (r *recordingTB) Fatalf(format string, args ...any) {
 	r.msg = fmt.Sprintf(format, args...)
 	panic(errSimFailed)
+}
+
+// TestSimFindsStartRaceWithoutHandshake shows that the simulation can
+// fail: with the rules as they were before the handshake (a ping score of
+// 0 until the first round, a start decided from the peer's last
+// heartbeat alone), it finds two directors starting one group within a
+// few hundred schedules, as make test did on real daemons.
+func TestSimFindsStartRaceWithoutHandshake(t *testing.T) {
+	for seed := uint64(1); seed <= 2000; seed++ {
+		w := newSimWorld(&recordingTB{}, seed, simConfig{groups: []string{"A", "B"}, ping: true})
+		w.legacy = true
+		w.nodes[0].boot()
+		w.nodes[1].boot()
+		w.runUntil(3 * time.Second)
+		if w.failure != "" {
+			t.Logf("seed %d, both booted at once, legacy rules: %s", seed, w.failure)
+			return
+		}
+	}
+	t.Fatal("2000 simultaneous starts with the legacy rules and no double holder: the simulation cannot see the start race")
 }

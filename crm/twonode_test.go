@@ -4,200 +4,223 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
-// side is one director in the two-node simulation.
-type side struct {
-	name    string
-	alive   bool
-	claims  []Claim
-	request RequestKind
-	scope   Scope
-	ping    int
-	away    []bool
-}
+// Scripted two-node scenarios on the simulation (sim_test.go): each
+// boots both directors, applies faults and requests at chosen moments,
+// lets the cluster settle, and compares every group's state; the
+// invariant (never two holders) is checked after every event throughout.
 
-// sim runs both sides' decisions in lock step, claims propagating at once,
-// and checks after every step that no group is held on both sides.
-type sim struct {
-	t        *testing.T
-	a, b     *side
-	homes    []string
-	failback string
-	pinged   bool
-	linked   bool // heartbeats flow between the sides
-}
-
-func newSim(t *testing.T, failback string) *sim {
-	homes := []string{"A", "B"}
-	mk := func(n string) *side {
-		return &side{name: n, alive: true, claims: make([]Claim, 2), ping: 1, away: make([]bool, 2)}
+func scenario(t *testing.T, sc simConfig) *simWorld {
+	t.Helper()
+	if sc.groups == nil {
+		sc.groups = []string{"A", "B"}
 	}
-	return &sim{t: t, a: mk("A"), b: mk("B"), homes: homes, failback: failback, linked: true}
+	w := newSimWorld(t, 1, sc)
+	w.tracing = true
+	w.nodes[0].boot()
+	w.nodes[1].boot()
+	return w
 }
 
-func (s *sim) view(me, peer *side) *TwoNodeView {
-	v := &TwoNodeView{
-		Me: me.name, Peer: peer.name, Ready: true,
-		PeerAlive: s.linked && peer.alive, Mine: me.claims, Homes: s.homes,
-		AutoFailback: s.failback, PingConfigured: s.pinged, MyPing: me.ping,
-		MyRequest: me.request, MyScope: me.scope, AwayFromHome: me.away,
+// expect lets the cluster run three seconds, then compares its state.
+func (w *simWorld) expect(want string) {
+	w.t.Helper()
+	w.runUntil(w.now + 3*time.Second)
+	if w.failure != "" {
+		w.t.Fatalf("%s\n%s", w.failure, strings.Join(w.trace, "\n"))
 	}
-	if v.PeerAlive {
-		v.PeerClaims = &Claims{Ping: uint8(peer.ping), Request: peer.request, Scope: peer.scope, Groups: peer.claims}
-	}
-	return v
-}
-
-// step moves each live side one state towards what it wants.
-func (s *sim) step() {
-	for _, pair := range [][2]*side{{s.a, s.b}, {s.b, s.a}} {
-		me, peer := pair[0], pair[1]
-		if !me.alive {
-			continue
-		}
-		v := s.view(me, peer)
-		next := append([]Claim(nil), me.claims...)
-		for i := range s.homes {
-			want := v.Want(i)
-			switch st := me.claims[i].State; {
-			case want && (st == ClaimStopped):
-				if s.linked && peer.alive && peer.claims[i].State.Holds() {
-					s.t.Fatalf("%s starts group %d that %s holds: %s", me.name, i, peer.name, s)
-				}
-				next[i].State = ClaimStarting
-				me.away[i] = v.StartsAway(i)
-			case want && st == ClaimStarting:
-				next[i].State = ClaimRunning
-			case !want && (st == ClaimRunning || st == ClaimStarting):
-				next[i].State = ClaimStopping
-			case !want && st == ClaimStopping:
-				next[i].State = ClaimStopped
-			}
-		}
-		me.claims = next
-		if me.request != RequestNone {
-			if done, _ := s.view(me, peer).RequestDone(); done {
-				me.request, me.scope = RequestNone, ""
-			}
-		}
+	if got := w.state(); got != want {
+		w.t.Fatalf("got %s, want %s\n%s", got, want, strings.Join(w.trace, "\n"))
 	}
 }
 
-func (s *sim) settle() {
-	for i := 0; i < 20; i++ {
-		s.step()
-	}
+// do runs fn as an event of the simulation, so the invariant is checked
+// right after it.
+func (w *simWorld) do(fn func()) {
+	w.at(0, fn)
+	w.runUntil(w.now)
 }
 
-func (s *sim) String() string {
-	f := func(x *side) string {
-		var p []string
-		for _, c := range x.claims {
-			p = append(p, c.State.String())
-		}
-		return fmt.Sprintf("%s[%s]", x.name, strings.Join(p, ","))
-	}
-	return f(s.a) + " " + f(s.b)
-}
-
-func (s *sim) expect(want string) {
-	s.t.Helper()
-	s.settle()
-	if got := s.String(); got != want {
-		s.t.Fatalf("got %s, want %s", got, want)
-	}
+func (n *simNode) ask(kind RequestKind, scope Scope) {
+	n.w.do(func() {
+		n.request, n.scope = kind, scope
+		n.changed()
+	})
 }
 
 func TestTwoNodeStartAtHomes(t *testing.T) {
-	s := newSim(t, "on")
-	s.expect("A[running,stopped] B[stopped,running]")
+	scenario(t, simConfig{}).expect("A[running,stopped] B[stopped,running]")
 }
 
 func TestTwoNodeFailoverAndFailback(t *testing.T) {
 	for _, fb := range []string{"on", "legacy", "off"} {
 		t.Run(fb, func(t *testing.T) {
-			s := newSim(t, fb)
-			s.settle()
-			s.a.alive = false
-			s.a.claims = make([]Claim, 2)
-			s.expect("A[stopped,stopped] B[running,running]")
-			s.a.alive = true
+			w := scenario(t, simConfig{failback: fb})
+			w.expect("A[running,stopped] B[stopped,running]")
+			a := w.nodes[0]
+			w.do(func() { a.down(true) })
+			w.expect("A[down,down] B[running,running]")
+			w.do(a.boot)
 			if fb == "off" {
-				s.expect("A[stopped,stopped] B[running,running]")
+				w.expect("A[stopped,stopped] B[running,running]")
 			} else {
-				s.expect("A[running,stopped] B[stopped,running]")
+				w.expect("A[running,stopped] B[stopped,running]")
 			}
 		})
 	}
 }
 
 func TestTwoNodeStandbyAndTakeover(t *testing.T) {
-	s := newSim(t, "on")
-	s.settle()
-	s.a.request, s.a.scope = RequestStandby, ScopeAll
-	s.expect("A[stopped,stopped] B[running,running]")
-	if s.a.request != RequestNone {
+	w := scenario(t, simConfig{})
+	w.expect("A[running,stopped] B[stopped,running]")
+	a, b := w.nodes[0], w.nodes[1]
+	a.ask(RequestStandby, ScopeAll)
+	w.expect("A[stopped,stopped] B[running,running]")
+	if a.request != RequestNone {
 		t.Fatal("standby request not cleared when done")
 	}
 	// No failback: A did not come back, it asked.
-	s.expect("A[stopped,stopped] B[running,running]")
-	s.a.request, s.a.scope = RequestTakeover, ScopeLocal
-	s.expect("A[running,stopped] B[stopped,running]")
-	s.a.request, s.a.scope = RequestTakeover, ScopeForeign
-	s.expect("A[running,running] B[stopped,stopped]")
-	s.b.request, s.b.scope = RequestTakeover, ScopeAll
-	s.expect("A[stopped,stopped] B[running,running]")
+	w.expect("A[stopped,stopped] B[running,running]")
+	a.ask(RequestTakeover, ScopeLocal)
+	w.expect("A[running,stopped] B[stopped,running]")
+	a.ask(RequestTakeover, ScopeForeign)
+	w.expect("A[running,running] B[stopped,stopped]")
+	b.ask(RequestTakeover, ScopeAll)
+	w.expect("A[stopped,stopped] B[running,running]")
 }
 
 func TestTwoNodeStandbyWithoutPeerIsImpossible(t *testing.T) {
-	s := newSim(t, "on")
-	s.settle()
-	s.b.alive = false
-	s.b.claims = make([]Claim, 2)
-	s.settle()
-	s.a.request, s.a.scope = RequestStandby, ScopeAll
-	s.settle()
-	done, impossible := s.view(s.a, s.b).RequestDone()
-	if done || !impossible {
-		t.Fatalf("standby with a dead peer: done=%v impossible=%v", done, impossible)
-	}
-	if got := s.String(); got != "A[running,running] B[stopped,stopped]" {
-		t.Fatalf("standby without a peer gave groups away: %s", got)
+	w := scenario(t, simConfig{})
+	w.expect("A[running,stopped] B[stopped,running]")
+	a, b := w.nodes[0], w.nodes[1]
+	w.do(func() { b.down(true) })
+	w.expect("A[running,running] B[down,down]")
+	a.ask(RequestStandby, ScopeAll)
+	w.expect("A[running,running] B[down,down]")
+	if a.request != RequestNone {
+		t.Fatal("an impossible standby stays pending")
 	}
 }
 
 func TestTwoNodePingScores(t *testing.T) {
-	s := newSim(t, "on")
-	s.pinged = true
-	s.settle()
-	s.a.ping = 0 // A lost its uplink
-	s.expect("A[stopped,stopped] B[running,running]")
-	s.a.ping = 1
-	s.expect("A[running,stopped] B[stopped,running]")
+	w := scenario(t, simConfig{ping: true})
+	w.expect("A[running,stopped] B[stopped,running]")
+	a, b := w.nodes[0], w.nodes[1]
+	setPing := func(n *simNode, p int) { w.do(func() { n.ping = p; n.changed() }) }
+	setPing(a, 0) // A lost its uplink
+	w.expect("A[stopped,stopped] B[running,running]")
+	setPing(a, 1)
+	w.expect("A[running,stopped] B[stopped,running]")
 	// Equal scores never move groups; a lower score does.
-	s.b.ping = 2
-	s.expect("A[stopped,stopped] B[running,running]")
+	setPing(b, 2)
+	w.expect("A[stopped,stopped] B[running,running]")
 }
 
+// TestTwoNodeFailedStart: A's start of g0 fails once.
 func TestTwoNodeFailedStart(t *testing.T) {
-	s := newSim(t, "on")
-	s.a.claims[0].State = ClaimFailed
-	s.expect("A[failed,stopped] B[running,running]")
+	w := newSimWorld(t, 1, simConfig{groups: []string{"A", "B"}})
+	w.tracing = true
+	w.nodes[0].runners[0].failNext = true
+	w.nodes[0].boot()
+	w.nodes[1].boot()
+	// B runs g0 at once; A forgets its failure when it sees that, and
+	// auto_failback brings g0 home (the failure was a one-off).
+	w.expect("A[running,stopped] B[stopped,running]")
+	tr := strings.Join(w.trace, "\n")
+	if i, j := strings.Index(tr, "A failed to start g0"), strings.Index(tr, "B starts g0"); i < 0 || j < i {
+		t.Fatalf("B did not take g0 after A's failed start:\n%s", tr)
+	}
 }
 
 func TestTwoNodeSplitBrainHeals(t *testing.T) {
-	s := newSim(t, "on")
-	s.settle()
-	s.linked = false
-	s.expect("A[running,running] B[running,running]") // documented risk
-	s.linked = true
-	s.expect("A[running,stopped] B[stopped,running]")
+	w := scenario(t, simConfig{})
+	w.expect("A[running,stopped] B[stopped,running]")
+	cut := func(on bool) {
+		w.do(func() {
+			for _, d := range w.dirs {
+				d[0].cut, d[1].cut = on, on
+			}
+		})
+	}
+	cut(true)
+	w.expect("A[running,running] B[running,running]") // the documented risk
+	cut(false)
+	w.expect("A[running,stopped] B[stopped,running]")
+}
+
+// TestTwoNodeOneWayLoss: A's heartbeats stop reaching B. B declares A
+// dead after deadtime and takes over; A, which still hears B but sees its
+// own heartbeats unacknowledged, has stopped before that.
+func TestTwoNodeOneWayLoss(t *testing.T) {
+	w := scenario(t, simConfig{})
+	w.expect("A[running,stopped] B[stopped,running]")
+	w.do(func() {
+		for _, d := range w.dirs {
+			d[0].cut = true
+		}
+	})
+	w.expect("A[stopped,stopped] B[running,running]")
+	w.do(w.heal)
+	w.expect("A[running,stopped] B[stopped,running]")
+}
+
+// TestTwoNodeDifferingHaresources: a peer whose claims cannot be compared
+// blocks every group: nothing starts while it lives.
+func TestTwoNodeDifferingHaresources(t *testing.T) {
+	w := newSimWorld(t, 1, simConfig{groups: []string{"A", "B"}})
+	w.tracing = true
+	w.nodes[1].layout++
+	w.nodes[0].boot()
+	w.nodes[1].boot()
+	w.expect("A[stopped,stopped] B[stopped,stopped]")
+	// The first to stop hands over nothing; the survivor then runs all.
+	w.do(func() { w.nodes[1].gracefulStop() })
+	w.expect("A[running,running] B[down,down]")
+}
+
+// TestTwoNodeSlowStopOnGracefulStop: A's stop of g0 hangs while it shuts
+// down; B must not start g0 until A's stop returned.
+func TestTwoNodeSlowStopOnGracefulStop(t *testing.T) {
+	w := scenario(t, simConfig{})
+	w.expect("A[running,stopped] B[stopped,running]")
+	a := w.nodes[0]
+	a.runners[0].hangNext = true
+	w.do(a.gracefulStop)
+	w.expect("A[down,down] B[running,running]")
+}
+
+// TestTwoNodeKill9Restart: A's daemon is killed with its resources left
+// running; B takes over after deadtime; A, started again, sweeps what it
+// left, and gets its group back by failback.
+func TestTwoNodeKill9Restart(t *testing.T) {
+	w := scenario(t, simConfig{})
+	w.expect("A[running,stopped] B[stopped,running]")
+	a := w.nodes[0]
+	w.do(func() { a.down(false) })
+	w.expect("A[down,down] B[running,running]")
+	w.do(a.boot)
+	w.expect("A[running,stopped] B[stopped,running]")
+}
+
+// TestTwoNodeSerialQueue: the serial cable queues a second; hb_standby and
+// hb_takeover still land where asked, never doubling.
+func TestTwoNodeSerialQueue(t *testing.T) {
+	w := scenario(t, simConfig{serial: true})
+	w.expect("A[running,stopped] B[stopped,running]")
+	w.dirs[w.links][0].extraDelay = time.Second
+	w.dirs[w.links][1].extraDelay = time.Second
+	a := w.nodes[0]
+	a.ask(RequestStandby, ScopeAll)
+	w.expect("A[stopped,stopped] B[running,running]")
+	a.ask(RequestTakeover, ScopeAll)
+	w.expect("A[running,running] B[stopped,stopped]")
 }
 
 func TestClaimsRoundTrip(t *testing.T) {
-	c := &Claims{Layout: 0xdeadbeef, Flags: FlagRaftState, Ping: 3, Request: RequestStandby, Scope: ScopeForeign, ReqID: 77, Commit: 12345, Nonce: 9, Acks: []uint32{0, 7, 1 << 31},
-		Groups: []Claim{{ClaimRunning, 5}, {ClaimFailed, 1 << 40}}}
+	c := &Claims{Layout: 0xdeadbeef, Flags: FlagRaftState, Ping: 3, Request: RequestStandby, Scope: ScopeForeign, ReqID: 77, Commit: 12345, Nonce: 9, Uptime: 1234, Acks: []uint32{0, 7, 1 << 31},
+		Groups: []Claim{{ClaimRunning, 5}, {ClaimFailed, 1 << 40}, {ClaimIntent, 0}}}
 	b := c.Encode(nil)
 	d, err := DecodeClaims(b)
 	if err != nil {

@@ -214,17 +214,14 @@ func TestClusterSlowStopOnSIGTERM(t *testing.T) {
 	}
 }
 
-// differingHaresources is what the daemon log and hbgo status must say
-// when the nodes' haresources differ.
-//
-// TODO(crm fix): tighten to the warning's exact wording once the crm
-// change that makes it loud has landed; until then any line naming
-// haresources counts.
-const differingHaresources = "haresources"
+// differingHaresources is what the daemon log and hbgo status say when
+// the nodes' haresources differ (crm's alienWarning).
+const differingHaresources = "haresources (or hbgo version) differ"
 
 // TestClusterDifferingHaresources: n2's haresources has a group n1's
-// lacks. For five seconds after both start no group runs on two nodes,
-// and each node warns about the difference, in its log and in hbgo status.
+// lacks. For five seconds after both start no group runs anywhere (each
+// side's claims cannot be compared with the other's), and each node
+// warns about the difference, in its log and in hbgo status.
 func TestClusterDifferingHaresources(t *testing.T) {
 	spec := safetySpec("two-node")
 	spec.ExtraGroups = map[string][]string{"n2": {"n2 g3"}}
@@ -237,6 +234,11 @@ func TestClusterDifferingHaresources(t *testing.T) {
 	t.Logf("after 5 s: g1 on %v, g2 on %v, g3 on %v", run["g1"], run["g2"], run["g3"])
 	if err := CheckNoOverlap(c.Records()); err != nil {
 		t.Errorf("haresources differ: %v", err)
+	}
+	// Each side hears a peer whose claims it cannot compare: it might
+	// hold any group, so nothing starts anywhere.
+	if recs := c.Records(); len(recs) > 0 {
+		t.Errorf("haresources differ, yet %d resource records: first %s %s %s", len(recs), recs[0].Op, recs[0].Node, recs[0].Group)
 	}
 
 	for _, n := range []string{"n1", "n2"} {
