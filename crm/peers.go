@@ -19,12 +19,12 @@ type peerBook struct {
 
 // peerEntry is one peer's current run as heard here.
 type peerEntry struct {
-	gen     uint64
+	gen uint64
 	// startEst is the earliest arrival minus uptime over the claims of
 	// gen: no earlier than the peer's start (delays only make it later).
 	startEst time.Time
-	claims  *Claims   // newest claims of gen; nil before the first decodable one
-	at      time.Time // arrival of claims
+	claims   *Claims   // newest claims of gen; nil before the first decodable one
+	at       time.Time // arrival of claims
 	// alien: the newest heartbeat of gen carries claims that cannot be
 	// compared with ours (another group layout, or another claims
 	// version).

@@ -98,13 +98,13 @@ type simNode struct {
 	// ghostSplit: when it went down it heard nothing of its peer (a split
 	// brain), so its ghosts are the documented risk.
 	ghostSplit bool
-	idx    int
-	name   string
-	up     bool
-	run    uint64 // rises at every start and crash: events of an old run are void
-	gen    uint64
-	drift  float64
-	start  time.Time // local
+	idx        int
+	name       string
+	up         bool
+	run        uint64 // rises at every start and crash: events of an old run are void
+	gen        uint64
+	drift      float64
+	start      time.Time // local
 
 	book      *peerBook
 	nonces    *nonceBook
