@@ -17,7 +17,7 @@ TEST_DEPS += nginx:nginx dnsmasq:dnsmasq-base mariadbd:mariadb-server /usr/lib/p
 	slapd:slapd freeradius:freeradius
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit fuzz demo bench install uninstall deps clean vet
+.PHONY: all build test unit fuzz sim demo bench install uninstall deps clean vet
 
 all: build
 
@@ -37,6 +37,12 @@ test: deps vet build
 
 unit:
 	$(GO) test -short ./...
+
+# The deterministic cluster simulation for SIM_SCHEDULES random schedules
+# (make test runs 10000); HBGO_SIM_SEED=N replays one with its trace.
+SIM_SCHEDULES ?= 100000
+sim:
+	HBGO_SIM_SCHEDULES=$(SIM_SCHEDULES) $(GO) test -count=1 -timeout 0 -v -run 'TestSim' ./crm
 
 # Each fuzz target for a bounded time.
 fuzz:
