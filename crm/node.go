@@ -95,6 +95,7 @@ type Node struct {
 	away      []bool // two-node mode: per group, here only because the home could not run it
 	heardPeer bool
 	stopping  bool
+	reqWaiter chan reqResult // the command waiting for the pending request
 	warnings  []string
 }
 
@@ -462,23 +463,20 @@ type reqResult struct {
 	done, impossible bool
 }
 
-var reqWaiters sync.Map // *Node -> chan reqResult
-
 func (n *Node) finishRequest(done, impossible bool) {
 	n.mu.Lock()
 	active := n.request != RequestNone
 	if active && (done || impossible) {
 		n.request, n.scope = RequestNone, ""
 	}
+	ch := n.reqWaiter
 	n.mu.Unlock()
-	if !active || !(done || impossible) {
+	if !active || !(done || impossible) || ch == nil {
 		return
 	}
-	if ch, ok := reqWaiters.Load(n); ok {
-		select {
-		case ch.(chan reqResult) <- reqResult{done, impossible}:
-		default:
-		}
+	select {
+	case ch <- reqResult{done, impossible}:
+	default:
 	}
 }
 
@@ -489,10 +487,20 @@ func (n *Node) move(ctx context.Context, kind RequestKind, scope Scope) (*MoveRe
 	}
 	before := n.owners(ctx)
 	ch := make(chan reqResult, 1)
-	if _, busy := reqWaiters.LoadOrStore(n, ch); busy {
+	n.mu.Lock()
+	busy := n.reqWaiter != nil
+	if !busy {
+		n.reqWaiter = ch
+	}
+	n.mu.Unlock()
+	if busy {
 		return nil, errors.Join(ErrBadRequest, errors.New("another standby or takeover is in progress"))
 	}
-	defer reqWaiters.Delete(n)
+	defer func() {
+		n.mu.Lock()
+		n.reqWaiter = nil
+		n.mu.Unlock()
+	}()
 	t0 := time.Now()
 	n.mu.Lock()
 	if n.stopping {

@@ -102,7 +102,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		LVSSync:  resources.LVSSyncOptions{Interface: cfg.HA.LVSSyncInterface, SyncID: uint8(cfg.HA.LVSSyncID)},
 	}
 	if cfg.HA.IsNode(*node) {
-		warm := startWarmLdirectors(cfg, *dir, *node, logger)
+		warm := startWarmLdirectors(cfg, *dir, *node, logger, obs.checkObserver())
 		defer warm.Stop()
 		env.Ldirector = warm.Running
 		obs.warm = warm

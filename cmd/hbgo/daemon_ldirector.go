@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"hbgo/conf"
 	"hbgo/ldirector"
@@ -100,7 +102,9 @@ func (l *logLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startWarmLdirectors(cfg *conf.Config, dir, node string, log *slog.Logger) *warmLdirectors {
+// startWarmLdirectors starts every ldirector of the node's haresources;
+// onCheck hears every check (the metrics).
+func startWarmLdirectors(cfg *conf.Config, dir, node string, log *slog.Logger, onCheck func(svc lvs.ServiceKey, real netip.AddrPort, took time.Duration, err error)) *warmLdirectors {
 	w := &warmLdirectors{log: log, runs: map[string]*warmRun{}, dir: dir}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
@@ -110,7 +114,7 @@ func startWarmLdirectors(cfg *conf.Config, dir, node string, log *slog.Logger) *
 	}
 	table, dry := openTable(log)
 	for file, lc := range configs {
-		d, err := ldirector.New(lc, ldirector.Options{Table: table, Logger: log.With("ldirector", filepath.Base(file)), Hostname: node, DryRun: dry, OnCheck: ldirectorOnCheck})
+		d, err := ldirector.New(lc, ldirector.Options{Table: table, Logger: log.With("ldirector", filepath.Base(file)), Hostname: node, DryRun: dry, OnCheck: onCheck})
 		run := &warmRun{d: d, err: err}
 		w.runs[file] = run
 		if err != nil {

@@ -50,16 +50,11 @@ type observer struct {
 	kernel  *lvs.Kernel // nil where the kernel has no IPVS
 }
 
-// ldirectorOnCheck is the warm ldirectors' ldirector.Options.OnCheck;
-// newObserver sets it before they start.
-var ldirectorOnCheck func(svc lvs.ServiceKey, real netip.AddrPort, took time.Duration, err error)
-
 func newObserver(cfg *conf.Config, node string, log *slog.Logger) *observer {
 	o := &observer{cfg: cfg, node: node, log: log}
 	if cfg.HA.Metrics != "" {
 		o.metrics = metrics.New(metrics.Sources{})
 	}
-	ldirectorOnCheck = o.checkObserver()
 	return o
 }
 
