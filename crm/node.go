@@ -82,6 +82,7 @@ type Node struct {
 	intents    intents         // two-node handshake; its lock also orders claims with nonces
 	mayRun     []atomic.Bool   // per group: the last decision lets it run here (GroupLease)
 	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
+	unacked    bool            // two-node: the peer's claims did not acknowledge us, as last logged
 	raftCommit atomic.Uint64   // leader's commit index, sent in claims
 	lastDecide atomic.Int64    // unix ns of the last decision (two-node lease)
 	layerSet   atomic.Bool     // n.layer may be read from the layer's own goroutines
@@ -401,6 +402,14 @@ func (n *Node) decide() {
 func (n *Node) decideTwoNode() {
 	v := n.twoNodeView(time.Now())
 	n.noteAlien(v.Peer, v.PeerAlien)
+	if unacked := v.PeerAlive && v.PeerClaims != nil && !v.Acked; unacked != n.unacked {
+		n.unacked = unacked
+		if unacked {
+			n.log.Warn(fmt.Sprintf("%s hears us no more (its heartbeats do not acknowledge ours): stopping every group here before its deadtime can end", v.Peer), "node", n.cfg.Name)
+		} else {
+			n.log.Info(fmt.Sprintf("%s hears us again", v.Peer), "node", n.cfg.Name)
+		}
+	}
 	for i, r := range n.runners {
 		// A failed start is forgotten once the peer runs the group, or
 		// when the operator asks this node to take it.

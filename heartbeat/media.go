@@ -52,7 +52,11 @@ func OpenMedia(ha *conf.HAConfig) ([]Link, error) {
 		case conf.MediumMcast:
 			l, err = OpenMcast(m.Iface, m.Group, m.Port, m.TTL, m.Loop)
 		case conf.MediumSerial:
-			l, err = OpenSerial(m.Device, m.Baud)
+			var sl *SerialLink
+			if sl, err = OpenSerial(m.Device, m.Baud); err == nil {
+				sl.KeepLatest()
+				l = sl
+			}
 		default:
 			continue
 		}

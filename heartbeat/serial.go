@@ -70,6 +70,7 @@ type SerialStats struct {
 	SentBytes     uint64 // bytes written to the line, framing included
 	Dropped       uint64 // packets refused by Send because the line was full
 	WriteTimeouts uint64 // writes cut short because the line did not drain
+	Superseded    uint64 // heartbeats replaced by a newer one before they went out (KeepLatest)
 }
 
 // SerialLink is a heartbeat medium over a serial cable, raw 8N1 without
@@ -89,6 +90,7 @@ type SerialLink struct {
 	pending int    // bytes queued or being written
 	frames  int    // frames in queue
 	closed  bool
+	latest  bool // KeepLatest
 	stats   SerialStats
 	wake    chan struct{}
 	quit    chan struct{}
@@ -119,6 +121,20 @@ func newSerialLink(name string, f *os.File, lockPath string, baud int) *SerialLi
 // Name is the device as configured.
 func (l *SerialLink) Name() string { return l.name }
 
+// KeepLatest makes the link carry heartbeats: a packet queued while an
+// older one still waits replaces it (the newer one says everything the
+// older said, newer), and the writer hands the line one batch at a time
+// and waits its line time before the next, so that frames wait here,
+// where a newer one can replace them, rather than in the device's buffer.
+// A heartbeat then spends about two frame times on a busy line instead of
+// up to a second behind older ones, which matters to every timing that
+// counts a round trip over the cable.
+func (l *SerialLink) KeepLatest() {
+	l.mu.Lock()
+	l.latest = true
+	l.mu.Unlock()
+}
+
 // Send frames pkt and queues it for the line.
 func (l *SerialLink) Send(pkt []byte) error {
 	frame, err := AppendFrame(nil, pkt)
@@ -129,6 +145,14 @@ func (l *SerialLink) Send(pkt []byte) error {
 	defer l.mu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if l.latest && l.frames > 0 {
+		// A newer heartbeat carries newer state: the older one, still
+		// waiting, goes.
+		l.pending -= len(l.queue)
+		l.queue = l.queue[:0]
+		l.stats.Superseded += uint64(l.frames)
+		l.frames = 0
 	}
 	if l.pending+len(frame) > l.limit {
 		l.stats.Dropped++
@@ -175,7 +199,16 @@ func (l *SerialLink) writer() {
 		} else if errors.Is(err, os.ErrDeadlineExceeded) {
 			l.stats.WriteTimeouts++
 		}
+		latest := l.latest
 		l.mu.Unlock()
+		if latest {
+			// Let the line carry this batch before handing it the next.
+			select {
+			case <-l.quit:
+				return
+			case <-time.After(time.Duration(n) * l.byteTime):
+			}
+		}
 	}
 }
 
