@@ -369,3 +369,41 @@ func TestSerialErrorText(t *testing.T) {
 		}
 	}
 }
+
+// TestSerialKeepLatest: on a 9600-baud cable (some 170 ms a 150-byte
+// frame), one heartbeat goes on the line, then nineteen are queued at
+// once: only the newest of them follows, each having replaced the one
+// waiting.
+func TestSerialKeepLatest(t *testing.T) {
+	lockDirForTest(t)
+	cable := ptypair.New(t, 9600)
+	a := openSerialT(t, cable.A, 9600)
+	b := openSerialT(t, cable.B, 9600)
+	a.KeepLatest()
+	ch := receiver(b)
+	t0 := time.Now()
+	for i := 0; i < 20; i++ {
+		if i == 1 {
+			time.Sleep(50 * time.Millisecond) // the writer has taken hb 000
+		}
+		if err := a.Send(hbPacket("hb", i)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	got := collect(ch, 2, 10*time.Second)
+	took := time.Since(t0)
+	if len(got) != 2 || !bytes.Equal(got[1], hbPacket("hb", 19)) {
+		var tags []string
+		for _, p := range got {
+			tags = append(tags, string(p[:6]))
+		}
+		t.Fatalf("received %v, want the first and the newest (hb 019)", tags)
+	}
+	if more := collect(ch, 1, 2*time.Second); len(more) != 0 {
+		t.Fatalf("a replaced heartbeat arrived too: %q", more[0][:6])
+	}
+	if st := a.Stats(); st.Superseded != 18 {
+		t.Fatalf("superseded %d, want 18", st.Superseded)
+	}
+	t.Logf("the newest of 20 heartbeats arrived after %v at 9600 baud", took.Round(time.Millisecond))
+}
