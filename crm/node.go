@@ -444,6 +444,10 @@ func (n *Node) twoNodeView(now time.Time) *TwoNodeView {
 	in.Mine = n.myClaimsLocked().Groups
 	in.IntentFrom = append([]uint32(nil), n.intents.from...)
 	n.intents.mu.Unlock()
+	if n.leaving.Load() {
+		// Shutting down: whatever the operator's request, give all away.
+		in.MyRequest, in.MyScope = RequestStandby, ScopeAll
+	}
 	return buildTwoNodeView(in, n.nonces)
 }
 
@@ -796,6 +800,9 @@ func (n *Node) Stop(graceful bool, timeout time.Duration) error {
 	n.mu.Lock()
 	n.stopping = true
 	n.mu.Unlock()
+	for i := range n.intents.from {
+		n.intents.set(i, false, n.nonces.peek)
+	}
 	// A graceful stop leaves the cluster only once every group has
 	// stopped here: until then the node goes on heartbeating, its claims
 	// say "stopping", the runner retries the stop, and no peer takes the
