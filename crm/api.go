@@ -89,6 +89,10 @@ type Status struct {
 	// Params are ha.cf's values by directive name, for cl_status parameter.
 	Params   map[string]string `json:"params"`
 	Warnings []string          `json:"warnings,omitempty"`
+	// Blocked says, per live peer whose claims cannot be compared with
+	// this node's (its haresources or hbgo version differ), that no group
+	// starts until they match; each line is also among Warnings.
+	Blocked []string `json:"blocked,omitempty"`
 	// Ldirectors are this node's ldirectors with their IPVS services, as
 	// the daemon fills them in (crm knows nothing of them).
 	Ldirectors []LdirectorStatus `json:"ldirectors,omitempty"`

@@ -708,6 +708,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	st.Warnings = append(held, n.digestWarnings(st.Nodes)...)
 	for _, p := range n.peers() {
 		if e := n.book.get(p); e.alien && n.peerAlive(p) {
+			st.Blocked = append(st.Blocked, alienWarning(n.cfg.Name, p))
 			st.Warnings = append(st.Warnings, alienWarning(n.cfg.Name, p))
 		}
 	}

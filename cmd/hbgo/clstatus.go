@@ -521,8 +521,9 @@ func clClientStatus(a *clArgs, st *crm.Status, stdout, stderr io.Writer) int {
 }
 
 // clRscStatus prints the word (or sentence) of Heartbeat, which scripts
-// read; a group that several nodes hold at once is said on stderr, and
-// changes neither the word nor the exit code.
+// read; a group that several nodes hold at once, or a peer whose
+// haresources differ (nothing starts), is said on stderr, and changes
+// neither the word nor the exit code.
 func clRscStatus(a *clArgs, st *crm.Status, stdout, stderr io.Writer) int {
 	r := st.Resources
 	if r == "" {
@@ -532,6 +533,9 @@ func clRscStatus(a *clArgs, st *crm.Status, stdout, stderr io.Writer) int {
 		if s := crm.HoldersWarning(g.Name, g.Holders); s != "" {
 			fmt.Fprintf(stderr, "cl_status: WARN: %s\n", s)
 		}
+	}
+	for _, b := range st.Blocked {
+		fmt.Fprintf(stderr, "cl_status: WARN: %s\n", b)
 	}
 	if a.human {
 		fmt.Fprintf(stdout, "This node is holding %s resources.\n", r)

@@ -256,6 +256,9 @@ func TestClusterDifferingHaresources(t *testing.T) {
 		if !shown {
 			t.Errorf("%s: hbgo status does not mention %q:\n%s", n, differingHaresources, status)
 		}
+		if out, _ := c.Command(n, "cl_status", "rscstatus"); !strings.Contains(out, differingHaresources) {
+			t.Errorf("%s: cl_status rscstatus does not warn of %q:\n%s", n, differingHaresources, out)
+		}
 	}
 }
 
