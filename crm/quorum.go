@@ -111,13 +111,14 @@ func (q *quorum) close() {
 	}
 }
 
-// flags is what this node says of its placement log in its claims.
-func (q *quorum) flags() uint8 {
+// flags is what this node says of its placement log in its claims, with
+// its lease as the pass judged it.
+func (q *quorum) flags(lease bool) uint8 {
 	var f uint8
 	if q.hasState || q.raft.LastIndex() > 0 {
 		f |= FlagRaftState
 	}
-	if ok, _ := q.leaseValid(); ok {
+	if lease {
 		f |= FlagLease
 	}
 	return f
@@ -175,11 +176,16 @@ func (q *quorum) raftAddr(node string) (netip.AddrPort, bool) {
 // leaseValid reports whether this node heard from a quorum within the
 // lease, and how much of it is left.
 func (q *quorum) leaseValid() (bool, time.Duration) {
-	now := time.Now()
+	return q.leaseAt(time.Now(), q.raft.State())
+}
+
+// leaseAt is leaseValid at a given time and raft state, so that a
+// decision pass judges its lease once, at its own clock reading.
+func (q *quorum) leaseAt(now time.Time, state raft.RaftState) (bool, time.Duration) {
 	q.mu.Lock()
 	anchor, verified := q.anchor, q.lastVerify
 	q.mu.Unlock()
-	switch q.raft.State() {
+	switch state {
 	case raft.Leader:
 		// The quorum round trip renews a leader; what it held as a follower
 		// still counts until then.
@@ -226,7 +232,9 @@ func (q *quorum) hasQuorum() bool {
 	return ok
 }
 
-// decide runs on every tick of the node's loop.
+// decide runs on every tick of the node's loop: it keeps the raft side
+// going (bootstrap, lease renewal), then takes one snapshot, plans from
+// it with PlanQuorum and applies the plan.
 func (q *quorum) decide() {
 	n := q.n
 	q.noticeStall()
@@ -239,49 +247,146 @@ func (q *quorum) decide() {
 		n.raftCommit.Store(0)
 		q.refreshAnchor()
 	}
-	if f := uint32(q.flags()); n.raftFlags.Swap(f) != f {
+	now := time.Now()
+	rs := q.raft.State()
+	valid, _ := q.leaseAt(now, rs)
+	if f := uint32(q.flags(valid)); n.raftFlags.Swap(f) != f {
 		n.claimsChanged() // peers learn at once that our lease came or went
 	}
-	isLeader := q.raft.State() == raft.Leader
+	isLeader := rs == raft.Leader
 	if isLeader {
 		q.verifyLeadership()
 	}
 	q.mu.Lock()
 	if isLeader && !q.wasLeader {
-		q.leaderSince = time.Now()
+		q.leaderSince = now
 		q.nodeUpQueued = map[string]bool{}
 	}
 	q.wasLeader = isLeader
 	q.mu.Unlock()
 
+	v := q.view(now, isLeader, valid)
+	q.apply(v, PlanQuorum(v))
+}
+
+// view takes the pass's snapshot: the committed state, every voter's
+// liveness and claims (decoded once), and the leader's bookkeeping.
+func (q *quorum) view(now time.Time, isLeader, valid bool) *QuorumView {
+	n := q.n
 	st, applied := q.fsm.view()
-	valid, _ := q.leaseValid()
-	// A node that has not applied everything the leader committed may be
-	// acting on a stale assignment (it just rejoined): it may keep what it
-	// runs, but starts nothing until it has caught up.
-	caughtUp := q.caughtUp(applied, q.raft.CommitIndex())
-	if n.role == "director" {
-		n.mu.Lock()
-		stopping := n.stopping
-		n.mu.Unlock()
-		for i, r := range n.runners {
-			a := st.Groups[n.groups[i].Name]
-			cl, _, _ := r.get()
-			want := valid && !stopping && a.Owner == n.cfg.Name && (caughtUp || cl.State.Holds())
-			if cl.State == ClaimFailed && (q.requestCovers(n.cfg.Name, i, RequestTakeover) || q.runningElsewhere(i)) {
-				r.clearFailed()
-			}
-			r.set(want, a.Epoch)
-		}
-		q.checkRequest(st)
+	v := &QuorumView{
+		Me: n.cfg.Name, Voters: q.voters, Directors: n.ha.Nodes, Homes: n.homes, Layout: n.layout,
+		State: st, Applied: applied, CaughtUp: q.caughtUp(applied, q.raft.CommitIndex()),
+		Nodes: map[string]QuorumNode{}, Now: now, IsLeader: isLeader, LeaseValid: valid,
+		PingConfigured: n.pinger.configured(), AutoFailback: n.ha.AutoFailback, Timing: q.timing,
 	}
-	if isLeader && valid && caughtUp {
-		q.lead(st)
-		q.mu.Lock()
-		delete(q.unplacedLog, leaderStuckKey)
-		q.mu.Unlock()
-	} else if isLeader {
-		q.logLeaderStuck(valid, applied)
+	for _, g := range n.groups {
+		v.Groups = append(v.Groups, g.Name)
+	}
+	liveness := map[string]heartbeat.NodeStatus{}
+	for _, s := range n.layer.HB.Status() {
+		liveness[s.Name] = s
+	}
+	n.mu.Lock()
+	v.Stopping = n.stopping
+	upAt := make(map[string]time.Time, len(n.peerUpAt))
+	for k, t := range n.peerUpAt {
+		upAt[k] = t
+	}
+	n.mu.Unlock()
+	q.mu.Lock()
+	v.LeaderSince = q.leaderSince
+	v.RevokedAt = make(map[string]time.Time, len(q.revokedAt))
+	for k, t := range q.revokedAt {
+		v.RevokedAt[k] = t
+	}
+	queued := make(map[string]bool, len(q.nodeUpQueued))
+	for k, b := range q.nodeUpQueued {
+		queued[k] = b
+	}
+	q.mu.Unlock()
+	for _, name := range q.voters {
+		nv := QuorumNode{UpAt: upAt[name], UpQueued: queued[name]}
+		if name == n.cfg.Name {
+			nv.Alive, nv.Claims, nv.Generation = true, n.myClaims(), n.layer.HB.Generation()
+		} else {
+			s := liveness[name]
+			nv.Alive, nv.LastHeard = s.State == heartbeat.NodeUp, s.LastSeen
+			nv.Generation = n.layer.HB.PeerGeneration(name)
+			if b := n.layer.HB.PeerApp(name); len(b) > 0 {
+				nv.Claims, _ = DecodeClaims(b)
+			}
+		}
+		v.Nodes[name] = nv
+	}
+	return v
+}
+
+// apply carries a plan out: runners, the pending request, the leader's
+// proposals and what the operator should read.
+func (q *quorum) apply(v *QuorumView, p QuorumPlan) {
+	n := q.n
+	for i, r := range n.runners {
+		if i >= len(p.Groups) {
+			break
+		}
+		g := p.Groups[i]
+		if g.ClearFailed {
+			r.clearFailed()
+		}
+		r.set(g.Want, g.Epoch)
+	}
+	if p.Request.Done || p.Request.Impossible {
+		// Only the request the plan judged: one the operator made since
+		// waits for the next pass.
+		mine := v.Nodes[v.Me].Claims
+		n.mu.Lock()
+		same := mine != nil && n.request == mine.Request && n.reqID == mine.ReqID
+		n.mu.Unlock()
+		if same {
+			n.finishRequest(p.Request.Done, p.Request.Impossible)
+		}
+	}
+	if !p.Led {
+		if v.IsLeader {
+			q.logLeaderStuck(v.LeaseValid, v.Applied)
+		}
+		return
+	}
+	q.mu.Lock()
+	for _, name := range v.Voters {
+		if !v.Nodes[name].Alive && name != v.Me {
+			delete(q.nodeUpQueued, name)
+		}
+	}
+	for name, a := range v.State.Groups {
+		if a.Owner != "" {
+			delete(q.unplacedLog, name)
+		}
+	}
+	delete(q.unplacedLog, leaderStuckKey)
+	q.mu.Unlock()
+	for _, pr := range p.Proposals {
+		if pr.Command.Op == "nodeup" && q.propose(pr.Key, pr.Command) {
+			q.mu.Lock()
+			delete(q.nodeUpQueued, pr.Command.Node)
+			q.mu.Unlock()
+		}
+	}
+	q.addVoters(v)
+	for _, pr := range p.Proposals {
+		if pr.Command.Op != "assign" || !q.propose(pr.Key, pr.Command) {
+			continue
+		}
+		if pr.Command.Owner == "" {
+			q.mu.Lock()
+			q.revokedAt[pr.Command.Group] = time.Now()
+			q.mu.Unlock()
+		}
+		n.log.Info(pr.String(), "node", n.cfg.Name)
+	}
+	for _, u := range p.Unplaced {
+		q.logUnplaced(u)
 	}
 }
 
@@ -341,214 +446,10 @@ func (q *quorum) refreshAnchor() {
 	q.mu.Unlock()
 }
 
-// claimsOf is what a node says: this node's own, or its last heartbeat's.
-func (q *quorum) claimsOf(node string) *Claims {
-	if node == q.n.cfg.Name {
-		return q.n.myClaims()
-	}
-	return q.n.peerClaims(node)
-}
-
-func (q *quorum) alive(node string) bool {
-	return node == q.n.cfg.Name || q.n.peerAlive(node)
-}
-
-func (q *quorum) holds(node string, i int) bool {
-	c := q.claimsOf(node)
-	return c != nil && i < len(c.Groups) && c.Groups[i].State.Holds()
-}
-
-func (q *quorum) running(node string, i int) bool {
-	c := q.claimsOf(node)
-	return c != nil && i < len(c.Groups) && c.Groups[i].State == ClaimRunning
-}
-
-func (q *quorum) runningElsewhere(i int) bool {
-	for _, d := range q.n.ha.Nodes {
-		if d != q.n.cfg.Name && q.alive(d) {
-			if c := q.claimsOf(d); c != nil && i < len(c.Groups) && c.Groups[i].State == ClaimRunning {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (q *quorum) requestCovers(node string, i int, kind RequestKind) bool {
-	c := q.claimsOf(node)
-	return c != nil && c.Request == kind && Covers(c.Scope, node, q.n.homes[i])
-}
-
-// bestPing is the highest ping score among live directors.
-func (q *quorum) bestPing() int {
-	best := 0
-	for _, d := range q.n.ha.Nodes {
-		if c := q.claimsOf(d); c != nil && q.alive(d) && int(c.Ping) > best {
-			best = int(c.Ping)
-		}
-	}
-	return best
-}
-
-// eligible: node can run group i now.
-func (q *quorum) eligible(node string, i int) bool { return q.ineligible(node, i) == "" }
-
-// ineligible says why node cannot run group i now ("" when it can).
-func (q *quorum) ineligible(node string, i int) string {
-	if !q.n.ha.IsNode(node) {
-		return "not a director"
-	}
-	if !q.alive(node) {
-		return "not heard"
-	}
-	c := q.claimsOf(node)
-	switch {
-	case c == nil:
-		return "its state is unknown"
-	case c.Layout != q.n.layout:
-		return "its haresources or voters differ"
-	case i >= len(c.Groups):
-		return "its group list is short"
-	case c.Groups[i].State == ClaimFailed:
-		return "the group failed to start there"
-	}
-	if node != q.n.cfg.Name && c.Flags&FlagLease == 0 {
-		return "it has no lease (it cannot hear a quorum)"
-	}
-	if c.Flags&FlagLeaving != 0 {
-		return "it is shutting down"
-	}
-	if q.requestCovers(node, i, RequestStandby) {
-		return "it asked to give the group away"
-	}
-	if q.n.pinger.configured() && int(c.Ping) < q.bestPing() {
-		return fmt.Sprintf("its ping score %d is below the best %d", c.Ping, q.bestPing())
-	}
-	return ""
-}
-
-// homeComing: the home was heard recently and lacks only its lease (it
-// has not heard from the leader yet); placing the group elsewhere now
-// would move it twice.
-func (q *quorum) homeComing(home string, i int) bool {
-	if home == q.n.cfg.Name || !q.alive(home) {
-		return false
-	}
-	c := q.claimsOf(home)
-	if c == nil || c.Flags&FlagLease != 0 || i >= len(c.Groups) || c.Groups[i].State == ClaimFailed || q.requestCovers(home, i, RequestStandby) {
-		return false
-	}
-	q.n.mu.Lock()
-	up := q.n.peerUpAt[home]
-	q.n.mu.Unlock()
-	q.mu.Lock()
-	if q.leaderSince.After(up) {
-		up = q.leaderSince
-	}
-	q.mu.Unlock()
-	return time.Since(up) < q.n.ha.Deadtime+q.timing.Lease
-}
-
-// choose picks where an unassigned group should go.
-func (q *quorum) choose(i int) string {
-	for _, d := range q.n.ha.Nodes {
-		if q.requestCovers(d, i, RequestTakeover) && q.eligible(d, i) {
-			return d
-		}
-	}
-	if h := q.n.homes[i]; q.eligible(h, i) {
-		return h
-	}
-	for _, d := range q.n.ha.Nodes {
-		if q.eligible(d, i) {
-			return d
-		}
-	}
-	return ""
-}
-
-// lead is the leader's placement pass.
-func (q *quorum) lead(st *State) {
-	n := q.n
-	// Record nodes that came up or restarted, for auto_failback.
-	for _, v := range q.voters {
-		if !q.alive(v) {
-			q.mu.Lock()
-			delete(q.nodeUpQueued, v)
-			q.mu.Unlock()
-			continue
-		}
-		gen := n.layer.HB.PeerGeneration(v)
-		if v == n.cfg.Name {
-			gen = n.layer.HB.Generation()
-		}
-		q.mu.Lock()
-		queued := q.nodeUpQueued[v]
-		q.mu.Unlock()
-		if gen != 0 && (st.Nodes[v].Generation != gen || queued) {
-			if q.propose("nodeup:"+v, Command{Op: "nodeup", Node: v, Gen: gen}) {
-				q.mu.Lock()
-				delete(q.nodeUpQueued, v)
-				q.mu.Unlock()
-			}
-		}
-	}
-	q.addVoters()
-	fb := n.ha.AutoFailback == "on" || n.ha.AutoFailback == "legacy"
-	for i, g := range n.groups {
-		a := st.Groups[g.Name]
-		if a.Owner != "" {
-			q.mu.Lock()
-			delete(q.unplacedLog, g.Name)
-			q.mu.Unlock()
-			why := q.ineligible(a.Owner, i)
-			keep := why == ""
-			if keep && fb && a.Owner != g.Home && a.Failback && q.eligible(g.Home, i) &&
-				!q.requestCovers(a.Owner, i, RequestTakeover) {
-				keep, why = false, "its home "+g.Home+" can run it again"
-			}
-			for _, d := range n.ha.Nodes {
-				if d != a.Owner && q.requestCovers(d, i, RequestTakeover) && q.eligible(d, i) {
-					keep, why = false, d+" takes it over"
-				}
-			}
-			if !keep {
-				if q.propose(g.Name, Command{Op: "assign", Group: g.Name, Owner: "", Epoch: a.Epoch + 1}) {
-					q.mu.Lock()
-					q.revokedAt[g.Name] = time.Now()
-					q.mu.Unlock()
-					n.log.Info(fmt.Sprintf("Revoking group %s from %s (epoch %d): %s", g.Name, a.Owner, a.Epoch+1, why), "node", n.cfg.Name)
-				}
-			}
-			continue
-		}
-		target := q.choose(i)
-		if target == "" {
-			q.logUnplaced(g.Name, i, "no director can run it")
-			continue
-		}
-		if target != g.Home && q.homeComing(g.Home, i) {
-			continue // the home just came up: give it a deadtime to be ready
-		}
-		if !q.safeToAssign(st, i, a, target) {
-			q.logUnplaced(g.Name, i, "waiting until it is safe to give it to "+target)
-			continue
-		}
-		homeLeaving := false
-		if c := q.claimsOf(g.Home); c != nil && c.Flags&FlagLeaving != 0 {
-			homeLeaving = true // a shutdown, not an operator's standby
-		}
-		away := target != g.Home && (homeLeaving || !q.requestCovers(g.Home, i, RequestStandby)) && !q.requestCovers(target, i, RequestTakeover)
-		if q.propose(g.Name, Command{Op: "assign", Group: g.Name, Owner: target, Epoch: a.Epoch + 1, Failback: away}) {
-			n.log.Info(fmt.Sprintf("Assigning group %s to %s (epoch %d)", g.Name, target, a.Epoch+1), "node", n.cfg.Name)
-		}
-	}
-}
-
 // addVoters adds to the placement log every voter of ha.cf that is alive,
 // whose address its heartbeats carry, and that the log does not have (one
 // that was down when the log started), or whose address changed.
-func (q *quorum) addVoters() {
+func (q *quorum) addVoters(view *QuorumView) {
 	f := q.raft.GetConfiguration()
 	if f.Error() != nil {
 		return
@@ -559,7 +460,7 @@ func (q *quorum) addVoters() {
 	}
 	for _, v := range q.voters {
 		addr, ok := q.raftAddr(v)
-		if !ok || !q.alive(v) {
+		if !ok || !view.Nodes[v].Alive {
 			continue
 		}
 		if cur, in := have[raft.ServerID(v)]; in && cur == raft.ServerAddress(addr.String()) {
@@ -584,63 +485,6 @@ func (q *quorum) addVoters() {
 			}
 		}()
 	}
-}
-
-// safeToAssign: no node other than target may still run group i. A node
-// we hear must say it stopped (at the current epoch or later); one we
-// cannot hear must have been revoked at least SafeWait ago, so its lease
-// has surely lapsed.
-func (q *quorum) safeToAssign(st *State, i int, a Assignment, target string) bool {
-	n := q.n
-	name := n.groups[i].Name
-	q.mu.Lock()
-	revoked, ok := q.revokedAt[name]
-	if !ok || revoked.Before(q.leaderSince) {
-		// Revoked before this node led (or never seen): count from the
-		// start of this leadership.
-		revoked = q.leaderSince
-	}
-	q.mu.Unlock()
-	waited := time.Since(revoked) >= q.timing.SafeWait
-	// A node we heard last at T renewed its lease last from an ack of a
-	// heartbeat it sent before T: its lease is over by T + Lease. Before
-	// this node led, another leader may have renewed it: count SafeWait
-	// from the start of this leadership for that.
-	q.mu.Lock()
-	sinceLead := time.Since(q.leaderSince) >= q.timing.NewLeaderWait
-	q.mu.Unlock()
-	lapsed := func(d string) bool {
-		return sinceLead && time.Since(q.lastHeard(d)) >= q.timing.Lease+q.timing.Margin
-	}
-	for _, d := range n.ha.Nodes {
-		if d == target {
-			continue
-		}
-		c := q.claimsOf(d)
-		heard := q.alive(d) && c != nil && c.Layout == n.layout && i < len(c.Groups)
-		switch {
-		case heard && c.Groups[i].State.Holds():
-			return false // still running or stopping there
-		case heard && c.Groups[i].Epoch >= a.Epoch:
-			// It has seen the revocation and does not hold the group.
-		case d == a.LastOwner || a.Epoch > 0:
-			// Not heard, or not yet acting on the newest epoch.
-			if !waited && !lapsed(d) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// lastHeard is when the heartbeat layer last heard a node.
-func (q *quorum) lastHeard(node string) time.Time {
-	for _, s := range q.n.layer.HB.Status() {
-		if s.Name == node {
-			return s.LastSeen
-		}
-	}
-	return time.Time{}
 }
 
 // propose commits a command unless one for the same key is in flight.
@@ -681,61 +525,6 @@ func (q *quorum) nodeCameUp(node string) {
 
 func (q *quorum) submitRequest(kind RequestKind, s Scope) { q.n.poke() }
 
-// checkRequest finishes this node's pending request when the committed
-// state and the claims show it fulfilled, or impossible.
-func (q *quorum) checkRequest(st *State) {
-	n := q.n
-	n.mu.Lock()
-	req, scope := n.request, n.scope
-	n.mu.Unlock()
-	me := n.cfg.Name
-	switch req {
-	case RequestStandby:
-		for i, g := range n.groups {
-			if !Covers(scope, me, g.Home) {
-				continue
-			}
-			if q.holds(me, i) || st.Groups[g.Name].Owner == me {
-				// Still here: impossible if nobody else could take it.
-				other := false
-				for _, d := range n.ha.Nodes {
-					if d != me && q.eligible(d, i) {
-						other = true
-					}
-				}
-				if !other {
-					n.finishRequest(false, true)
-				}
-				return
-			}
-			if o := st.Groups[g.Name].Owner; o == "" || !q.running(o, i) {
-				// Not yet running elsewhere; done only if nobody could.
-				for _, d := range n.ha.Nodes {
-					if d != me && q.eligible(d, i) {
-						return
-					}
-				}
-			}
-		}
-		n.finishRequest(true, false)
-	case RequestTakeover:
-		for i, g := range n.groups {
-			if !Covers(scope, me, g.Home) {
-				continue
-			}
-			c := q.claimsOf(me)
-			if c.Groups[i].State == ClaimFailed {
-				n.finishRequest(false, true)
-				return
-			}
-			if c.Groups[i].State != ClaimRunning || st.Groups[g.Name].Owner != me {
-				return
-			}
-		}
-		n.finishRequest(true, false)
-	}
-}
-
 func (q *quorum) status() RaftStatus {
 	addr, id := q.raft.LeaderWithID()
 	_ = addr
@@ -768,28 +557,20 @@ func (q *quorum) stop() error {
 const unplacedEvery = 5 * time.Second
 
 // logUnplaced tells, at most every unplacedEvery per group, why the
-// leader leaves group i without an owner, with each director's reason.
-func (q *quorum) logUnplaced(group string, i int, what string) {
+// leader leaves a group without an owner, with each director's reason.
+func (q *quorum) logUnplaced(u Unplaced) {
 	q.mu.Lock()
-	last, seen := q.unplacedLog[group]
+	last, seen := q.unplacedLog[u.Group]
 	if seen && time.Since(last) < unplacedEvery {
 		q.mu.Unlock()
 		return
 	}
-	q.unplacedLog[group] = time.Now()
+	q.unplacedLog[u.Group] = time.Now()
 	q.mu.Unlock()
 	if !seen {
 		return // the first pass without an owner is normal: say it only when it lasts
 	}
-	var why []string
-	for _, d := range q.n.ha.Nodes {
-		r := q.ineligible(d, i)
-		if r == "" {
-			r = "eligible"
-		}
-		why = append(why, d+": "+r)
-	}
-	q.n.log.Warn(fmt.Sprintf("Group %s still has no owner: %s (%s)", group, what, strings.Join(why, "; ")), "node", q.n.cfg.Name)
+	q.n.log.Warn(fmt.Sprintf("Group %s still has no owner: %s (%s)", u.Group, u.What, strings.Join(u.Why, "; ")), "node", q.n.cfg.Name)
 }
 
 // leaderStuckKey is logUnplaced's map entry for the leader itself.
