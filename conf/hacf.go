@@ -1090,6 +1090,18 @@ func (p *hacfParser) finish() {
 		if line := float64(m.Baud) / 10; need > 0.8*line {
 			p.warnf(m.Line, "serial %s at %d baud carries %.0f bytes/s; heartbeats every %s need about %.0f: raise baud or keepalive", m.Device, m.Baud, line, hacfDur(c.Keepalive), need)
 		}
+		// Two-node mode: over the cable alone, a director must see its
+		// heartbeats acknowledged within its ack lease, deadtime less a
+		// tenth (at least 20ms). A round trip takes two paced frames each
+		// way, up to a keepalive at the peer before it answers, and a
+		// keepalive until the next answer; 100ms covers the machines.
+		if len(c.Nodes) == 2 && len(c.Witnesses) == 0 && c.Deadtime > c.Keepalive {
+			frame := time.Duration(SerialHeartbeatWireBytes*10) * time.Second / time.Duration(m.Baud)
+			rtt := 4*frame + 2*c.Keepalive + 100*time.Millisecond
+			if lease := c.Deadtime - max(c.Deadtime/10, 20*time.Millisecond); lease < rtt {
+				p.warnf(m.Line, "serial %s at %d baud: with only the cable left, a heartbeat's acknowledgement takes up to about %s, longer than the ack lease %s (deadtime %s less a tenth): both directors would stop their groups; raise deadtime to %s or more", m.Device, m.Baud, hacfDur(rtt.Round(time.Millisecond)), hacfDur(lease), hacfDur(c.Deadtime), hacfDur((rtt*10/9).Round(100*time.Millisecond)+100*time.Millisecond))
+			}
+		}
 	}
 	if len(c.Nodes) == 0 && c.Autojoin == "none" {
 		p.errorf(0, "no node line: list every director with node NAME (or set autojoin any)")

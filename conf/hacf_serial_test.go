@@ -10,10 +10,16 @@ func TestHACFSerialBudget(t *testing.T) {
 		text string
 		warn string
 	}{
-		{"keepalive 100ms\ndeadtime 500ms\nbaud 19200\nserial /dev/ttyS0\nnode a b\nauto_failback on\n", ""},
-		{"keepalive 100ms\ndeadtime 500ms\nbaud 9600\nserial /dev/ttyS0\nnode a b\nauto_failback on\n",
+		{"keepalive 100ms\ndeadtime 1\nbaud 19200\nserial /dev/ttyS0\nnode a b\nauto_failback on\n", ""},
+		{"keepalive 100ms\ndeadtime 1\nbaud 9600\nserial /dev/ttyS0\nnode a b\nauto_failback on\n",
 			"ha.cf:4: warning: serial /dev/ttyS0 at 9600 baud carries 960 bytes/s; heartbeats every 100ms need about 1070: raise baud or keepalive"},
-		{"keepalive 200ms\ndeadtime 1\nbaud 9600\nserial /dev/ttyS0\nnode a b\nauto_failback on\n", ""},
+		{"keepalive 200ms\ndeadtime 2\nbaud 9600\nserial /dev/ttyS0\nnode a b\nauto_failback on\n", ""},
+		// Two-node mode: the ack lease must outlast a round trip over the
+		// cable alone.
+		{"keepalive 100ms\ndeadtime 500ms\nbaud 19200\nserial /dev/ttyS0\nnode a b\nauto_failback on\n",
+			"ha.cf:4: warning: serial /dev/ttyS0 at 19200 baud: with only the cable left, a heartbeat's acknowledgement takes up to about 523ms, longer than the ack lease 450ms (deadtime 500ms less a tenth): both directors would stop their groups; raise deadtime to 700ms or more"},
+		// With a witness the cable only carries liveness.
+		{"keepalive 100ms\ndeadtime 500ms\nbaud 19200\nserial /dev/ttyS0\nnode a b\nwitness w\nauto_failback on\n", ""},
 	}
 	for _, c := range cases {
 		var ds Diags

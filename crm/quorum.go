@@ -40,6 +40,7 @@ type quorum struct {
 	lastTick, trustFrom time.Time
 	anchor              time.Time // follower: arrival of the last leader claim it had caught up with
 	verifying           bool
+	verifyStarted       time.Time // start of the last quorum round trip
 	leaderSince         time.Time
 	wasLeader           bool
 	revokedAt           map[string]time.Time
@@ -204,16 +205,23 @@ func (q *quorum) leaseAt(now time.Time, state raft.RaftState) (bool, time.Durati
 }
 
 // verifyLeadership renews a leader's lease with a quorum round trip.
+//
+// At most one round trip starts every keepalive/2: the loop runs again
+// when one succeeds, and without a pace each success would start the next
+// at once, a round of raft RPCs to every follower back to back (most of a
+// core on the leader, a third on each follower). The lease is at least
+// four keepalives, so the pace leaves it ample slack.
 func (q *quorum) verifyLeadership() {
 	q.mu.Lock()
-	if q.verifying {
+	now := time.Now()
+	if q.verifying || now.Sub(q.verifyStarted) < q.n.ha.Keepalive/2 {
 		q.mu.Unlock()
 		return
 	}
-	q.verifying = true
+	q.verifying, q.verifyStarted = true, now
 	q.mu.Unlock()
 	go func() {
-		start := time.Now()
+		start := now
 		err := q.raft.VerifyLeader().Error()
 		q.mu.Lock()
 		q.verifying = false

@@ -163,7 +163,7 @@ type simPeer struct {
 	appAt           time.Time
 }
 
-type simRunner struct {
+type qRunner struct {
 	want  bool
 	epoch uint64
 	state ClaimState
@@ -174,7 +174,7 @@ type simRunner struct {
 	gate time.Duration
 }
 
-type simNode struct {
+type qNode struct {
 	name     string
 	director bool
 	drift    float64 // clock rate error
@@ -199,7 +199,7 @@ type simNode struct {
 	nonces             *nonceBook
 
 	peers    map[string]*simPeer
-	runners  []*simRunner
+	runners  []*qRunner
 	dirty    bool
 	nextSend time.Time
 	failP    float64 // chance that a start fails here
@@ -221,8 +221,8 @@ type qsim struct {
 	rng     *rand.Rand
 	now     time.Duration
 	net     *simNet
-	nodes   []*simNode
-	byName  map[string]*simNode
+	nodes   []*qNode
+	byName  map[string]*qNode
 	voters  []string
 	dirs    []string
 	groups  []string
@@ -242,14 +242,14 @@ func newQSim(t testing.TB, seed int64) *qsim {
 	s := &qsim{
 		t: t, seed: seed, rng: rng, timing: qpTiming,
 		net:    &simNet{rng: rng, cut: map[[2]string]bool{}, maxDelay: 10 * time.Millisecond},
-		byName: map[string]*simNode{}, voters: []string{"A", "B", "W"}, dirs: []string{"A", "B"},
+		byName: map[string]*qNode{}, voters: []string{"A", "B", "W"}, dirs: []string{"A", "B"},
 		groups: []string{"g0", "g1"}, homes: []string{"A", "B"}, layout: qpLayout,
 		fb: []string{"on", "off", "legacy"}[rng.Intn(3)],
 	}
 	s.flaky = s.dirs[rng.Intn(len(s.dirs))]
 	s.pinged = rng.Intn(2) == 0
 	for _, name := range s.voters {
-		n := &simNode{name: name, director: name != "W", drift: (rng.Float64()*2 - 1) * 0.005, ping: 1}
+		n := &qNode{name: name, director: name != "W", drift: (rng.Float64()*2 - 1) * 0.005, ping: 1}
 		n.gen = 1
 		s.restart(n)
 		s.nodes = append(s.nodes, n)
@@ -260,7 +260,7 @@ func newQSim(t testing.TB, seed int64) *qsim {
 
 // restart (re)starts a node: what raft keeps on disk survives, the rest
 // starts afresh, and the restart sweep leaves every group stopped.
-func (s *qsim) restart(n *simNode) {
+func (s *qsim) restart(n *qNode) {
 	n.down = false
 	n.gen++
 	now := s.local(n)
@@ -283,7 +283,7 @@ func (s *qsim) restart(n *simNode) {
 	n.runners = nil
 	if n.director {
 		for range s.groups {
-			n.runners = append(n.runners, &simRunner{})
+			n.runners = append(n.runners, &qRunner{})
 		}
 	}
 	n.dirty = true
@@ -294,12 +294,12 @@ func (s *qsim) randTimeout(d time.Duration) time.Duration {
 }
 
 // local is a node's clock.
-func (s *qsim) local(n *simNode) time.Time {
+func (s *qsim) local(n *qNode) time.Time {
 	return simBase.Add(time.Duration(float64(s.now) * (1 + n.drift)))
 }
 
 // global is when a node's clock shows t.
-func (s *qsim) global(n *simNode, t time.Time) time.Duration {
+func (s *qsim) global(n *qNode, t time.Time) time.Duration {
 	return time.Duration(float64(t.Sub(simBase)) / (1 + n.drift))
 }
 
@@ -349,17 +349,17 @@ func (s *qsim) quorum() int { return len(s.voters)/2 + 1 }
 
 // --- raft ---
 
-func (s *qsim) sendRaft(from *simNode, to string, m simMsg) {
+func (s *qsim) sendRaft(from *qNode, to string, m simMsg) {
 	m.from, m.to = from.name, to
 	s.net.send(s.now, &m)
 }
 
-func (s *qsim) appendTo(n *simNode, peer string) {
+func (s *qsim) appendTo(n *qNode, peer string) {
 	r := &n.raft
 	s.sendRaft(n, peer, simMsg{kind: simAppend, term: r.term, entries: append([]simEntry(nil), r.log...), commit: r.commit})
 }
 
-func (s *qsim) broadcastAppend(n *simNode) {
+func (s *qsim) broadcastAppend(n *qNode) {
 	for _, p := range s.voters {
 		if p != n.name {
 			s.appendTo(n, p)
@@ -368,7 +368,7 @@ func (s *qsim) broadcastAppend(n *simNode) {
 	n.raft.nextBeat = s.local(n).Add(s.timing.HeartbeatTimeout / 10)
 }
 
-func (s *qsim) becomeFollower(n *simNode, term uint64, leader string) {
+func (s *qsim) becomeFollower(n *qNode, term uint64, leader string) {
 	r := &n.raft
 	if r.role == simLeader {
 		s.logf("%s steps down (term %d)", n.name, r.term)
@@ -385,7 +385,7 @@ func (s *qsim) becomeFollower(n *simNode, term uint64, leader string) {
 	r.role, r.leader = simFollower, leader
 }
 
-func (s *qsim) raftTimers(n *simNode) {
+func (s *qsim) raftTimers(n *qNode) {
 	r := &n.raft
 	now := s.local(n)
 	switch r.role {
@@ -422,7 +422,7 @@ func (s *qsim) raftTimers(n *simNode) {
 	}
 }
 
-func (s *qsim) becomeLeader(n *simNode) {
+func (s *qsim) becomeLeader(n *qNode) {
 	r := &n.raft
 	now := s.local(n)
 	r.role, r.leader = simLeader, n.name
@@ -435,7 +435,7 @@ func (s *qsim) becomeLeader(n *simNode) {
 	s.broadcastAppend(n)
 }
 
-func (s *qsim) receiveRaft(n *simNode, m *simMsg) {
+func (s *qsim) receiveRaft(n *qNode, m *simMsg) {
 	r := &n.raft
 	now := s.local(n)
 	switch m.kind {
@@ -557,7 +557,7 @@ func (s *qsim) receiveRaft(n *simNode, m *simMsg) {
 }
 
 // applyCommitted runs the state machine up to the commit index.
-func (s *qsim) applyCommitted(n *simNode) {
+func (s *qsim) applyCommitted(n *qNode) {
 	r := &n.raft
 	for n.applied < r.commit && n.applied < uint64(len(r.log)) {
 		e := r.log[n.applied]
@@ -578,7 +578,7 @@ func (s *qsim) applyCommitted(n *simNode) {
 
 // --- heartbeats and claims ---
 
-func (s *qsim) myClaims(n *simNode) *Claims {
+func (s *qsim) myClaims(n *qNode) *Claims {
 	c := &Claims{Layout: s.layout, Flags: n.flags, Ping: uint8(n.ping), Commit: n.raftCommit}
 	for _, r := range n.runners {
 		c.Groups = append(c.Groups, Claim{State: r.state, Epoch: r.epoch})
@@ -586,7 +586,7 @@ func (s *qsim) myClaims(n *simNode) *Claims {
 	return c
 }
 
-func (s *qsim) sendClaims(n *simNode) {
+func (s *qsim) sendClaims(n *qNode) {
 	now := s.local(n)
 	c := s.myClaims(n)
 	c.Nonce = n.nonces.next(now)
@@ -607,7 +607,7 @@ func (s *qsim) sendClaims(n *simNode) {
 	n.nextSend = now.Add(s.timing.Keepalive)
 }
 
-func (s *qsim) receiveClaims(n *simNode, m *simMsg) {
+func (s *qsim) receiveClaims(n *qNode, m *simMsg) {
 	p := n.peers[m.from]
 	c, err := DecodeClaims(m.app)
 	if err != nil {
@@ -630,7 +630,7 @@ func (s *qsim) receiveClaims(n *simNode, m *simMsg) {
 	}
 }
 
-func (s *qsim) liveness(n *simNode) {
+func (s *qsim) liveness(n *qNode) {
 	now := s.local(n)
 	for _, name := range s.voters {
 		if p := n.peers[name]; p != nil && p.alive && now.Sub(p.lastHeard) >= s.timing.Deadtime {
@@ -642,7 +642,7 @@ func (s *qsim) liveness(n *simNode) {
 
 // --- quorum.go's side, over the simulation ---
 
-func (s *qsim) lease(n *simNode, now time.Time) (bool, time.Time) {
+func (s *qsim) lease(n *qNode, now time.Time) (bool, time.Time) {
 	if n.down {
 		return false, time.Time{}
 	}
@@ -654,7 +654,7 @@ func (s *qsim) lease(n *simNode, now time.Time) (bool, time.Time) {
 	return !anchor.IsZero() && end.After(now), end
 }
 
-func (s *qsim) refreshAnchor(n *simNode) {
+func (s *qsim) refreshAnchor(n *qNode) {
 	id := n.raft.leader
 	if id == "" || id == n.name {
 		return
@@ -682,7 +682,7 @@ func (s *qsim) refreshAnchor(n *simNode) {
 	}
 }
 
-func (s *qsim) decide(n *simNode) {
+func (s *qsim) decide(n *qNode) {
 	r := &n.raft
 	// quorum.noticeStall
 	if t := s.local(n); !n.lastTick.IsZero() && t.Sub(n.lastTick) > s.timing.Lease/2 {
@@ -776,7 +776,7 @@ func (s *qsim) decide(n *simNode) {
 	}
 }
 
-func (s *qsim) propose(n *simNode, pr Proposal) bool {
+func (s *qsim) propose(n *qNode, pr Proposal) bool {
 	if n.pending[pr.Key] {
 		return false
 	}
@@ -789,7 +789,7 @@ func (s *qsim) propose(n *simNode, pr Proposal) bool {
 
 // runners moves each runner one step: starts and stops take time, and a
 // start may fail.
-func (s *qsim) runners(n *simNode) {
+func (s *qsim) runners(n *qNode) {
 	for i, r := range n.runners {
 		switch {
 		case r.state == ClaimStarting && s.now >= r.until:
@@ -822,7 +822,7 @@ func (s *qsim) runners(n *simNode) {
 
 // gates renews each held group's VIP lifetime while the node may run it
 // (Node.GroupLease: a valid lease and the state naming it the owner).
-func (s *qsim) gates(n *simNode) {
+func (s *qsim) gates(n *qNode) {
 	valid, end := s.lease(n, s.local(n))
 	if !valid {
 		return
@@ -850,7 +850,7 @@ func (s *qsim) check() {
 	}
 }
 
-func (s *qsim) receive(n *simNode, m *simMsg) {
+func (s *qsim) receive(n *qNode, m *simMsg) {
 	if m.kind == simClaims {
 		s.receiveClaims(n, m)
 	} else {

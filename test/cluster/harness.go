@@ -193,6 +193,13 @@ func New(t TB, spec Spec) *Cluster {
 	}
 	if spec.Timing == "" {
 		spec.Timing = "keepalive 100ms\nwarntime 300ms\ndeadtime 500ms\ninitdead 2\n"
+		if spec.Serial {
+			// Over the cable alone, a two-node director must see its
+			// heartbeats acknowledged within its ack lease (0.9 deadtime):
+			// two paced frames each way, a keepalive of wait and the
+			// machine's own delays take more than 450 ms (docs/heartbeat.md).
+			spec.Timing = "keepalive 100ms\nwarntime 500ms\ndeadtime 1s\ninitdead 2\n"
+		}
 	}
 	if spec.Serial {
 		tb, ok := t.(testing.TB)
