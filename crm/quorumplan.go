@@ -377,7 +377,10 @@ func (p *planner) lead() ([]Proposal, []Unplaced) {
 				keep, why = false, "its home "+home+" can run it again"
 			}
 			for _, d := range v.Directors {
-				if d != a.Owner && p.requestCovers(d, i, RequestTakeover) && p.eligible(d, i) {
+				// Two takeovers of one group: the owner keeps it (else
+				// the two requests would pass it back and forth).
+				if d != a.Owner && p.requestCovers(d, i, RequestTakeover) && p.eligible(d, i) &&
+					!p.requestCovers(a.Owner, i, RequestTakeover) {
 					keep, why = false, d+" takes it over"
 				}
 			}

@@ -218,8 +218,8 @@ func (v *TwoNodeView) shouldRelease(i int) bool {
 	switch {
 	case v.myRequest(i, RequestStandby):
 		return true
-	case v.peerRequest(i, RequestTakeover):
-		return true
+	case v.peerRequest(i, RequestTakeover) && !v.myRequest(i, RequestTakeover):
+		return true // both asked to take it: the holder keeps it
 	case v.PingConfigured && v.MyPing != PingUnknown && v.peerPing() > v.MyPing && !v.myRequest(i, RequestTakeover):
 		return true // what ipfail did: the side with the better uplink serves
 	case v.failback() && v.Homes[i] == v.Peer && i < len(v.AwayFromHome) && v.AwayFromHome[i] &&
