@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -75,9 +76,28 @@ type fsm struct {
 	state   *State
 	applied uint64
 	notify  func()
+	// revokedAt is when this node applied each group's latest
+	// revocation (local time, not replicated): on the leader, the moment
+	// the revocation committed, from which the old owner's lease is
+	// counted out (a follower may renew from claims sent before it).
+	revokedAt map[string]time.Time
 }
 
-func newFSM(notify func()) *fsm { return &fsm{state: newState(), notify: notify} }
+func newFSM(notify func()) *fsm {
+	return &fsm{state: newState(), notify: notify, revokedAt: map[string]time.Time{}}
+}
+
+// revocations returns when this node applied each group's latest
+// revocation.
+func (f *fsm) revocations() map[string]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]time.Time, len(f.revokedAt))
+	for k, t := range f.revokedAt {
+		out[k] = t
+	}
+	return out
+}
 
 // Apply implements raft.FSM.
 func (f *fsm) Apply(l *raft.Log) any {
@@ -88,6 +108,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	err := f.state.apply(c, l.Index)
 	f.applied = l.Index
+	if err == nil && c.Op == "assign" && c.Owner == "" {
+		f.revokedAt[c.Group] = time.Now()
+	}
 	f.mu.Unlock()
 	if f.notify != nil {
 		f.notify()

@@ -304,9 +304,13 @@ func (q *quorum) view(now time.Time, isLeader, valid bool) *QuorumView {
 	n.mu.Unlock()
 	q.mu.Lock()
 	v.LeaderSince = q.leaderSince
-	v.RevokedAt = make(map[string]time.Time, len(q.revokedAt))
+	// A revocation counts from when it was applied here, once it was:
+	// the proposal's time would start the wait before the commit.
+	v.RevokedAt = q.fsm.revocations()
 	for k, t := range q.revokedAt {
-		v.RevokedAt[k] = t
+		if t.After(v.RevokedAt[k]) {
+			v.RevokedAt[k] = t
+		}
 	}
 	queued := make(map[string]bool, len(q.nodeUpQueued))
 	for k, b := range q.nodeUpQueued {
