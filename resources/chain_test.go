@@ -397,3 +397,37 @@ func TestNewChainErrors(t *testing.T) {
 		t.Errorf("error\n%v\nwant\n%s", err, want)
 	}
 }
+
+// TestChainSweep: a chain with nothing running sweeps without a stop; one
+// whose middle resource a former run left running is stopped whole after
+// beforeStop; a stop that fails is reported.
+func TestChainSweep(t *testing.T) {
+	ctx := context.Background()
+	f := newChainFixture(t, "n1 svc::A svc::B svc::C\n", ScriptOptions{})
+	called := 0
+	before := func() { called++ }
+	if found, err := f.c.Sweep(ctx, before); found || err != nil || called != 0 {
+		t.Fatalf("nothing running: found %v, err %v, beforeStop called %d times", found, err, called)
+	}
+	if got := ops(t, f.dir); len(got) != 0 {
+		t.Fatalf("nothing running, yet operations %q", got)
+	}
+	f.file(t, "B.running", "")
+	found, err := f.c.Sweep(ctx, before)
+	if !found || err != nil || called != 1 {
+		t.Fatalf("B left running: found %v, err %v, beforeStop called %d times", found, err, called)
+	}
+	// Every resource was asked to stop, right to left; only B was
+	// running, so only its stop did something (stop is idempotent).
+	if got, want := ops(t, f.dir), []string{"B_stop_[B]"}; !equal(got, want) {
+		t.Fatalf("sweep operations %q, want %q", got, want)
+	}
+	if gs, _ := f.c.Status(ctx); gs.State != Stopped {
+		t.Fatalf("after the sweep: %s", states(gs))
+	}
+	f.file(t, "A.running", "")
+	f.file(t, "A.fail-stop", "always")
+	if found, err := f.c.Sweep(ctx, before); !found || err == nil {
+		t.Fatalf("a stop that fails: found %v, err %v", found, err)
+	}
+}
