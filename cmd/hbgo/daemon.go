@@ -31,6 +31,13 @@ const (
 
 // daemonMain implements `hbgo daemon` (and `heartbeat`): run this node.
 func daemonMain(args []string, stdout, stderr io.Writer) int {
+	// Signals are caught from the first instant: a SIGTERM that arrives
+	// while the node starts (opening its placement log, sweeping its
+	// groups) waits here and is handled as soon as it runs, instead of
+	// killing the process by default with its groups half started.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("c", conf.DefaultDir, "configuration directory")
@@ -154,8 +161,6 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	dog := watchdog.Start(ctx, cfg.HA.Watchdog, n, watchdog.Options{Name: *node, Logger: logger, Keepalive: cfg.HA.Keepalive, Deadtime: cfg.HA.Deadtime})
 	defer dog.Close()
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	done := make(chan error, 1)
 	for {
 		select {
