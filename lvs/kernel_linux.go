@@ -772,6 +772,9 @@ func (k *Kernel) StartSyncDaemon(ctx context.Context, d SyncDaemon) error {
 			return nil
 		})
 	})
+	if errors.Is(err, ErrTimeout) && k.syncRunning(ctx, d.State, &d) {
+		return nil // done, though its answer never came (see syncRunning)
+	}
 	return k.kernelErr("start "+d.String(), err, map[unix.Errno]error{
 		unix.EEXIST: ErrSyncRunning,
 		unix.ENODEV: fmt.Errorf("no interface %q: %w", d.Interface, ErrInvalid),
@@ -792,7 +795,30 @@ func (k *Kernel) StopSyncDaemon(ctx context.Context, state SyncState) error {
 			return nil
 		})
 	})
+	if errors.Is(err, ErrTimeout) && !k.syncRunning(ctx, state, nil) {
+		return nil // done, though its answer never came (see syncRunning)
+	}
 	return k.kernelErr("stop "+string(state)+" sync daemon", err, map[unix.Errno]error{unix.ESRCH: ErrSyncNotRunning})
+}
+
+// syncRunning looks, after a start or stop whose answer never came, at
+// whether the role's daemon runs (as want, when given). Starting and
+// stopping sync daemons makes the kernel join its threads, and it
+// sometimes never answers such a request although it carried it out
+// (seen in the VM under load): the table's state says what happened. A
+// list that fails counts as "running" for a stop and "not" for a start,
+// so that the original error stands.
+func (k *Kernel) syncRunning(ctx context.Context, state SyncState, want *SyncDaemon) bool {
+	ds, err := k.ListSyncDaemons(ctx)
+	if err != nil {
+		return want == nil
+	}
+	for _, d := range ds {
+		if d.State == state {
+			return want == nil || d == *want
+		}
+	}
+	return false
 }
 
 // ListSyncDaemons returns the running daemons, master first.
