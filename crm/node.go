@@ -351,6 +351,7 @@ func (n *Node) loop() {
 	t := time.NewTicker(n.ha.Keepalive / 2)
 	defer t.Stop()
 	warned := map[string]bool{}
+	holders := map[string]string{}
 	lastWarnCheck := time.Time{}
 	// The lease's end is a deadline of its own: a group must stop when
 	// the lease lapses, not up to a tick later.
@@ -361,6 +362,7 @@ func (n *Node) loop() {
 		if time.Since(lastWarnCheck) >= time.Second {
 			lastWarnCheck = time.Now()
 			n.logNewWarnings(warned)
+			n.logHolders(holders)
 		}
 		if until, ok := n.Lease(); ok {
 			deadline.Reset(time.Until(until) + time.Millisecond)
@@ -713,6 +715,32 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// logHolders logs a group that several nodes claim at once, when two
+// looks a second apart agree (a claim is as old as its heartbeat, so one
+// look during a move may see the old holder still), and when it ends.
+// seen keeps, per group, the last look's warning and what was logged.
+func (n *Node) logHolders(seen map[string]string) {
+	claims := map[string]*Claims{n.cfg.Name: n.myClaims()}
+	for _, p := range n.peers() {
+		if c := n.peerClaims(p); c != nil && n.peerAlive(p) {
+			claims[p] = c
+		}
+	}
+	for i, g := range n.groups {
+		w := HoldersWarning(g.Name, holdersOf(claims, i))
+		last, logged := seen[g.Name], seen["\x00"+g.Name]
+		switch {
+		case w != "" && w == last && w != logged:
+			n.log.Error("CRITICAL: "+w, "node", n.cfg.Name, "group", g.Name)
+			seen["\x00"+g.Name] = w
+		case w == "" && logged != "":
+			n.log.Info(fmt.Sprintf("Group %s has one holder again", g.Name), "node", n.cfg.Name, "group", g.Name)
+			delete(seen, "\x00"+g.Name)
+		}
+		seen[g.Name] = w
+	}
 }
 
 // logNewWarnings logs each configuration difference between nodes once.

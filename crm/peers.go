@@ -20,8 +20,11 @@ type peerBook struct {
 // peerEntry is one peer's current run as heard here.
 type peerEntry struct {
 	gen uint64
+	// firstAt is the arrival of the first heartbeat of gen here.
+	firstAt time.Time
 	// startEst is the earliest arrival minus uptime over the claims of
-	// gen: no earlier than the peer's start (delays only make it later).
+	// gen: the peer's start, made later by the delay of the packet that
+	// gave it.
 	startEst time.Time
 	claims   *Claims   // newest claims of gen; nil before the first decodable one
 	at       time.Time // arrival of claims
@@ -46,7 +49,7 @@ func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) bool
 		return false
 	}
 	if e == nil || gen > e.gen {
-		e = &peerEntry{gen: gen}
+		e = &peerEntry{gen: gen, firstAt: at}
 		b.peers[node] = e
 	}
 	if err != nil {

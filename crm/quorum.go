@@ -325,9 +325,11 @@ func (q *quorum) view(now time.Time, isLeader, valid bool) *QuorumView {
 			s := liveness[name]
 			nv.Alive, nv.LastHeard = s.State == heartbeat.NodeUp, s.LastSeen
 			nv.Generation = n.layer.HB.PeerGeneration(name)
-			if b := n.layer.HB.PeerApp(name); len(b) > 0 {
-				nv.Claims, _ = DecodeClaims(b)
-			}
+			// The newest claims by the peer's own numbering (the peer
+			// book), not the last to arrive: a slow link's older ones
+			// never count. Claims of another layout are kept for the
+			// planner to refuse; unreadable ones are nil.
+			nv.Claims = n.book.get(name).claims
 		}
 		v.Nodes[name] = nv
 	}
@@ -581,6 +583,10 @@ func (q *quorum) logUnplaced(u Unplaced) {
 	q.mu.Unlock()
 	if !seen {
 		return // the first pass without an owner is normal: say it only when it lasts
+	}
+	if u.Owner != "" {
+		q.n.log.Warn(fmt.Sprintf("Group %s stays on %s: %s (%s)", u.Group, u.Owner, u.What, strings.Join(u.Why, "; ")), "node", q.n.cfg.Name)
+		return
 	}
 	q.n.log.Warn(fmt.Sprintf("Group %s still has no owner: %s (%s)", u.Group, u.What, strings.Join(u.Why, "; ")), "node", q.n.cfg.Name)
 }

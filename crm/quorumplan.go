@@ -129,6 +129,9 @@ func (p Proposal) String() string {
 // short, and Why each director cannot run it ("n1: not heard").
 type Unplaced struct {
 	Group string
+	// Owner is set when the group has an owner but stays away from its
+	// home (auto_failback waits for the home): then What says why.
+	Owner string
 	What  string
 	Why   []string
 }
@@ -372,9 +375,13 @@ func (p *planner) lead() ([]Proposal, []Unplaced) {
 		if a.Owner != "" {
 			why := p.ineligible(a.Owner, i)
 			keep := why == ""
-			if keep && fb && a.Owner != home && a.Failback && p.eligible(home, i) &&
-				!p.requestCovers(a.Owner, i, RequestTakeover) {
-				keep, why = false, "its home "+home+" can run it again"
+			if keep && fb && a.Owner != home && a.Failback && !p.requestCovers(a.Owner, i, RequestTakeover) {
+				if r := p.ineligible(home, i); r == "" {
+					keep, why = false, "its home "+home+" can run it again"
+				} else {
+					unplaced = append(unplaced, Unplaced{Group: name, Owner: a.Owner,
+						What: "auto_failback waits for its home " + home, Why: []string{home + ": " + r}})
+				}
 			}
 			for _, d := range v.Directors {
 				// Two takeovers of one group: the owner keeps it (else

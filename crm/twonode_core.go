@@ -95,15 +95,23 @@ func ackOf(c *Claims, idx int) uint32 {
 // declared this node dead for a deadtime: the send time of the newest
 // heartbeat of ours it acknowledges (it heard us then or later). A peer
 // whose run has not heard us yet (it acknowledges nothing) declares us
-// dead no sooner than initdead after its start, so the anchor is then
-// its start plus initdead minus deadtime. An acknowledgement that is not
-// of a recent heartbeat of this run anchors nothing.
+// dead no sooner than initdead after its start: the anchor is then the
+// earlier of its first heartbeat's arrival here (it will hear us within a
+// keepalive, or something is wrong) and its start (from its uptime) plus
+// initdead minus deadtime (it started long ago and its packets were
+// lost: it may have declared us dead already). A delay of its packets
+// makes both later than the truth by that delay: with initdead above
+// deadtime the first term has that much slack. An acknowledgement that
+// is not of a recent heartbeat of this run anchors nothing.
 func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook, t Timing) time.Time {
 	if ack == 0 {
 		if e.startEst.IsZero() {
 			return time.Time{}
 		}
-		return e.startEst.Add(max(t.Initdead-t.Deadtime, 0))
+		if s := e.startEst.Add(max(t.Initdead-t.Deadtime, 0)); s.Before(e.firstAt) {
+			return s
+		}
+		return e.firstAt
 	}
 	sent, _ := nonces.sentAt(ack)
 	return sent

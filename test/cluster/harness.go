@@ -561,8 +561,27 @@ func (c *Cluster) WaitOwner(group, node string, bound time.Duration) time.Durati
 }
 
 func (c *Cluster) dumpLogs() {
+	// A daemon still running is asked for its goroutines (SIGQUIT: the Go
+	// runtime prints them and exits): a stuck loop shows where it stands.
+	var quit []*Member
+	for _, n := range c.order {
+		if m := c.Members[n]; m.proc != nil && !m.proc.Exited() && m.proc.Signal(syscall.SIGQUIT) == nil {
+			quit = append(quit, m)
+		}
+	}
+	for _, m := range quit {
+		select {
+		case <-m.proc.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 	for _, n := range c.order {
 		b, _ := os.ReadFile(filepath.Join(c.Root, n, "daemon.log"))
+		log, dump, _ := strings.Cut(string(b), "SIGQUIT: quit")
+		if dump != "" {
+			c.T.Logf("--- %s goroutines in hbgo code\n%s", n, hbgoGoroutines(dump))
+		}
+		b = []byte(log)
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 		if len(lines) > 80 {
 			lines = lines[len(lines)-80:]
@@ -571,6 +590,18 @@ func (c *Cluster) dumpLogs() {
 	}
 	b, _ := os.ReadFile(c.LogPath)
 	c.T.Logf("--- resource log\n%s", b)
+}
+
+// hbgoGoroutines keeps, of a Go goroutine dump, the goroutines with a
+// frame in hbgo's own packages.
+func hbgoGoroutines(dump string) string {
+	var out []string
+	for _, g := range strings.Split(dump, "\n\n") {
+		if strings.HasPrefix(g, "goroutine ") && strings.Contains(g, "hbgo/") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
 
 // Cut drops all traffic between nodes a and b, both ways (broadcasts
