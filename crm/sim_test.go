@@ -845,7 +845,10 @@ func (w *simWorld) fault(kind int) {
 		n.gracefulStop()
 	case 12:
 		if w.serial {
-			w.dirs[w.links][n.idx].extraDelay = time.Duration(w.rng.IntN(1000)) * time.Millisecond
+			// The daemon's serial link keeps only the latest heartbeat
+			// (heartbeat.SerialLink.KeepLatest): a busy cable delays one
+			// by about two frame times, not by a queue.
+			w.dirs[w.links][n.idx].extraDelay = time.Duration(w.rng.IntN(150)) * time.Millisecond
 			w.logf("serial cable from %s queues %v", n.name, w.dirs[w.links][n.idx].extraDelay)
 		}
 	case 13: // every link cut both ways for less than deadtime

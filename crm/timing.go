@@ -43,6 +43,10 @@ type Timing struct {
 	// the peer acknowledged: the peer heard it then or later, so it
 	// declares the node dead no sooner than a deadtime after.
 	AckLease time.Duration
+	// AckGrace is how long a two-node director keeps its groups after the
+	// first heartbeat of a peer's new run arrived, while that peer has not
+	// acknowledged any heartbeat of ours yet.
+	AckGrace time.Duration
 }
 
 // DeriveTiming turns keepalive and deadtime into the cluster's timings:
@@ -56,6 +60,7 @@ type Timing struct {
 //	NewLeaderWait = Lease + Margin with three voters, SafeWait with more
 //	TwoNodeLease = deadtime - keepalive - max((deadtime-keepalive)/10, 20ms)
 //	AckLease = deadtime - max(deadtime/10, 20ms)
+//	AckGrace = min(AckLease, 3*keepalive)
 //
 // Why this is safe: a leader renews its own lease with a quorum round
 // trip. A follower renews its lease only from the leader's claims (in the
@@ -84,6 +89,7 @@ func DeriveTiming(ha *conf.HAConfig) Timing {
 	t.TwoNodeLease = ha.Deadtime - ha.Keepalive
 	t.TwoNodeLease -= max(t.TwoNodeLease/10, 20*time.Millisecond)
 	t.AckLease = ha.Deadtime - max(ha.Deadtime/10, 20*time.Millisecond)
+	t.AckGrace = min(t.AckLease, 3*ha.Keepalive)
 	if voters := len(ha.Nodes) + len(ha.Witnesses); voters <= 3 {
 		// With three voters, the other voter that elected the new leader
 		// had dropped the old one first (raft grants no vote while it

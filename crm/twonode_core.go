@@ -92,26 +92,30 @@ func ackOf(c *Claims, idx int) uint32 {
 }
 
 // ackAnchor is the time from which the peer of entry e cannot have
-// declared this node dead for a deadtime: the send time of the newest
-// heartbeat of ours it acknowledges (it heard us then or later). A peer
-// whose run has not heard us yet (it acknowledges nothing) declares us
-// dead no sooner than initdead after its start: the anchor is then the
-// earlier of its first heartbeat's arrival here (it will hear us within a
-// keepalive, or something is wrong) and its start (from its uptime) plus
-// initdead minus deadtime (it started long ago and its packets were
-// lost: it may have declared us dead already). A delay of its packets
-// makes both later than the truth by that delay: with initdead above
-// deadtime the first term has that much slack. An acknowledgement that
-// is not of a recent heartbeat of this run anchors nothing.
+// declared this node dead for a deadtime (the lease is the anchor plus
+// Timing.AckLease): the send time of the newest heartbeat of ours it
+// acknowledges, since it heard us then or later.
+//
+// A peer whose run has not heard us yet (it acknowledges nothing)
+// declares us dead no sooner than initdead after its start. Its start is
+// known only from its uptime, made later by the delay of its packets, so
+// the lease is the earlier of: a short grace after its first heartbeat
+// arrived here (AckGrace: a healthy peer hears us and answers within a
+// couple of keepalives), and its start plus initdead less the margin (it
+// started long ago and its packets were lost: it may have declared us
+// dead already). Safe while the peer's packets take less than initdead
+// less AckGrace to arrive. An acknowledgement that is not of a recent
+// heartbeat of this run anchors nothing.
 func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook, t Timing) time.Time {
 	if ack == 0 {
 		if e.startEst.IsZero() {
 			return time.Time{}
 		}
-		if s := e.startEst.Add(max(t.Initdead-t.Deadtime, 0)); s.Before(e.firstAt) {
+		grace := e.firstAt.Add(t.AckGrace - t.AckLease)
+		if s := e.startEst.Add(max(t.Initdead-t.Deadtime, 0)); s.Before(grace) {
 			return s
 		}
-		return e.firstAt
+		return grace
 	}
 	sent, _ := nonces.sentAt(ack)
 	return sent
