@@ -373,8 +373,12 @@ func (q *quorum) apply(v *QuorumView, p QuorumPlan) {
 			delete(q.nodeUpQueued, name)
 		}
 	}
+	said := map[string]bool{}
+	for _, u := range p.Unplaced {
+		said[u.Group] = true
+	}
 	for name, a := range v.State.Groups {
-		if a.Owner != "" {
+		if a.Owner != "" && !said[name] {
 			delete(q.unplacedLog, name)
 		}
 	}

@@ -105,12 +105,18 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 
 // Join contacts peers at their gossip addresses (learned from heartbeats).
 // Peers already members are skipped.
+//
+// It must not hold g.mu while it asks memberlist anything: memberlist
+// calls our event delegate (which takes g.mu) with its own node lock
+// held, and Members takes that lock. Holding g.mu here deadlocked the
+// gossip layer, and with it the node's loop (seen in CI: a director
+// stuck at start, never getting its lease).
 func (g *Gossip) Join(addrs ...netip.AddrPort) error {
 	var todo []string
-	g.mu.Lock()
+	members := g.ml.Members()
 	for _, a := range addrs {
 		known := false
-		for _, m := range g.ml.Members() {
+		for _, m := range members {
 			if m.Addr.String() == a.Addr().String() && int(m.Port) == int(a.Port()) {
 				known = true
 			}
@@ -119,7 +125,6 @@ func (g *Gossip) Join(addrs ...netip.AddrPort) error {
 			todo = append(todo, a.String())
 		}
 	}
-	g.mu.Unlock()
 	if len(todo) == 0 {
 		return nil
 	}

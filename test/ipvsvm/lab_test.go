@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/bits"
 	"net"
 	"net/netip"
@@ -87,9 +88,30 @@ func addAddr(t testing.TB, h *netns.Host, ifname string, p netip.Prefix) {
 func readProc(t testing.TB, h *netns.Host, name string) string {
 	t.Helper()
 	var data []byte
-	err := h.Do(func() (err error) {
-		data, err = os.ReadFile("/proc/thread-self/net/" + name)
-		return err
+	err := h.Do(func() error {
+		// One large read: the kernel then walks its table once. Read in
+		// the small pieces os.ReadFile starts with, /proc/net/ip_vs
+		// restarts its walk at each piece and once came back with 17 of
+		// 23 services.
+		f, err := os.Open("/proc/thread-self/net/" + name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		buf := make([]byte, 1<<20)
+		for {
+			n, err := f.Read(buf[len(data):])
+			data = buf[:len(data)+n]
+			if err == io.EOF || n == 0 {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if len(data) == len(buf) {
+				return fmt.Errorf("more than %d bytes", len(buf))
+			}
+		}
 	})
 	if err != nil {
 		t.Fatalf("%s: read /proc/net/%s: %v", h.Name(), name, err)
