@@ -73,6 +73,10 @@ func TestNotifier(t *testing.T) {
 		t.Errorf("watchdog pings every 50ms with a fresh loop: %q", m)
 	}
 	s.Close()
+	// Close has sent it; the reader goroutine reads it when it runs.
+	for end := time.Now().Add(5 * time.Second); !strings.Contains(msgs(), "STOPPING=1") && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if m := msgs(); !strings.Contains(m, "STOPPING=1") {
 		t.Errorf("no STOPPING=1 on close: %q", m)
 	}
