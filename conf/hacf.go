@@ -1055,6 +1055,17 @@ func (p *hacfParser) arp(l Line, args []string) {
 // at returns the line a directive was set on, or 0 (the whole file).
 func (p *hacfParser) at(key string) int { return p.c.Lines[key] }
 
+// nodeLineMin is the first node line (0 when there is none).
+func (p *hacfParser) nodeLineMin() int {
+	first := 0
+	for _, l := range p.nodeLines {
+		if first == 0 || l < first {
+			first = l
+		}
+	}
+	return first
+}
+
 // atLater returns the later of two directives' lines.
 func (p *hacfParser) atLater(a, b string) int { return max(p.at(a), p.at(b)) }
 
@@ -1101,6 +1112,24 @@ func (p *hacfParser) finish() {
 			if lease := c.Deadtime - max(c.Deadtime/10, 20*time.Millisecond); lease < rtt {
 				p.warnf(m.Line, "serial %s at %d baud: with only the cable left, a heartbeat's acknowledgement takes up to about %s, longer than the ack lease %s (deadtime %s less a tenth): both directors would stop their groups; raise deadtime to %s or more", m.Device, m.Baud, hacfDur(rtt.Round(time.Millisecond)), hacfDur(lease), hacfDur(c.Deadtime), hacfDur((rtt*10/9).Round(100*time.Millisecond)+100*time.Millisecond))
 			}
+		}
+	}
+	// Quorum mode without a witness: any director may lead the placement
+	// log, and when the leader crashes its groups wait for an election
+	// (up to twice raft's heartbeat timeout, max(deadtime/2, 100ms)) and
+	// then for every lease the old leader granted (deadtime with three
+	// voters, deadtime plus the heartbeat timeout with more). A witness
+	// leads instead (hbgo hands it the leadership), and then a director's
+	// crash costs deadtime and two commits. docs/cluster.md has the
+	// formula.
+	if len(c.Witnesses) == 0 && len(c.Nodes) >= 3 && c.Deadtime > c.Keepalive {
+		hbt := max(c.Deadtime/2, 100*time.Millisecond)
+		worst := 2*hbt + c.Deadtime
+		if len(c.Nodes) > 3 {
+			worst += hbt
+		}
+		if worst > c.Deadtime+100*time.Millisecond {
+			p.warnf(p.nodeLineMin(), "no witness: a crash of the director that leads the placement log moves its groups after up to %s (an election, then the wait for the leases it granted), not deadtime %s; add a witness line (a small machine running hbgo as a witness, which then leads)", hacfDur(worst), hacfDur(c.Deadtime))
 		}
 	}
 	if len(c.Nodes) == 0 && c.Autojoin == "none" {

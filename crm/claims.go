@@ -127,6 +127,21 @@ func LayoutOf(groups []string) uint32 {
 var scopeCodes = []Scope{"", ScopeAll, ScopeLocal, ScopeForeign, ScopeFailback}
 
 // Encode appends the wire form of c.
+// sameState reports whether two claims say the same apart from their
+// numbering: nonce, acks, uptime and commit index.
+func (c *Claims) sameState(o *Claims) bool {
+	if c.Layout != o.Layout || c.Flags != o.Flags || c.Ping != o.Ping || c.Request != o.Request ||
+		c.Scope != o.Scope || c.ReqID != o.ReqID || len(c.Groups) != len(o.Groups) {
+		return false
+	}
+	for i := range c.Groups {
+		if c.Groups[i] != o.Groups[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Claims) Encode(dst []byte) []byte {
 	dst = append(dst, claimsVersion)
 	dst = binary.BigEndian.AppendUint32(dst, c.Layout)

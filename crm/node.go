@@ -84,7 +84,9 @@ type Node struct {
 	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
 	unacked    bool            // two-node: the peer's claims did not acknowledge us, as last logged
 	raftCommit atomic.Uint64   // leader's commit index, sent in claims
-	lastDecide atomic.Int64    // unix ns of the last decision (two-node lease)
+	lastSent   atomic.Int64    // unix ns of the last heartbeat sent (two-node lease)
+	lastPass   atomic.Int64    // unix ns of the loop's last pass or liveness stamp
+	restless   atomic.Bool     // the last pass waits on acknowledgements or a lease: every heartbeat counts
 	layerSet   atomic.Bool     // n.layer may be read from the layer's own goroutines
 
 	mu        sync.Mutex
@@ -198,6 +200,14 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	return n, nil
 }
 
+// getQuorum is quorum mode's state, nil before it started (heartbeats
+// are sent from before) and in the other modes.
+func (n *Node) getQuorum() *quorum {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.quorum
+}
+
 func (n *Node) poke() {
 	select {
 	case n.wake <- struct{}{}:
@@ -213,9 +223,11 @@ func (n *Node) claimsChanged() {
 }
 
 // onApp hears the claims of every heartbeat from a peer (heartbeat's lock
-// held: it must not block).
+// held: it must not block). A heartbeat that says nothing new (only its
+// nonce, acks and uptime moved) wakes the loop only while the last pass
+// waits on an acknowledgement or a lease: at rest the loop sleeps.
 func (n *Node) onApp(node string, gen uint64, app []byte, at time.Time) {
-	if n.book.offer(node, gen, app, at) {
+	if newer, changed := n.book.offer(node, gen, app, at); changed || newer && n.restless.Load() {
 		n.poke()
 	}
 }
@@ -288,10 +300,14 @@ func (n *Node) myClaimsLocked() *Claims {
 // intents' lock, so a heartbeat numbered from an intent's first nonce on
 // carries the intent.
 func (n *Node) appState() []byte {
+	if q := n.getQuorum(); q != nil {
+		q.refreshClaims()
+	}
 	n.intents.mu.Lock()
 	c := n.myClaimsLocked()
 	now := time.Now()
 	c.Nonce = n.nonces.next(now)
+	n.lastSent.Store(now.UnixNano())
 	n.intents.mu.Unlock()
 	c.Uptime = uint32(min(now.Sub(n.start).Milliseconds(), 1<<32-1))
 	for _, v := range heartbeat.Members(n.ha) {
@@ -346,47 +362,103 @@ func (n *Node) peers() []string {
 	return out
 }
 
-// loop re-decides whenever something changes, and at least every keepalive.
+// loop decides when something happens: a peer's claims or liveness
+// change, raft applies or changes state, a request comes, a runner's
+// claim changes, or a time a rule waits for comes (a lease's end, the end
+// of initdead, a wait for a dead owner's lease to lapse). It never runs
+// because it ran. Between passes it stamps its liveness for the watchdogs
+// every aliveEvery, and runs a full pass at least every restEvery, as a
+// safety net that costs nothing at rest.
 func (n *Node) loop() {
-	t := time.NewTicker(n.ha.Keepalive / 2)
-	defer t.Stop()
 	warned := map[string]bool{}
 	holders := map[string]string{}
 	lastWarnCheck := time.Time{}
-	// The lease's end is a deadline of its own: a group must stop when
-	// the lease lapses, not up to a tick later.
-	deadline := time.NewTimer(time.Hour)
-	defer deadline.Stop()
+	lastFull := time.Time{}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	alive := n.aliveEvery()
+	full := true
 	for {
-		n.decide()
-		if time.Since(lastWarnCheck) >= time.Second {
-			lastWarnCheck = time.Now()
-			n.logNewWarnings(warned)
-			n.logHolders(holders)
+		now := time.Now()
+		var wake time.Time
+		if full {
+			wake = n.decide()
+			lastFull = time.Now()
+			if lastFull.Sub(lastWarnCheck) >= time.Second {
+				lastWarnCheck = lastFull
+				n.logNewWarnings(warned)
+				n.logHolders(holders)
+			}
+			now = lastFull
 		}
+		n.lastPass.Store(now.UnixNano())
+		next := now.Add(alive)
+		due := func(t time.Time) {
+			if !t.IsZero() && t.Before(next) {
+				next = t
+			}
+		}
+		due(wake)
+		due(lastFull.Add(restEvery))
 		if until, ok := n.Lease(); ok {
-			deadline.Reset(time.Until(until) + time.Millisecond)
+			// The lease's end is a deadline of its own: a group must stop
+			// when the lease lapses, not at the next event.
+			due(until.Add(time.Millisecond))
 		}
+		timer.Reset(max(time.Until(next), 0))
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.wake:
-		case <-t.C:
-		case <-deadline.C:
+			full = true
+		case <-timer.C:
+			// A full pass when a deadline came, not for a liveness
+			// stamp; a lease that was renewed meanwhile is no deadline.
+			full = !wake.IsZero() && !time.Now().Before(wake) || time.Since(lastFull) >= restEvery
+			if until, ok := n.Lease(); !ok && n.holdsAny() || ok && !time.Now().Before(until) {
+				full = true
+			}
 		}
 	}
 }
 
-func (n *Node) decide() {
-	n.lastDecide.Store(time.Now().UnixNano())
+// restEvery is the longest the loop goes without a full pass.
+const restEvery = 2 * time.Second
+
+// aliveEvery is how often the loop stamps its liveness (LastPass) while
+// nothing happens: well within deadtime, which is how stale the watchdogs
+// let it grow.
+func (n *Node) aliveEvery() time.Duration {
+	return max(n.ha.Deadtime/4, 10*time.Millisecond)
+}
+
+// holdsAny reports whether a group here runs or may run.
+func (n *Node) holdsAny() bool {
+	for i := range n.mayRun {
+		if n.mayRun[i].Load() {
+			return true
+		}
+	}
+	for _, r := range n.runners {
+		if cl, _, _ := r.get(); cl.State.Holds() {
+			return true
+		}
+	}
+	return false
+}
+
+// decide runs one pass and returns the earliest time a rule it applied
+// waits for (zero: none).
+func (n *Node) decide() time.Time {
 	n.mu.Lock()
 	stopping := n.stopping
 	n.mu.Unlock()
 	if stopping || n.role != "director" {
+		n.restless.Store(false)
 		if n.quorum != nil {
-			n.quorum.decide()
+			return n.quorum.decide()
 		}
-		return
+		return time.Time{}
 	}
 	switch n.mode {
 	case ModeSingle:
@@ -395,14 +467,16 @@ func (n *Node) decide() {
 		}
 		n.finishRequest(true, false)
 	case ModeTwoNode:
-		n.decideTwoNode()
+		return n.decideTwoNode()
 	case ModeQuorum:
-		n.quorum.decide()
+		return n.quorum.decide()
 	}
+	return time.Time{}
 }
 
-func (n *Node) decideTwoNode() {
-	v := n.twoNodeView(time.Now())
+func (n *Node) decideTwoNode() time.Time {
+	now := time.Now()
+	v := n.twoNodeView(now)
 	n.noteAlien(v.Peer, v.PeerAlien)
 	if unacked := v.PeerAlive && v.PeerClaims != nil && !v.Acked; unacked != n.unacked {
 		n.unacked = unacked
@@ -429,6 +503,22 @@ func (n *Node) decideTwoNode() {
 	}
 	done, impossible := v.RequestDone()
 	n.finishRequest(done, impossible)
+	// Until the peer acknowledged what this pass waits on (an intent, our
+	// heartbeats at all), each of its heartbeats may change the outcome.
+	restless := v.PeerAlive && v.PeerClaims != nil && !v.Acked
+	n.intents.mu.Lock()
+	for _, f := range n.intents.from {
+		restless = restless || f != 0
+	}
+	n.intents.mu.Unlock()
+	n.mu.Lock()
+	restless = restless || n.request != RequestNone
+	n.mu.Unlock()
+	n.restless.Store(restless)
+	if !v.Ready {
+		return n.start.Add(n.ha.EffectiveInitdead())
+	}
+	return time.Time{}
 }
 
 // twoNodeView is the snapshot a two-node pass decides on.
@@ -885,7 +975,7 @@ func (n *Node) Lease() (until time.Time, ok bool) {
 		valid, left := q.leaseValid()
 		return now.Add(left), valid
 	case ModeTwoNode:
-		last := n.lastDecide.Load()
+		last := n.lastSent.Load()
 		if last == 0 {
 			return time.Time{}, false
 		}

@@ -39,14 +39,17 @@ func newPeerBook(layout uint32) *peerBook {
 }
 
 // offer takes the claims one heartbeat carried; it reports whether they
-// are now the peer's newest.
-func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) bool {
+// are now the peer's newest, and whether they say something new besides
+// the numbering (nonce, acks, uptime, commit index): at rest a peer's
+// heartbeats differ only there, and only a node waiting on an
+// acknowledgement needs a decision pass for each.
+func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) (newer, changed bool) {
 	c, err := DecodeClaims(app)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.peers[node]
 	if e != nil && gen < e.gen {
-		return false
+		return false, false
 	}
 	if e == nil || gen > e.gen {
 		e = &peerEntry{gen: gen, firstAt: at}
@@ -57,18 +60,20 @@ func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) bool
 		// claims version: alien until it says something we can read.
 		if e.claims == nil && !e.alien {
 			e.alien, e.at = true, at
-			return true
+			return true, true
 		}
-		return false
+		return false, false
 	}
 	if s := at.Add(-time.Duration(c.Uptime) * time.Millisecond); e.startEst.IsZero() || s.Before(e.startEst) {
 		e.startEst = s
 	}
 	if e.claims != nil && int32(c.Nonce-e.claims.Nonce) <= 0 {
-		return false
+		return false, false
 	}
-	e.claims, e.at, e.alien = c, at, c.Layout != b.layout
-	return true
+	alien := c.Layout != b.layout
+	changed = e.claims == nil || alien != e.alien || !c.sameState(e.claims)
+	e.claims, e.at, e.alien = c, at, alien
+	return true, changed
 }
 
 // get returns a copy of a peer's entry (the zero entry when never heard).

@@ -33,7 +33,7 @@ func TestPeerBookNewestBySenderNumbering(t *testing.T) {
 		{1, 14, ClaimRunning, false, ClaimIntent},
 	}
 	for i, s := range steps {
-		got := b.offer("p", s.gen, claimsBytes(7, s.nonce, s.st), t0.Add(time.Duration(i)*time.Second))
+		got, _ := b.offer("p", s.gen, claimsBytes(7, s.nonce, s.st), t0.Add(time.Duration(i)*time.Second))
 		e := b.get("p")
 		if got != s.taken || e.claims.Groups[0].State != s.want || e.alien {
 			t.Fatalf("step %d: taken %v (want %v), state %s (want %s), alien %v", i, got, s.taken, e.claims.Groups[0].State, s.want, e.alien)

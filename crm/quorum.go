@@ -33,14 +33,15 @@ type quorum struct {
 	mu         sync.Mutex
 	started    bool
 	lastVerify time.Time // leader: start of the last successful quorum round trip
-	// lastTick is when decide last ran, and trustFrom the earliest start
-	// of a quorum round trip that may renew the leader's lease: after the
-	// process stalled (frozen, starved), answers raft received before the
-	// stall and reads only now could complete a round trip begun after it.
+	// lastTick is when the leader's renewal loop last ran, and trustFrom
+	// the earliest start of a quorum round trip that may renew the
+	// leader's lease: after the process stalled (frozen, starved), answers
+	// raft received before the stall and reads only now could complete a
+	// round trip begun after it.
 	lastTick, trustFrom time.Time
+	renewing            bool      // the leader's renewal loop runs
+	handedAt            time.Time // the last leadership transfer to a witness
 	anchor              time.Time // follower: arrival of the last leader claim it had caught up with
-	verifying           bool
-	verifyStarted       time.Time // start of the last quorum round trip
 	leaderSince         time.Time
 	wasLeader           bool
 	revokedAt           map[string]time.Time
@@ -99,6 +100,26 @@ func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
 		q.close()
 		return nil, err
 	}
+	// Raft's changes of state and leader wake the loop: a new leader
+	// must start leading, a follower must learn whom to renew from.
+	obs := make(chan raft.Observation, 8)
+	q.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.RaftState, raft.LeaderObservation:
+			return true
+		}
+		return false
+	}))
+	go func() {
+		for {
+			select {
+			case <-obs:
+				n.poke()
+			case <-n.ctx.Done():
+				return
+			}
+		}
+	}()
 	n.log.Info("Placement log: "+q.timing.String(), "node", n.cfg.Name)
 	return q, nil
 }
@@ -175,9 +196,29 @@ func (q *quorum) raftAddr(node string) (netip.AddrPort, bool) {
 }
 
 // leaseValid reports whether this node heard from a quorum within the
-// lease, and how much of it is left.
+// lease, and how much of it is left. A follower's lease is renewed here
+// from the leader's newest claims, so that it renews with every leader
+// heartbeat without a decision pass.
 func (q *quorum) leaseValid() (bool, time.Duration) {
-	return q.leaseAt(time.Now(), q.raft.State())
+	st := q.raft.State()
+	if st != raft.Leader {
+		q.refreshAnchor()
+	}
+	return q.leaseAt(time.Now(), st)
+}
+
+// refreshClaims sets what this node's claims say of its placement log:
+// the lease flag and, from the leader, its commit index. The heartbeat
+// layer calls it for every heartbeat (Node.appState), so claims are
+// current without a decision pass.
+func (q *quorum) refreshClaims() {
+	valid, _ := q.leaseValid()
+	q.n.raftFlags.Store(uint32(q.flags(valid)))
+	if q.raft.State() == raft.Leader {
+		q.n.raftCommit.Store(q.raft.CommitIndex())
+	} else {
+		q.n.raftCommit.Store(0)
+	}
 }
 
 // leaseAt is leaseValid at a given time and raft state, so that a
@@ -194,9 +235,15 @@ func (q *quorum) leaseAt(now time.Time, state raft.RaftState) (bool, time.Durati
 			anchor = verified
 		}
 	case raft.Follower, raft.Candidate:
-		// The anchor alone bounds the lease, whoever leads now: a moment
+		// The anchor bounds the lease, whoever leads now: a moment
 		// without a known leader (an election, a leadership transfer) does
-		// not stop what runs here.
+		// not stop what runs here. A leader that stepped down keeps what
+		// its last quorum round trip gave it: a new leader waits
+		// NewLeaderWait from its election, which came after that round
+		// trip's start.
+		if verified.After(anchor) {
+			anchor = verified
+		}
 	default:
 		return false, 0
 	}
@@ -204,48 +251,112 @@ func (q *quorum) leaseAt(now time.Time, state raft.RaftState) (bool, time.Durati
 	return !anchor.IsZero() && left > 0, max(left, 0)
 }
 
-// verifyLeadership renews a leader's lease with a quorum round trip.
-//
-// At most one round trip starts every keepalive/2: the loop runs again
-// when one succeeds, and without a pace each success would start the next
-// at once, a round of raft RPCs to every follower back to back (most of a
-// core on the leader, a third on each follower). The lease is at least
-// four keepalives, so the pace leaves it ample slack.
-func (q *quorum) verifyLeadership() {
+// keepLeading starts, unless it runs, the leader's renewal loop: a
+// quorum round trip (raft's VerifyLeader) every q.timing.RenewEvery while
+// this node leads, each success renewing the lease from the round trip's
+// start. It wakes the decision loop only when the lease comes back or the
+// round trip fails (leadership lost, quorum gone): at rest a leader's
+// lease renews without any decision pass. A pace, not a feedback loop:
+// an earlier design ran a round trip per pass and a pass per round trip,
+// most of a core on the leader.
+func (q *quorum) keepLeading() {
 	q.mu.Lock()
-	now := time.Now()
-	if q.verifying || now.Sub(q.verifyStarted) < q.n.ha.Keepalive/2 {
+	if q.renewing {
 		q.mu.Unlock()
 		return
 	}
-	q.verifying, q.verifyStarted = true, now
+	q.renewing, q.lastTick = true, time.Time{}
 	q.mu.Unlock()
 	go func() {
-		start := now
-		err := q.raft.VerifyLeader().Error()
-		q.mu.Lock()
-		q.verifying = false
-		if err == nil && !start.Before(q.trustFrom) {
-			q.lastVerify = start
-		}
-		q.mu.Unlock()
-		if err == nil {
+		defer func() {
+			q.mu.Lock()
+			q.renewing = false
+			q.mu.Unlock()
 			q.n.poke()
+		}()
+		t := time.NewTicker(q.timing.RenewEvery)
+		defer t.Stop()
+		for q.raft.State() == raft.Leader {
+			q.noticeStall()
+			had, _ := q.leaseValid()
+			start := time.Now()
+			err := q.raft.VerifyLeader().Error()
+			q.mu.Lock()
+			if err == nil && !start.Before(q.trustFrom) {
+				q.lastVerify = start
+			}
+			// A round trip that waited (a follower slow to answer) is no
+			// stall: the next gap counts from its end.
+			q.lastTick = time.Now()
+			q.mu.Unlock()
+			if has, _ := q.leaseValid(); err != nil || has != had {
+				q.n.poke()
+			}
+			select {
+			case <-q.n.ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 	}()
 }
+
+// handToWitness gives raft leadership to a witness when a director leads
+// and a witness is up, caught up and has its lease: the witness runs no
+// group, so a director's crash then never costs an election and a new
+// leader's wait (the leader keeps leading while it can; hashicorp/raft's
+// leadership transfer replicates to the target before it steps down).
+// At most one attempt every handEvery.
+func (q *quorum) handToWitness(now time.Time, valid bool) {
+	n := q.n
+	if n.role != "director" || len(n.ha.Witnesses) == 0 || !valid {
+		return
+	}
+	q.mu.Lock()
+	if now.Sub(q.leaderSince) < q.timing.Deadtime || now.Sub(q.handedAt) < handEvery || len(q.pending) > 0 {
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Unlock()
+	for _, w := range n.ha.Witnesses {
+		c := n.peerClaims(w)
+		if c == nil || c.Flags&FlagLease == 0 || c.Flags&FlagLeaving != 0 || !n.peerAlive(w) {
+			continue
+		}
+		addr, ok := q.raftAddr(w)
+		if !ok {
+			continue
+		}
+		q.mu.Lock()
+		q.handedAt = now
+		q.mu.Unlock()
+		n.log.Info(fmt.Sprintf("Handing the placement log's leadership to the witness %s", w), "node", n.cfg.Name)
+		f := q.raft.LeadershipTransferToServer(raft.ServerID(w), raft.ServerAddress(addr.String()))
+		go func() {
+			if err := f.Error(); err != nil {
+				n.log.Warn(fmt.Sprintf("Leadership transfer to %s failed: %v", w, err), "node", n.cfg.Name)
+			}
+			n.poke()
+		}()
+		return
+	}
+}
+
+// handEvery bounds how often a director leader tries to hand leadership
+// to a witness.
+const handEvery = 10 * time.Second
 
 func (q *quorum) hasQuorum() bool {
 	ok, _ := q.leaseValid()
 	return ok
 }
 
-// decide runs on every tick of the node's loop: it keeps the raft side
-// going (bootstrap, lease renewal), then takes one snapshot, plans from
-// it with PlanQuorum and applies the plan.
-func (q *quorum) decide() {
+// decide runs on every pass of the node's loop: it keeps the raft side
+// going (bootstrap, the leader's renewal loop), then takes one snapshot,
+// plans from it with PlanQuorum and applies the plan. It returns the
+// plan's Wake, or the end of initdead while the log waits to start.
+func (q *quorum) decide() time.Time {
 	n := q.n
-	q.noticeStall()
 	q.bootstrap()
 	if q.raft.State() == raft.Leader {
 		if c := q.raft.CommitIndex(); n.raftCommit.Swap(c) != c {
@@ -263,7 +374,8 @@ func (q *quorum) decide() {
 	}
 	isLeader := rs == raft.Leader
 	if isLeader {
-		q.verifyLeadership()
+		q.keepLeading()
+		q.handToWitness(now, valid)
 	}
 	q.mu.Lock()
 	if isLeader && !q.wasLeader {
@@ -274,7 +386,21 @@ func (q *quorum) decide() {
 	q.mu.Unlock()
 
 	v := q.view(now, isLeader, valid)
-	q.apply(v, PlanQuorum(v))
+	plan := PlanQuorum(v)
+	q.apply(v, plan)
+	// Without a lease, the next leader heartbeat that renews it matters;
+	// with a request pending, every peer's progress does.
+	n.mu.Lock()
+	req := n.request != RequestNone
+	n.mu.Unlock()
+	n.restless.Store(!valid || req)
+	wake := plan.Wake
+	if !q.hasState {
+		if t := n.start.Add(n.ha.EffectiveInitdead()); t.After(now) && (wake.IsZero() || t.Before(wake)) {
+			wake = t
+		}
+	}
+	return wake
 }
 
 // view takes the pass's snapshot: the committed state, every voter's
@@ -528,6 +654,12 @@ func (q *quorum) propose(key string, c Command) bool {
 		q.mu.Unlock()
 		if err != nil {
 			q.n.log.Debug(fmt.Sprintf("Proposal %s not applied: %v", key, err), "node", q.n.cfg.Name)
+		} else {
+			// Followers learn that an entry committed from the next
+			// append: with CommitTimeout long (an empty append every
+			// CommitTimeout is what an idle leader costs), a barrier
+			// carries the commit out at once.
+			q.raft.Barrier(q.timing.HeartbeatTimeout)
 		}
 		q.n.poke()
 	}()
@@ -614,8 +746,9 @@ func (q *quorum) logLeaderStuck(valid bool, applied uint64) {
 	}
 }
 
-// noticeStall runs first in every decision pass. A gap of more than half
-// a lease since the last pass means the process stood still (SIGSTOP, a
+// noticeStall runs first in every round of the leader's renewal loop. A
+// gap of more than half a lease since the last round means the process
+// stood still (SIGSTOP, a
 // starved machine): answers that raft's sockets kept meanwhile are old,
 // and hashicorp/raft counts any successful answer toward a leadership
 // check, whenever it was sent. So for a leader lease timeout from now —

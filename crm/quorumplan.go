@@ -87,6 +87,11 @@ type QuorumPlan struct {
 	// Unplaced lists the groups the leader leaves without an owner on
 	// purpose, and why.
 	Unplaced []Unplaced
+	// Wake is the earliest time at which a rule that held this pass back
+	// (a wait for leases to lapse, a home given time to come) is due: the
+	// node's loop runs a pass then even if nothing else happens. Zero
+	// when no rule waits on the clock.
+	Wake time.Time
 }
 
 // GroupPlan is one runner's instruction.
@@ -148,7 +153,20 @@ func PlanQuorum(v *QuorumView) QuorumPlan {
 		out.Led = true
 		out.Proposals, out.Unplaced = p.lead()
 	}
+	out.Wake = p.wake
 	return out
+}
+
+// reached reports whether the view's clock has reached t; when it has
+// not, t becomes a candidate for the plan's Wake.
+func (p *planner) reached(t time.Time) bool {
+	if !p.v.Now.Before(t) {
+		return true
+	}
+	if p.wake.IsZero() || t.Before(p.wake) {
+		p.wake = t
+	}
+	return false
 }
 
 // planner answers the rules' questions from a view.
@@ -159,6 +177,7 @@ type planner struct {
 	// cleared failure, the newest epoch.
 	claims map[string]*Claims
 	best   int // highest ping score among live directors
+	wake   time.Time
 }
 
 func newPlanner(v *QuorumView) *planner {
@@ -313,7 +332,7 @@ func (p *planner) homeComing(home string, i int) bool {
 	if v.LeaderSince.After(up) {
 		up = v.LeaderSince
 	}
-	return v.Now.Sub(up) < v.Timing.Deadtime+v.Timing.Lease
+	return !p.reached(up.Add(v.Timing.Deadtime + v.Timing.Lease))
 }
 
 // choose picks where an unassigned group should go, and why there: a
@@ -432,14 +451,14 @@ func (p *planner) safeToAssign(i int, a Assignment, target string) bool {
 		// start of this leadership.
 		revoked = v.LeaderSince
 	}
-	waited := v.Now.Sub(revoked) >= v.Timing.SafeWait
+	waited := p.reached(revoked.Add(v.Timing.SafeWait))
 	// A node we heard last at T renewed its lease last from an ack of a
 	// heartbeat it sent before T: its lease is over by T + Lease. Before
 	// this node led, another leader may have renewed it: count
 	// NewLeaderWait from the start of this leadership for that.
-	sinceLead := v.Now.Sub(v.LeaderSince) >= v.Timing.NewLeaderWait
+	sinceLead := p.reached(v.LeaderSince.Add(v.Timing.NewLeaderWait))
 	lapsed := func(d string) bool {
-		return sinceLead && v.Now.Sub(v.Nodes[d].LastHeard) >= v.Timing.Lease+v.Timing.Margin
+		return p.reached(v.Nodes[d].LastHeard.Add(v.Timing.Lease+v.Timing.Margin)) && sinceLead
 	}
 	for _, d := range v.Directors {
 		if d == target {

@@ -46,12 +46,12 @@ func (n *Node) Settled() bool {
 	return true
 }
 
-// LastPass is when the node's decision loop last ran. The loop runs at
-// least every keepalive/2, so a time much older than that means it hangs;
-// the systemd watchdog and the kernel watchdog are fed only while it is
-// recent.
+// LastPass is when the node's decision loop last ran or stamped its
+// liveness. The loop does one or the other at least every deadtime/4, so
+// a time much older than that means it hangs; the systemd watchdog and
+// the kernel watchdog are fed only while it is recent.
 func (n *Node) LastPass() time.Time {
-	ns := n.lastDecide.Load()
+	ns := n.lastPass.Load()
 	if ns == 0 {
 		return time.Time{}
 	}

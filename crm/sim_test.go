@@ -89,6 +89,11 @@ type simRunner struct {
 	swept    bool
 	leftover bool // resources left running by a killed daemon
 	sweeping bool // stopping what a former run left (its VIP is dark: no lease yet)
+	// blind: the pass that last let the group run here had not heard the
+	// peer for deadtime. Two blind holders are two-node mode's known
+	// limit (each side heard nothing of the other for deadtime), even if
+	// a heartbeat got through between their two passes.
+	blind bool
 }
 
 type simNode struct {
@@ -116,7 +121,9 @@ type simNode struct {
 	linkSeq   []uint64
 	peerSeq   map[[2]uint64]uint64 // (gen, link) -> last seq accepted
 	peerGen   uint64
-	lastPass  time.Time
+	lastSent  time.Time // local: the lease counts from the last heartbeat sent
+	restless  bool      // the last pass waits on acknowledgements: every heartbeat wakes the loop
+	deadCheck bool      // a wake-up is pending for the peer's deadtime
 
 	ping    int
 	request RequestKind
@@ -257,7 +264,8 @@ func (n *simNode) boot() {
 	n.lastHeard = make([]time.Time, len(w.dirs))
 	n.linkSeq = make([]uint64, len(w.dirs))
 	n.peerSeq = map[[2]uint64]uint64{}
-	n.lastPass = time.Time{}
+	n.lastSent = time.Time{}
+	n.restless, n.deadCheck = false, false
 	n.request, n.scope, n.leaving = RequestNone, "", false
 	n.ping = 1
 	if w.ping {
@@ -278,21 +286,37 @@ func (n *simNode) boot() {
 	}
 	w.logf("%s boots (gen %d)", n.name, n.gen)
 	run := n.run
+	// The heartbeat layer sends every keepalive; the loop (Node.loop)
+	// runs on events only: its first pass, the end of initdead, the
+	// peer's claims or liveness changing, a claim changing here, the
+	// lease's end, and a safety pass every restEvery.
 	var tick func()
 	tick = func() {
 		if n.run != run {
 			return
 		}
 		n.send()
-		n.pass()
-		w.at(w.ha.Keepalive/2, func() {
-			if n.run == run {
-				n.pass()
-			}
-		})
 		w.at(w.ha.Keepalive, tick)
 	}
 	w.at(time.Duration(w.rng.IntN(5))*time.Millisecond, tick)
+	w.at(0, func() {
+		if n.run == run {
+			n.pass()
+		}
+	})
+	w.at(w.ha.EffectiveInitdead()+time.Millisecond, func() {
+		if n.run == run {
+			n.pass()
+		}
+	})
+	var rest func()
+	rest = func() {
+		if n.run == run {
+			n.pass()
+			w.at(restEvery, rest)
+		}
+	}
+	w.at(restEvery, rest)
 	for i := range n.runners {
 		n.kick(i)
 	}
@@ -320,11 +344,11 @@ func (n *simNode) down(powerOff bool) {
 
 // leaseTrue is until when (world time) the node's lease lets it serve.
 func (n *simNode) leaseTrue() time.Duration {
-	if n.lastPass.IsZero() {
+	if n.lastSent.IsZero() {
 		return 0
 	}
 	p := n.peer()
-	until := twoNodeLease(n.w.timing, n.lastPass, n.alive(), n.book.get(p.name), n.nonces, n.idx)
+	until := twoNodeLease(n.w.timing, n.lastSent, n.alive(), n.book.get(p.name), n.nonces, n.idx)
 	return n.trueAt(until)
 }
 
@@ -358,6 +382,7 @@ func (n *simNode) send() {
 		n.intents.mu.Lock()
 		c := n.claimsLocked()
 		c.Nonce = n.nonces.next(n.local())
+		n.lastSent = n.local()
 		n.intents.mu.Unlock()
 		c.Uptime = uint32(n.local().Sub(n.start).Milliseconds())
 		c.Acks = make([]uint32, 2)
@@ -428,11 +453,40 @@ func (n *simNode) receive(p simPacket) {
 		n.pass()
 		return
 	}
+	wasAlive := n.alive()
 	n.lastHeard[p.link] = now
 	n.heardPeer = true
-	if n.book.offer(n.peer().name, p.gen, p.app, now) {
+	n.watchDeadtime()
+	if newer, changed := n.book.offer(n.peer().name, p.gen, p.app, now); changed || newer && n.restless || !wasAlive {
 		n.pass()
 	}
+}
+
+// watchDeadtime keeps one wake-up pending for the moment the peer's
+// deadtime runs out, as the heartbeat layer's node-dead event.
+func (n *simNode) watchDeadtime() {
+	if n.deadCheck {
+		return
+	}
+	var last time.Time
+	for _, t := range n.lastHeard {
+		if t.After(last) {
+			last = t
+		}
+	}
+	n.deadCheck = true
+	run := n.run
+	n.w.at(n.trueAt(last.Add(n.w.ha.Deadtime))-n.w.now+time.Millisecond, func() {
+		if n.run != run {
+			return
+		}
+		n.deadCheck = false
+		if n.alive() {
+			n.watchDeadtime()
+			return
+		}
+		n.pass()
+	})
 }
 
 // pass is one pass of the node's loop in two-node mode (Node.decideTwoNode).
@@ -479,8 +533,14 @@ func (n *simNode) pass() {
 		}
 	}
 	ds, changed := applyTwoNode(v, &n.intents, n.nonces, n.away)
-	n.lastPass = now
+	n.restless = v.PeerAlive && v.PeerClaims != nil && !v.Acked || n.request != RequestNone
+	for _, f := range n.intents.from {
+		n.restless = n.restless || f != 0
+	}
 	for i, r := range n.runners {
+		if ds[i].Run && !n.mayRun[i] {
+			r.blind = !v.PeerAlive
+		}
 		n.mayRun[i] = ds[i].Run
 		if r.want != ds[i].Run {
 			r.want = ds[i].Run
@@ -645,6 +705,17 @@ func (w *simWorld) splitBrain() bool {
 	return true
 }
 
+// allBlind: every holder of group g is up and began to hold it blind.
+func (w *simWorld) allBlind(g int, holders []int) bool {
+	for _, i := range holders {
+		n := w.nodes[i]
+		if !n.up || !n.runners[g].blind {
+			return false
+		}
+	}
+	return true
+}
+
 func (w *simWorld) check() {
 	for g := range w.homes {
 		h := w.holders(g)
@@ -652,7 +723,7 @@ func (w *simWorld) check() {
 			w.excused[g] = false
 			continue
 		}
-		if w.splitBrain() {
+		if w.splitBrain() || w.allBlind(g, h) {
 			w.excused[g] = true
 		}
 		if !w.excused[g] && w.failure == "" {

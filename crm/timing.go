@@ -21,10 +21,14 @@ type Timing struct {
 
 	// Lease: a node runs a group only while it has heard from a quorum
 	// within Lease (a leader: a successful quorum round trip started less
-	// than Lease ago; a follower: the leader's last contact).
+	// than Lease ago; a follower: the send time of its newest heartbeat
+	// the leader acknowledged). Lease + Margin is deadtime, so that by the
+	// time a dead owner is declared dead its lease has ended.
 	Lease time.Duration
 	// Margin covers clock-rate differences and messages in flight.
 	Margin time.Duration
+	// RenewEvery is the pace of the leader's quorum round trips.
+	RenewEvery time.Duration
 	// SafeWait is how long the leader waits, after it revoked a group from
 	// an owner it cannot reach, before it gives the group to another node:
 	// the owner's lease has then surely lapsed.
@@ -53,9 +57,10 @@ type Timing struct {
 //
 //	HeartbeatTimeout = ElectionTimeout = max(deadtime/2, 100ms)
 //	LeaderLeaseTimeout = HeartbeatTimeout/2
-//	CommitTimeout = min(keepalive/20, 10ms)
-//	Lease = max(HeartbeatTimeout, 4*keepalive)
-//	Margin = max(Lease/10, 20ms)
+//	CommitTimeout = HeartbeatTimeout
+//	Margin = max(deadtime/10, 20ms)
+//	Lease = deadtime - Margin
+//	RenewEvery = min(max(keepalive, Lease/4), Lease/3)
 //	SafeWait = Lease + 2*LeaderLeaseTimeout + Margin
 //	NewLeaderWait = Lease + Margin with three voters, SafeWait with more
 //	TwoNodeLease = deadtime - keepalive - max((deadtime-keepalive)/10, 20ms)
@@ -70,20 +75,29 @@ type Timing struct {
 // holds no lease past T + Lease, and a node that rejoins acts on nothing
 // before it has applied the newest decisions. When the leader cannot hear
 // the owner of a group it commits a revocation and assigns the group
-// elsewhere once T + Lease + Margin has passed; a crashed owner is
-// detected at T + deadtime, and Lease + Margin is below deadtime, so a
-// crash moves its groups after deadtime + two commits + start. A leader
-// that has led for less than SafeWait also waits SafeWait from the start
-// of its leadership, since a deposed leader may have renewed nodes in its
-// minority for up to two leader lease timeouts.
+// elsewhere once T + Lease + Margin = T + deadtime has passed: the moment
+// the owner is declared dead. A crash of a director that does not lead
+// therefore moves its groups after deadtime + two commits + start. A
+// leader that has led for less than NewLeaderWait counts its waits from
+// the start of its leadership instead, since the previous leader may have
+// renewed the owner until it fell; with more than three voters a deposed
+// leader may have renewed nodes in its minority for up to two leader lease
+// timeouts, hence SafeWait.
+//
+// Why it is cheap: followers learn that an entry committed from the next
+// append, and raft sends an empty append to every follower each
+// CommitTimeout; a short CommitTimeout was most of an idle leader's cost.
+// CommitTimeout is as long as raft allows, and the leader sends a barrier
+// after each of its commits instead, so followers learn it at once.
 func DeriveTiming(ha *conf.HAConfig) Timing {
 	t := Timing{Keepalive: ha.Keepalive, Deadtime: ha.Deadtime, Initdead: max(ha.EffectiveInitdead(), ha.Deadtime)}
 	t.HeartbeatTimeout = max(ha.Deadtime/2, 100*time.Millisecond)
 	t.ElectionTimeout = t.HeartbeatTimeout
 	t.LeaderLeaseTimeout = t.HeartbeatTimeout / 2
-	t.CommitTimeout = min(ha.Keepalive/20, 10*time.Millisecond)
-	t.Lease = max(t.HeartbeatTimeout, 4*ha.Keepalive)
-	t.Margin = max(t.Lease/10, 20*time.Millisecond)
+	t.CommitTimeout = t.HeartbeatTimeout
+	t.Margin = max(ha.Deadtime/10, 20*time.Millisecond)
+	t.Lease = ha.Deadtime - t.Margin
+	t.RenewEvery = min(max(ha.Keepalive, t.Lease/4), t.Lease/3)
 	t.SafeWait = t.Lease + 2*t.LeaderLeaseTimeout + t.Margin
 	t.NewLeaderWait = t.SafeWait
 	t.TwoNodeLease = ha.Deadtime - ha.Keepalive
@@ -109,8 +123,8 @@ func (t Timing) Validate() error {
 		return fmt.Errorf("leader lease %v exceeds heartbeat timeout %v", t.LeaderLeaseTimeout, t.HeartbeatTimeout)
 	case t.CommitTimeout > t.HeartbeatTimeout:
 		return fmt.Errorf("commit timeout %v exceeds heartbeat timeout %v", t.CommitTimeout, t.HeartbeatTimeout)
-	case t.Lease < t.HeartbeatTimeout/2:
-		return fmt.Errorf("lease %v is shorter than half the heartbeat timeout %v", t.Lease, t.HeartbeatTimeout)
+	case t.Lease <= t.Keepalive:
+		return fmt.Errorf("lease %v (deadtime less a margin) is not longer than keepalive %v: deadtime is too short", t.Lease, t.Keepalive)
 	}
 	return nil
 }

@@ -14,9 +14,11 @@ func TestDeriveTiming(t *testing.T) {
 		hb, lease, wait time.Duration
 		twoNode         time.Duration
 	}{
-		{100 * ms, 500 * ms, 250 * ms, 400 * ms, 690 * ms, 360 * ms},
-		{2 * time.Second, 30 * time.Second, 15 * time.Second, 15 * time.Second, 31500 * ms, 25200 * ms},
-		{50 * ms, 150 * ms, 100 * ms, 200 * ms, 320 * ms, 80 * ms},
+		{100 * ms, 500 * ms, 250 * ms, 450 * ms, 750 * ms, 360 * ms},
+		{100 * ms, 300 * ms, 150 * ms, 270 * ms, 450 * ms, 180 * ms},
+		{30 * ms, 90 * ms, 100 * ms, 70 * ms, 190 * ms, 40 * ms},
+		{2 * time.Second, 30 * time.Second, 15 * time.Second, 27 * time.Second, 45 * time.Second, 25200 * ms},
+		{50 * ms, 150 * ms, 100 * ms, 130 * ms, 250 * ms, 80 * ms},
 	}
 	for _, c := range cases {
 		ha := conf.NewHAConfig("ha.cf")
@@ -24,6 +26,15 @@ func TestDeriveTiming(t *testing.T) {
 		tm := DeriveTiming(ha)
 		if tm.HeartbeatTimeout != c.hb || tm.Lease != c.lease || tm.SafeWait != c.wait || tm.TwoNodeLease != c.twoNode {
 			t.Errorf("%v/%v: %v", c.ka, c.dead, tm)
+		}
+		// A dead owner's lease has ended when it is declared dead.
+		if tm.Lease+tm.Margin != c.dead {
+			t.Errorf("%v/%v: lease %v + margin %v is not deadtime", c.ka, c.dead, tm.Lease, tm.Margin)
+		}
+		// The leader renews well within its lease, at most every keepalive
+		// unless the lease needs it more often.
+		if tm.RenewEvery > tm.Lease/3 || tm.RenewEvery < min(c.ka, tm.Lease/4) {
+			t.Errorf("%v/%v: renewal every %v for a lease of %v", c.ka, c.dead, tm.RenewEvery, tm.Lease)
 		}
 		if err := tm.Validate(); err != nil {
 			t.Errorf("%v/%v: %v", c.ka, c.dead, err)

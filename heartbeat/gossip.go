@@ -31,10 +31,7 @@ type GossipConfig struct {
 	Advertise netip.AddrPort // what peers dial
 	// Key encrypts and authenticates gossip (AES-GCM); 16, 24 or 32 bytes,
 	// derived from authkeys.
-	Key []byte
-	// Fast picks intervals for sub-second deadtimes; otherwise memberlist's
-	// LAN preset is used.
-	Fast bool
+	Key  []byte
 	Meta func() Meta
 	// OnChange hears joins, leaves and metadata updates.
 	OnChange func(node string, meta Meta, alive bool)
@@ -65,14 +62,14 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 		cfg.Logger = slog.Default()
 	}
 	g := &Gossip{cfg: cfg, members: map[string]Meta{}}
+	// memberlist's LAN preset whatever the deadtime: gossip carries
+	// what status shows (roles, versions, config digests, ping scores),
+	// never a failover decision, which heartbeats make. Faster probing
+	// was a good part of an idle node's CPU.
 	mc := memberlist.DefaultLANConfig()
-	if cfg.Fast {
-		mc = memberlist.DefaultLocalConfig()
-		mc.ProbeInterval = 200 * time.Millisecond
-		mc.ProbeTimeout = 100 * time.Millisecond
-		mc.GossipInterval = 50 * time.Millisecond
-		mc.PushPullInterval = 5 * time.Second
-	}
+	// Its messages are a few hundred bytes: compressing them costs more
+	// CPU than the bytes are worth.
+	mc.EnableCompression = false
 	mc.Name = cfg.Node
 	mc.BindAddr = cfg.Bind.Addr().String()
 	mc.BindPort = int(cfg.Bind.Port())

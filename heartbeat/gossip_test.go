@@ -20,7 +20,7 @@ func TestGossipJoinNeverDeadlocks(t *testing.T) {
 	var addrs []netip.AddrPort
 	for i := 0; i < 3; i++ {
 		ap := freeLoopbackPort(t)
-		g, err := NewGossip(GossipConfig{Node: fmt.Sprintf("g%d", i), Bind: ap, Advertise: ap, Key: key, Fast: true,
+		g, err := NewGossip(GossipConfig{Node: fmt.Sprintf("g%d", i), Bind: ap, Advertise: ap, Key: key,
 			Meta: func() Meta { return Meta{} }})
 		if err != nil {
 			t.Fatal(err)
@@ -68,7 +68,7 @@ func TestGossipJoinNeverDeadlocks(t *testing.T) {
 				if !ok {
 					continue
 				}
-				g, err := NewGossip(GossipConfig{Node: fmt.Sprintf("new%d", k), Bind: ap, Advertise: ap, Key: key, Fast: true,
+				g, err := NewGossip(GossipConfig{Node: fmt.Sprintf("new%d", k), Bind: ap, Advertise: ap, Key: key,
 					Meta: func() Meta { return Meta{} }})
 				if err != nil {
 					continue

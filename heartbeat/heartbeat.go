@@ -94,6 +94,7 @@ type Heartbeat struct {
 
 	events chan Event
 	kick   chan struct{} // wakes the senders (leave)
+	rearm  chan struct{} // a heartbeat changed a state: the tracker's next due time moved
 }
 
 // New checks cfg and makes an instance; Run starts it.
@@ -149,6 +150,7 @@ func New(cfg Config) (*Heartbeat, error) {
 		linkIDs:  linkIDs,
 		events:   make(chan Event, 1024),
 		kick:     make(chan struct{}),
+		rearm:    make(chan struct{}, 1),
 		counters: Counters{Links: map[string]LinkCounters{}, Dropped: map[string]uint64{}},
 	}
 	var peers []string
@@ -186,9 +188,11 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); h.dispatch(ctx) }()
 
-	tick := h.cfg.Timing.Deadtime / 20
-	tick = min(max(tick, 5*time.Millisecond), 250*time.Millisecond)
-	t := time.NewTicker(tick)
+	// The tracker is ticked when its next change is due, not on a
+	// period: at rest that is a warntime after the last heartbeat, which
+	// the next heartbeat pushes back, so the timer rarely fires. A
+	// heartbeat that changes a state (a node up) re-arms it at once.
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
@@ -199,11 +203,27 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-t.C:
-			h.mu.Lock()
-			evs := h.tracker.Tick(h.now())
-			h.emit(evs)
-			h.mu.Unlock()
+		case <-h.rearm:
 		}
+		h.mu.Lock()
+		now := h.now()
+		evs := h.tracker.Tick(now)
+		h.emit(evs)
+		due := h.tracker.NextDue()
+		h.mu.Unlock()
+		wait := time.Hour
+		if !due.IsZero() {
+			// A millisecond past the due time: Tick compares with >=,
+			// and a timer may fire a hair early by the clock it reads.
+			wait = max(due.Sub(now)+time.Millisecond, time.Millisecond)
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(wait)
 	}
 }
 
@@ -335,7 +355,15 @@ func (h *Heartbeat) receive(link string, b []byte, from string) {
 	if h.cfg.OnApp != nil {
 		h.cfg.OnApp(p.Node, p.Generation, p.App, now)
 	}
-	h.emit(h.tracker.Heard(p.Node, link, p.Status, restarted, now))
+	late := h.tracker.nodes[p.Node] != nil && h.tracker.nodes[p.Node].late
+	evs := h.tracker.Heard(p.Node, link, p.Status, restarted, now)
+	h.emit(evs)
+	if len(evs) > 0 || late {
+		select {
+		case h.rearm <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // emit queues events for the dispatcher; called with h.mu held.

@@ -120,7 +120,6 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 			Bind:      netip.AddrPortFrom(l.Addr, uint16(ha.GossipPort)),
 			Advertise: netip.AddrPortFrom(l.Addr, uint16(ha.GossipPort)),
 			Key:       lc.Key.Derive("hbgo gossip"),
-			Fast:      ha.Deadtime < 5*time.Second,
 			Meta:      l.meta,
 			OnChange:  lc.OnMember,
 			Logger:    lc.Logger,

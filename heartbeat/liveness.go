@@ -238,6 +238,37 @@ func (tr *Tracker) Tick(now time.Time) []Event {
 	return evs
 }
 
+// NextDue is the earliest time after which Tick may report a change
+// (a link or node dead, a node late, initdead over); zero when nothing is
+// pending. Heard only ever makes it later or adds a new one, which the
+// caller learns from Heard's events.
+func (tr *Tracker) NextDue() time.Time {
+	var due time.Time
+	at := func(t time.Time) {
+		if due.IsZero() || t.Before(due) {
+			due = t
+		}
+	}
+	initEnd := tr.start.Add(tr.timing.Initdead)
+	for _, n := range tr.nodes {
+		for _, l := range n.links {
+			switch l.state {
+			case LinkUp:
+				at(l.last.Add(tr.timing.Deadtime))
+			case LinkInit:
+				at(initEnd)
+			}
+		}
+		switch {
+		case n.state == NodeInit:
+			at(initEnd)
+		case n.state == NodeUp && !n.late:
+			at(n.last.Add(tr.timing.Warntime))
+		}
+	}
+	return due
+}
+
 // NodeStatus is a snapshot of one peer.
 type NodeStatus struct {
 	Name     string

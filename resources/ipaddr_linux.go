@@ -342,13 +342,18 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 	}
 }
 
+// addrCheckEvery is how often a held VIP checks its address lifetime.
+const addrCheckEvery = 250 * time.Millisecond
+
 // renewLifetime is renewLoop's half for the address lifetime.
 func (a *VIPAgent) renewLifetime(r *vipRun, every time.Duration, lim *logLimiter) {
 	expiry := time.Time{} // of the address lifetime as last set here
 	if cur, err := findAddr(r.nl, a.addr); err == nil && cur != nil && cur.ValidLft > 0 {
 		expiry = time.Now().Add(time.Duration(cur.ValidLft) * time.Second)
 	}
-	t := time.NewTicker(every)
+	// The lifetime is whole seconds, two at least, renewed below 1.5 s
+	// left: a check every quarter second is early enough.
+	t := time.NewTicker(max(every, addrCheckEvery))
 	defer t.Stop()
 	for {
 		select {

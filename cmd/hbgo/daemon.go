@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -92,6 +93,11 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "heartbeat: %v\n", err)
 			return 1
 		}
+	}
+	if stop, err := startCPUProfile(*node); err != nil {
+		logger.Warn(fmt.Sprintf("No CPU profile: %v", err), "node", *node)
+	} else {
+		defer stop()
 	}
 	pidFile := filepath.Join(*runDir, "heartbeat.pid")
 	if err := writePidFile(pidFile); err != nil {
@@ -190,6 +196,25 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+}
+
+// startCPUProfile writes a CPU profile of the daemon's whole run to the
+// file HBGO_CPUPROFILE names (its "%n" replaced by the node's name), for
+// the developers' idle and failover measurements; unset, it does nothing.
+func startCPUProfile(node string) (stop func(), err error) {
+	path := os.Getenv("HBGO_CPUPROFILE")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(strings.ReplaceAll(path, "%n", node))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func stopCode(err error, logger *slog.Logger, node string) int {

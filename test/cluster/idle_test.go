@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -26,8 +27,16 @@ func procCPU(pid int) (time.Duration, int64, error) {
 
 // BenchmarkIdle prints each daemon's CPU share and RSS at rest (keepalive
 // 100ms, deadtime 500ms, one group each), in two-node and witness mode.
+//
+// With HBGO_CPUPROFILE set (see cmd/hbgo), each daemon writes a CPU profile
+// of its run to that name with the mode before "%n".
 func BenchmarkIdle(b *testing.B) {
+	profile := os.Getenv("HBGO_CPUPROFILE")
+	defer os.Setenv("HBGO_CPUPROFILE", profile)
 	for _, mode := range []string{"two-node", "witness"} {
+		if profile != "" {
+			os.Setenv("HBGO_CPUPROFILE", strings.ReplaceAll(profile, "%n", mode+"-%n"))
+		}
 		spec := Spec{Directors: []string{"n1", "n2"}, Groups: []string{"n1 g1", "n2 g2"}}
 		if mode == "witness" {
 			spec.Witnesses = []string{"w"}
@@ -53,6 +62,15 @@ func BenchmarkIdle(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("%s %s: %.2f%% of a core, RSS %.1f MB", mode, n, 100*float64(cpu-before[n])/float64(span), float64(rss)/(1<<20))
+		}
+		if profile != "" {
+			// The profile is written when the daemon stops cleanly.
+			for _, n := range c.order {
+				c.Signal(n, syscall.SIGTERM)
+			}
+			for _, n := range c.order {
+				c.WaitExit(n, bound)
+			}
 		}
 	}
 }
