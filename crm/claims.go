@@ -95,13 +95,22 @@ type Claims struct {
 	// dead no sooner than initdead after its start.
 	Uptime uint32
 	Acks   []uint32
+	// Index and LogTerm are, in quorum mode, the index and term of the
+	// last entry of the sender's placement log when it has applied all of
+	// it (0 otherwise): two nodes with the same pair have the same state.
+	Index, LogTerm uint64
+	// Vouch has bit i set when the sender vouches for voter i (ha.cf
+	// order): it hears it, and has heard it without a break for the
+	// vouching probation. A node renews its lease from a quorum of
+	// vouchers at its own log position, leader or not (crm/vouch.go).
+	Vouch  uint32
 	Groups []Claim
 }
 
-// claimsVersion 2: nonces start at a random number each run, ClaimIntent
-// and FlagPingUnknown exist. A peer speaking another version is alien:
-// its claims cannot be compared.
-const claimsVersion = 2
+// claimsVersion 3: nonces start at a random number each run, ClaimIntent
+// and FlagPingUnknown exist (2); log position and vouches (3). A peer
+// speaking another version is alien: its claims cannot be compared.
+const claimsVersion = 3
 
 // FlagRaftState says the node already belongs to a placement log, so a
 // new node must wait to be added instead of bootstrapping one.
@@ -128,10 +137,10 @@ var scopeCodes = []Scope{"", ScopeAll, ScopeLocal, ScopeForeign, ScopeFailback}
 
 // Encode appends the wire form of c.
 // sameState reports whether two claims say the same apart from their
-// numbering: nonce, acks, uptime and commit index.
+// numbering: nonce, acks, uptime, commit index and log position.
 func (c *Claims) sameState(o *Claims) bool {
 	if c.Layout != o.Layout || c.Flags != o.Flags || c.Ping != o.Ping || c.Request != o.Request ||
-		c.Scope != o.Scope || c.ReqID != o.ReqID || len(c.Groups) != len(o.Groups) {
+		c.Scope != o.Scope || c.ReqID != o.ReqID || c.Vouch != o.Vouch || len(c.Groups) != len(o.Groups) {
 		return false
 	}
 	for i := range c.Groups {
@@ -160,6 +169,9 @@ func (c *Claims) Encode(dst []byte) []byte {
 	for _, a := range c.Acks {
 		dst = binary.AppendUvarint(dst, uint64(a))
 	}
+	dst = binary.AppendUvarint(dst, c.Index)
+	dst = binary.AppendUvarint(dst, c.LogTerm)
+	dst = binary.AppendUvarint(dst, uint64(c.Vouch))
 	dst = binary.AppendUvarint(dst, uint64(len(c.Groups)))
 	for _, g := range c.Groups {
 		dst = append(dst, byte(g.State))
@@ -222,6 +234,20 @@ func DecodeClaims(b []byte) (*Claims, error) {
 		c.Acks = append(c.Acks, uint32(a))
 		rest = rest[n:]
 	}
+	for _, f := range []*uint64{&c.Index, &c.LogTerm} {
+		v, n := binary.Uvarint(rest)
+		if n <= 0 {
+			return nil, errors.New("claims: bad log position")
+		}
+		*f = v
+		rest = rest[n:]
+	}
+	vouch, n := binary.Uvarint(rest)
+	if n <= 0 || vouch >= 1<<maxClaimVoters {
+		return nil, errors.New("claims: bad vouches")
+	}
+	c.Vouch = uint32(vouch)
+	rest = rest[n:]
 	cnt, n := binary.Uvarint(rest)
 	if n <= 0 || cnt > maxClaimGroups {
 		return nil, errors.New("claims: bad group count")

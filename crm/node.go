@@ -84,6 +84,9 @@ type Node struct {
 	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
 	unacked    bool            // two-node: the peer's claims did not acknowledge us, as last logged
 	raftCommit atomic.Uint64   // leader's commit index, sent in claims
+	logIndex   atomic.Uint64   // quorum mode: log position and vouches, sent in claims
+	logTerm    atomic.Uint64
+	vouch      atomic.Uint32
 	lastSent   atomic.Int64    // unix ns of the last heartbeat sent (two-node lease)
 	lastPass   atomic.Int64    // unix ns of the loop's last pass or liveness stamp
 	restless   atomic.Bool     // the last pass waits on acknowledgements or a lease: every heartbeat counts
@@ -284,7 +287,7 @@ func (n *Node) myClaimsLocked() *Claims {
 		ping = 0
 	}
 	c := &Claims{Layout: n.layout, Flags: flags, Ping: uint8(min(ping, 255)), Request: n.request, Scope: n.scope, ReqID: n.reqID,
-		Commit: n.raftCommit.Load()}
+		Commit: n.raftCommit.Load(), Index: n.logIndex.Load(), LogTerm: n.logTerm.Load(), Vouch: n.vouch.Load()}
 	n.mu.Unlock()
 	for _, r := range n.runners {
 		cl, _, _ := r.get()

@@ -41,7 +41,8 @@ type quorum struct {
 	lastTick, trustFrom time.Time
 	renewing            bool      // the leader's renewal loop runs
 	handedAt            time.Time // the last leadership transfer to a witness
-	anchor              time.Time // follower: arrival of the last leader claim it had caught up with
+	anchor              time.Time // follower: send time of its newest heartbeat the leader acknowledged while it had caught up
+	vouched             time.Time // the newest anchor a quorum of vouchers gave (crm/vouch.go)
 	leaderSince         time.Time
 	wasLeader           bool
 	revokedAt           map[string]time.Time
@@ -204,7 +205,71 @@ func (q *quorum) leaseValid() (bool, time.Duration) {
 	if st != raft.Leader {
 		q.refreshAnchor()
 	}
+	q.refreshVouched()
 	return q.leaseAt(time.Now(), st)
+}
+
+// logPos is the index and term of the last entry of the placement log
+// when this node has applied all of it (commands; no-ops, barriers and
+// configuration entries never reach the state), else zeros.
+func (q *quorum) logPos() (index, term uint64) {
+	last := q.raft.LastIndex()
+	if last == 0 {
+		return 0, 0
+	}
+	if _, applied := q.fsm.view(); !q.caughtUp(applied, last) {
+		return 0, 0
+	}
+	var l raft.Log
+	if err := q.stores.Log.GetLog(last, &l); err != nil {
+		return 0, 0
+	}
+	return last, l.Term
+}
+
+// refreshVouched renews the lease from the voters' vouches.
+func (q *quorum) refreshVouched() {
+	n := q.n
+	index, term := q.logPos()
+	var others []vouchClaims
+	for _, v := range q.voters {
+		if v == n.cfg.Name {
+			continue
+		}
+		e := n.book.get(v)
+		if e.alien {
+			continue
+		}
+		others = append(others, vouchClaims{Claims: e.claims, At: e.at})
+	}
+	a := vouchAnchor(n.voterIndex(n.cfg.Name), index, term, len(q.voters), others, n.nonces)
+	q.mu.Lock()
+	if a.After(q.vouched) {
+		q.vouched = a
+	}
+	q.mu.Unlock()
+}
+
+// vouches is the Vouch field of this node's claims: every voter it hears
+// and has heard without a break for the vouching probation.
+func (q *quorum) vouches(now time.Time) uint32 {
+	n := q.n
+	up := map[string]bool{}
+	for _, s := range n.layer.HB.Status() {
+		up[s.Name] = s.State == heartbeat.NodeUp
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var bits uint32
+	for i, v := range q.voters {
+		if v == n.cfg.Name || !up[v] {
+			continue
+		}
+		if at, ok := n.peerUpAt[v]; ok && now.Sub(at) >= q.timing.VouchProbation() {
+			bits |= 1 << i
+		}
+	}
+	return bits
 }
 
 // refreshClaims sets what this node's claims say of its placement log:
@@ -219,6 +284,10 @@ func (q *quorum) refreshClaims() {
 	} else {
 		q.n.raftCommit.Store(0)
 	}
+	index, term := q.logPos()
+	q.n.logIndex.Store(index)
+	q.n.logTerm.Store(term)
+	q.n.vouch.Store(q.vouches(time.Now()))
 }
 
 // leaseAt is leaseValid at a given time and raft state, so that a
@@ -226,6 +295,9 @@ func (q *quorum) refreshClaims() {
 func (q *quorum) leaseAt(now time.Time, state raft.RaftState) (bool, time.Duration) {
 	q.mu.Lock()
 	anchor, verified := q.anchor, q.lastVerify
+	if q.vouched.After(anchor) {
+		anchor = q.vouched
+	}
 	q.mu.Unlock()
 	switch state {
 	case raft.Leader:
@@ -366,6 +438,7 @@ func (q *quorum) decide() time.Time {
 		n.raftCommit.Store(0)
 		q.refreshAnchor()
 	}
+	q.refreshVouched()
 	now := time.Now()
 	rs := q.raft.State()
 	valid, _ := q.leaseAt(now, rs)
@@ -455,7 +528,13 @@ func (q *quorum) view(now time.Time, isLeader, valid bool) *QuorumView {
 			// book), not the last to arrive: a slow link's older ones
 			// never count. Claims of another layout are kept for the
 			// planner to refuse; unreadable ones are nil.
-			nv.Claims = n.book.get(name).claims
+			e := n.book.get(name)
+			nv.Claims = e.claims
+			if me := n.voterIndex(n.cfg.Name); e.claims != nil && me >= 0 && me < len(e.claims.Acks) {
+				if sent, ok := n.nonces.sentAt(e.claims.Acks[me]); ok && !sent.After(e.at) {
+					nv.AckedMine = sent
+				}
+			}
 		}
 		v.Nodes[name] = nv
 	}

@@ -69,6 +69,10 @@ type QuorumNode struct {
 	// one, so a restart with the same generation is recorded too.
 	Generation uint64
 	UpQueued   bool
+	// AckedMine is the send time of this node's newest heartbeat that
+	// the node's claims acknowledge (zero when none or unknown): its
+	// claims were made after it.
+	AckedMine time.Time
 }
 
 // QuorumPlan is what one pass decides.
@@ -457,8 +461,10 @@ func (p *planner) safeToAssign(i int, a Assignment, target string) bool {
 	// this node led, another leader may have renewed it: count
 	// NewLeaderWait from the start of this leadership for that.
 	sinceLead := p.reached(v.LeaderSince.Add(v.Timing.NewLeaderWait))
+	// Other voters may have vouched for d after we last heard it
+	// (crm/vouch.go): their claims must show they did not.
 	lapsed := func(d string) bool {
-		return p.reached(v.Nodes[d].LastHeard.Add(v.Timing.Lease+v.Timing.Margin)) && sinceLead
+		return p.reached(v.Nodes[d].LastHeard.Add(v.Timing.Lease+v.Timing.Margin)) && sinceLead && v.VouchProof(d, revoked)
 	}
 	for _, d := range v.Directors {
 		if d == target {

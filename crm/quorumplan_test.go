@@ -54,6 +54,16 @@ func qpNode(v *QuorumView, node string, f func(*QuorumNode)) {
 	v.Nodes[node] = n
 }
 
+// qpSilentAbout: node's newest claims, made after this node's heartbeat
+// of acked (and an hour into its run), vouch for nobody.
+func qpSilentAbout(v *QuorumView, node string, acked time.Time) {
+	qpNode(v, node, func(n *QuorumNode) {
+		c := *n.Claims
+		c.Vouch, c.Uptime = 0, uint32(time.Hour.Milliseconds())
+		n.Claims, n.AckedMine = &c, acked
+	})
+}
+
 // qpDead: node has not been heard for d (its last claims stay known).
 func qpDead(v *QuorumView, node string, d time.Duration) {
 	qpNode(v, node, func(n *QuorumNode) { n.Alive, n.LastHeard = false, v.Now.Add(-d) })
@@ -300,13 +310,43 @@ func TestPlanQuorumOwnerLost(t *testing.T) {
 		},
 		proposals: []string{"assign g1 A e3 failback (its home B cannot run it)"},
 	}, {
-		name: "or once the owner's lease has surely lapsed since it was last heard",
+		name: "or once the owner's lease has surely lapsed since it was last heard, and A's claims show it does not vouch for B",
 		setup: func(v *QuorumView) {
 			revoked(v)
 			qpDead(v, "B", qpTiming.Lease+qpTiming.Margin)
 			v.RevokedAt["g1"] = v.Now
+			qpSilentAbout(v, "A", v.Now.Add(-100*time.Millisecond))
 		},
 		proposals: []string{"assign g1 A e3 failback (its home B cannot run it)"},
+	}, {
+		name: "not while A vouches for B (A hears it: B may renew its lease from A)",
+		setup: func(v *QuorumView) {
+			revoked(v)
+			qpDead(v, "B", qpTiming.Lease+qpTiming.Margin)
+			v.RevokedAt["g1"] = v.Now
+			qpSilentAbout(v, "A", v.Now.Add(-100*time.Millisecond))
+			qpClaims(v, "A").Vouch = 1 << 1
+		},
+		unplaced: []string{"g1: waiting until it is safe to give it to A"},
+	}, {
+		name: "not on a claim of A made before the probation could have ended",
+		setup: func(v *QuorumView) {
+			revoked(v)
+			qpDead(v, "B", qpTiming.Lease+qpTiming.Margin)
+			v.RevokedAt["g1"] = v.Now
+			qpSilentAbout(v, "A", v.Now.Add(-qpTiming.VouchProbation()))
+		},
+		unplaced: []string{"g1: waiting until it is safe to give it to A"},
+	}, {
+		name: "not on a claim of A's first deadtime (its former run may have vouched)",
+		setup: func(v *QuorumView) {
+			revoked(v)
+			qpDead(v, "B", qpTiming.Lease+qpTiming.Margin)
+			v.RevokedAt["g1"] = v.Now
+			qpSilentAbout(v, "A", v.Now.Add(-100*time.Millisecond))
+			qpClaims(v, "A").Uptime = uint32(qpTiming.Deadtime.Milliseconds())
+		},
+		unplaced: []string{"g1: waiting until it is safe to give it to A"},
 	}, {
 		name: "a lapse counts only after NewLeaderWait of this leadership",
 		setup: func(v *QuorumView) {

@@ -186,6 +186,9 @@ func (s *Notifier) run(ctx context.Context, n Node) {
 					lastStatus = st
 					s.send("READY=1\nSTATUS=" + st)
 					s.log(slog.LevelInfo, "Told systemd: ready ("+st+")")
+					// Ready: the status line is checked once a second,
+					// no more (an idle daemon wakes for nothing else).
+					check.Reset(time.Second)
 				} else if st != lastStatus {
 					lastStatus = st
 					s.send("STATUS=" + st)
