@@ -87,10 +87,10 @@ type Node struct {
 	logIndex   atomic.Uint64   // quorum mode: log position and vouches, sent in claims
 	logTerm    atomic.Uint64
 	vouch      atomic.Uint32
-	lastSent   atomic.Int64    // unix ns of the last heartbeat sent (two-node lease)
-	lastPass   atomic.Int64    // unix ns of the loop's last pass or liveness stamp
-	restless   atomic.Bool     // the last pass waits on acknowledgements or a lease: every heartbeat counts
-	layerSet   atomic.Bool     // n.layer may be read from the layer's own goroutines
+	lastSent   atomic.Int64 // unix ns of the last heartbeat sent (two-node lease)
+	lastPass   atomic.Int64 // unix ns of the loop's last pass or liveness stamp
+	restless   atomic.Bool  // the last pass waits on acknowledgements or a lease: every heartbeat counts
+	layerSet   atomic.Bool  // n.layer may be read from the layer's own goroutines
 
 	mu        sync.Mutex
 	request   RequestKind
