@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"bytes"
 	"fmt"
 	"net/netip"
@@ -394,6 +395,37 @@ func (c *Cluster) StartAll() {
 // Crash kills every process of the node's namespace with -9 and takes its
 // links down, as a machine that lost power; the test resources it ran stop
 // with it (a STOP record at the crash time).
+// PowerOff is a crash as a power loss: the node's links go down first,
+// then its processes are killed, so the kernel's FIN and RST for its TCP
+// connections never reach the peers (a machine that lost power sends
+// none).
+func (c *Cluster) PowerOff(name string) {
+	m := c.Members[name]
+	for _, l := range m.Host.Interfaces() {
+		m.Host.LinkDown(l)
+	}
+	c.kill(m)
+	c.recordCrash(name)
+}
+
+// RaftLeader is the placement log's leader as node's `hbgo status --json`
+// tells it ("" when it knows none or cannot say).
+func (c *Cluster) RaftLeader(node string) string {
+	out, code := c.Command(node, "status", "--json")
+	if code != 0 {
+		return ""
+	}
+	var st struct {
+		Raft struct {
+			Leader string `json:"leader"`
+		} `json:"raft"`
+	}
+	if json.Unmarshal([]byte(out), &st) != nil {
+		return ""
+	}
+	return st.Raft.Leader
+}
+
 func (c *Cluster) Crash(name string) {
 	m := c.Members[name]
 	c.kill(m)

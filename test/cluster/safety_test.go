@@ -361,3 +361,47 @@ func TestClusterSerialQueue(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterWitnessCrashKeepsGroups: the witness leads the placement log
+// (a director that leads hands it over), and its power-off moves no group
+// and stops none: the directors renew their leases from each other while
+// raft elects one of them (vouching, docs/cluster.md). Before vouching
+// every lease ran out about a lease after the crash, before the election
+// ended, and each director stopped its group.
+func TestClusterWitnessCrashKeepsGroups(t *testing.T) {
+	c := startSpec(t, safetySpec("witness"))
+	var leader string
+	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if leader = c.RaftLeader("n1"); leader == "w" && c.RaftLeader("n2") == "w" {
+			break
+		}
+	}
+	if leader != "w" {
+		t.Fatalf("the witness does not lead (n1 says %q)", leader)
+	}
+	time.Sleep(time.Second)
+	crashed := time.Now()
+	c.PowerOff("w")
+	var now string
+	for deadline := time.Now().Add(bound); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if now = c.RaftLeader("n1"); (now == "n1" || now == "n2") && c.RaftLeader("n2") == now {
+			break
+		}
+	}
+	if now != "n1" && now != "n2" {
+		t.Fatalf("no director leads after the witness crashed (n1 says %q)", now)
+	}
+	t.Logf("%s leads %v after the witness crashed", now, time.Since(crashed).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	for _, r := range c.Records() {
+		if r.At.After(crashed) {
+			t.Errorf("%s %s %s at +%v: the witness's crash moved or stopped a group", r.Op, r.Node, r.Group, r.At.Sub(crashed).Round(time.Millisecond))
+		}
+	}
+	if o := c.Owner("g1"); o != "n1" {
+		t.Errorf("g1 runs on %q, not n1", o)
+	}
+	if o := c.Owner("g2"); o != "n2" {
+		t.Errorf("g2 runs on %q, not n2", o)
+	}
+}
