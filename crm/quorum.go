@@ -114,7 +114,10 @@ func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
 	go func() {
 		for {
 			select {
-			case <-obs:
+			case o := <-obs:
+				if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != "" {
+					n.log.Info(fmt.Sprintf("Placement log leader: %s", lo.LeaderID), "node", n.cfg.Name)
+				}
 				n.poke()
 			case <-n.ctx.Done():
 				return

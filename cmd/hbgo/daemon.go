@@ -88,6 +88,19 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLog()
 
+	if cfg.HA.Realtime {
+		prio := cfg.HA.Rtprio
+		if prio == 0 {
+			prio = 50 // halfway between SCHED_RR's 1 and 99, as Heartbeat
+		}
+		rtCtx, rtStop := context.WithCancel(context.Background())
+		defer rtStop()
+		if err := goRealtime(rtCtx, prio, logger, *node); err != nil {
+			logger.Warn(fmt.Sprintf("realtime on, but running at normal priority: %v", err), "node", *node)
+		} else {
+			logger.Info(fmt.Sprintf("Running at realtime priority %d (SCHED_RR; realtime on in ha.cf)", prio), "node", *node)
+		}
+	}
 	for _, d := range []string{*stateDir, *runDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			fmt.Fprintf(stderr, "heartbeat: %v\n", err)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// schedResetOnFork keeps the policy from the processes the daemon starts
+// (resource scripts, mailers): sched_setattr's SCHED_FLAG_RESET_ON_FORK.
+const schedResetOnFork = 0x01
+
+// goRealtime runs every thread of the daemon under SCHED_RR at prio, as
+// Heartbeat does with `realtime on`: heartbeats go out and are heard on
+// time on a machine whose CPUs something else keeps busy. The processes
+// the daemon starts do not inherit it, and neither do threads the Go
+// runtime makes later, so every thread is set again every rescanEvery
+// until ctx ends. It returns the first error (no privilege:
+// the daemon runs on, at normal priority).
+func goRealtime(ctx context.Context, prio int, log *slog.Logger, node string) error {
+	scan := func() error {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			attr := unix.SchedAttr{Policy: unix.SCHED_RR, Priority: uint32(prio), Flags: schedResetOnFork}
+			if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
+				if err == unix.ESRCH {
+					continue // the thread ended
+				}
+				return fmt.Errorf("thread %d: %w", tid, err)
+			}
+		}
+		return nil
+	}
+	if err := scan(); err != nil {
+		return err
+	}
+	go func() {
+		t := time.NewTicker(rescanEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := scan(); err != nil {
+					log.Warn(fmt.Sprintf("realtime: %v", err), "node", node)
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// rescanEvery is how often goRealtime looks for new threads.
+const rescanEvery = 5 * time.Second
