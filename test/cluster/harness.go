@@ -1,8 +1,8 @@
 package cluster
 
 import (
-	"encoding/json"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
