@@ -1116,14 +1116,14 @@ func (p *hacfParser) finish() {
 	}
 	// Quorum mode without a witness: any director may lead the placement
 	// log, and when the leader crashes its groups wait for an election
-	// (up to twice raft's heartbeat timeout, max(deadtime/2, 100ms)) and
+	// (up to twice raft's heartbeat timeout, max(deadtime, 100ms)) and
 	// then for every lease the old leader granted (deadtime with three
 	// voters, deadtime plus the heartbeat timeout with more). A witness
 	// leads instead (hbgo hands it the leadership), and then a director's
 	// crash costs deadtime and two commits. docs/cluster.md has the
 	// formula.
 	if len(c.Witnesses) == 0 && len(c.Nodes) >= 3 && c.Deadtime > c.Keepalive {
-		hbt := max(c.Deadtime/2, 100*time.Millisecond)
+		hbt := max(c.Deadtime, 100*time.Millisecond)
 		worst := 2*hbt + c.Deadtime
 		if len(c.Nodes) > 3 {
 			worst += hbt

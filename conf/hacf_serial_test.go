@@ -10,7 +10,7 @@ import (
 func TestHACFSlowLeaderFailover(t *testing.T) {
 	var ds Diags
 	ParseHACF("ha.cf", []byte("keepalive 100ms\ndeadtime 300ms\nbcast eth0\nnode a b\nnode c\nauto_failback on\n"), &ds)
-	want := "ha.cf:4: warning: no witness: a crash of the director that leads the placement log moves its groups after up to 600ms (an election, then the wait for the leases it granted), not deadtime 300ms; add a witness line (a small machine running hbgo as a witness, which then leads)"
+	want := "ha.cf:4: warning: no witness: a crash of the director that leads the placement log moves its groups after up to 900ms (an election, then the wait for the leases it granted), not deadtime 300ms; add a witness line (a small machine running hbgo as a witness, which then leads)"
 	if got := strings.TrimSpace(ds.String()); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}

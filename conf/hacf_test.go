@@ -260,7 +260,7 @@ func TestHACFMedia(t *testing.T) {
 func TestHACFMembers(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "nodes over lines", bare: true, lines: []string{"bcast eth0", "node alice bob", "node carol", "auto_failback on"},
-			want: []string{"ha.cf:2: warning: no witness: a crash of the director that leads the placement log moves its groups after up to 60s (an election, then the wait for the leases it granted), not deadtime 30s; add a witness line (a small machine running hbgo as a witness, which then leads)"},
+			want: []string{"ha.cf:2: warning: no witness: a crash of the director that leads the placement log moves its groups after up to 90s (an election, then the wait for the leases it granted), not deadtime 30s; add a witness line (a small machine running hbgo as a witness, which then leads)"},
 			check: func(t *testing.T, c *HAConfig) {
 				hacfWantEq(t, "Nodes", c.Nodes, []string{"alice", "bob", "carol"})
 				hacfWantEq(t, "Lines[node]", c.Lines["node"], 3)
@@ -297,7 +297,7 @@ func TestHACFMembers(t *testing.T) {
 		{name: "witness repeated", lines: []string{"witness w1", "witness w1"},
 			want: []string{"ha.cf:2: warning: witness w1 repeats line 1"}},
 		{name: "node twice on a line", lines: []string{"node n3 n3"},
-			want: []string{"ha.cf:1: warning: node n3 is listed twice", "ha.cf:1: warning: no witness: a crash of the director that leads the placement log moves its groups after up to 60s (an election, then the wait for the leases it granted), not deadtime 30s; add a witness line (a small machine running hbgo as a witness, which then leads)"}},
+			want: []string{"ha.cf:1: warning: node n3 is listed twice", "ha.cf:1: warning: no witness: a crash of the director that leads the placement log moves its groups after up to 90s (an election, then the wait for the leases it granted), not deadtime 30s; add a witness line (a small machine running hbgo as a witness, which then leads)"}},
 	})
 }
 
@@ -547,7 +547,7 @@ func TestHACFSyntax(t *testing.T) {
 		{name: "odd name is quoted", lines: []string{`"" 2`},
 			want: []string{`ha.cf:1: error: unknown directive ""`}},
 		{name: "comments, quotes and continuation", lines: []string{"# head", "node 'n3' \\", "   n4 # tail", "keepalive 1 # one second"},
-			want: []string{"ha.cf:2: warning: no witness: a crash of the director that leads the placement log moves its groups after up to 75s (an election, then the wait for the leases it granted), not deadtime 30s; add a witness line (a small machine running hbgo as a witness, which then leads)"},
+			want: []string{"ha.cf:2: warning: no witness: a crash of the director that leads the placement log moves its groups after up to 120s (an election, then the wait for the leases it granted), not deadtime 30s; add a witness line (a small machine running hbgo as a witness, which then leads)"},
 			check: func(t *testing.T, c *HAConfig) {
 				hacfWantEq(t, "Nodes", c.Nodes, []string{"n3", "n4", "n1", "n2"})
 				hacfWantEq(t, "Lines[keepalive]", c.Lines["keepalive"], 4)

@@ -1307,7 +1307,7 @@ func TestQuorumSimWitnessCrashKeepsVIPs(t *testing.T) {
 		s.logf("script: crash the leader W")
 		w.down = true
 		var dark []string
-		for end := s.now + 3*time.Second; s.now < end; {
+		for end := s.now + 2*s.timing.ElectionTimeout + 3*time.Second; s.now < end; {
 			s.step()
 			for i, g := range s.groups {
 				lit := false
@@ -1331,7 +1331,7 @@ func TestQuorumSimWitnessCrashKeepsVIPs(t *testing.T) {
 			}
 		}
 		if leader == "" {
-			s.fail("no leader 3 s after the witness crashed")
+			s.fail("no leader two election timeouts and 3 s after the witness crashed")
 		}
 		s.restart(w)
 		if !s.runUntil(func() bool { return s.settled() == "" }, 30*time.Second) {

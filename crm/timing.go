@@ -55,7 +55,7 @@ type Timing struct {
 
 // DeriveTiming turns keepalive and deadtime into the cluster's timings:
 //
-//	HeartbeatTimeout = ElectionTimeout = max(deadtime/2, 100ms)
+//	HeartbeatTimeout = ElectionTimeout = max(deadtime, 100ms)
 //	LeaderLeaseTimeout = HeartbeatTimeout/2
 //	CommitTimeout = HeartbeatTimeout
 //	Margin = max(deadtime/10, 20ms)
@@ -84,14 +84,18 @@ type Timing struct {
 // leader may have renewed nodes in its minority for up to two leader lease
 // timeouts, hence SafeWait.
 //
-// Why it is cheap: followers learn that an entry committed from the next
+// Why it is cheap: raft's leader sends every follower an empty append
+// each tenth to fifth of HeartbeatTimeout, the biggest part of an idle
+// leader's cost; with vouching (crm/vouch.go) the leader's crash darkens
+// nothing and moves nothing, so the election need not beat deadtime and
+// HeartbeatTimeout is deadtime, not less. Followers learn that an entry committed from the next
 // append, and raft sends an empty append to every follower each
 // CommitTimeout; a short CommitTimeout was most of an idle leader's cost.
 // CommitTimeout is as long as raft allows, and the leader sends a barrier
 // after each of its commits instead, so followers learn it at once.
 func DeriveTiming(ha *conf.HAConfig) Timing {
 	t := Timing{Keepalive: ha.Keepalive, Deadtime: ha.Deadtime, Initdead: max(ha.EffectiveInitdead(), ha.Deadtime)}
-	t.HeartbeatTimeout = max(ha.Deadtime/2, 100*time.Millisecond)
+	t.HeartbeatTimeout = max(ha.Deadtime, 100*time.Millisecond)
 	t.ElectionTimeout = t.HeartbeatTimeout
 	t.LeaderLeaseTimeout = t.HeartbeatTimeout / 2
 	t.CommitTimeout = t.HeartbeatTimeout

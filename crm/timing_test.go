@@ -14,11 +14,11 @@ func TestDeriveTiming(t *testing.T) {
 		hb, lease, wait time.Duration
 		twoNode         time.Duration
 	}{
-		{100 * ms, 500 * ms, 250 * ms, 450 * ms, 750 * ms, 360 * ms},
-		{100 * ms, 300 * ms, 150 * ms, 270 * ms, 450 * ms, 180 * ms},
+		{100 * ms, 500 * ms, 500 * ms, 450 * ms, 1000 * ms, 360 * ms},
+		{100 * ms, 300 * ms, 300 * ms, 270 * ms, 600 * ms, 180 * ms},
 		{30 * ms, 90 * ms, 100 * ms, 70 * ms, 190 * ms, 40 * ms},
-		{2 * time.Second, 30 * time.Second, 15 * time.Second, 27 * time.Second, 45 * time.Second, 25200 * ms},
-		{50 * ms, 150 * ms, 100 * ms, 130 * ms, 250 * ms, 80 * ms},
+		{2 * time.Second, 30 * time.Second, 30 * time.Second, 27 * time.Second, 60 * time.Second, 25200 * ms},
+		{50 * ms, 150 * ms, 150 * ms, 130 * ms, 300 * ms, 80 * ms},
 	}
 	for _, c := range cases {
 		ha := conf.NewHAConfig("ha.cf")
