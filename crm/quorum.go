@@ -328,8 +328,10 @@ func (q *quorum) leaseAt(now time.Time, state raft.RaftState) (bool, time.Durati
 
 // keepLeading starts, unless it runs, the leader's renewal loop: a
 // quorum round trip (raft's VerifyLeader) every q.timing.RenewEvery while
-// this node leads, each success renewing the lease from the round trip's
-// start. It wakes the decision loop only when the lease comes back or the
+// this node leads and less than half its lease is left (vouches keep it
+// fresh at rest; a new leader's first rounds, before the probation of
+// vouching ended, need the round trips), each success renewing the lease
+// from the round trip's start. It wakes the decision loop only when the lease comes back or the
 // round trip fails (leadership lost, quorum gone): at rest a leader's
 // lease renews without any decision pass. A pace, not a feedback loop:
 // an earlier design ran a round trip per pass and a pass per round trip,
@@ -353,7 +355,17 @@ func (q *quorum) keepLeading() {
 		defer t.Stop()
 		for q.raft.State() == raft.Leader {
 			q.noticeStall()
-			had, _ := q.leaseValid()
+			had, left := q.leaseValid()
+			if had && left > q.timing.Lease/2 {
+				// The voters' vouches keep the lease fresh (at rest
+				// they always do): no round trip is needed.
+				select {
+				case <-q.n.ctx.Done():
+					return
+				case <-t.C:
+				}
+				continue
+			}
 			start := time.Now()
 			err := q.raft.VerifyLeader().Error()
 			q.mu.Lock()

@@ -754,7 +754,9 @@ func (s *qsim) decide(n *qNode) {
 		n.flags, n.dirty = f, true
 	}
 	isLeader := r.role == simLeader
-	if isLeader && !n.verifying {
+	// keepLeading: a round trip only while less than half the lease is
+	// left (vouches keep it fresh at rest).
+	if _, end := s.lease(n, now); isLeader && !n.verifying && end.Sub(now) <= s.timing.Lease/2 {
 		n.verifying, n.verifyStart, n.verifyAcks = true, now, map[string]bool{}
 		s.broadcastAppend(n)
 	}
@@ -1259,7 +1261,7 @@ func TestQuorumSimDeposedLeadersLease(t *testing.T) {
 		}
 		// Now W or L1 wins the election (L1's office is new too).
 		s.cutOne(l1, "W", false)
-		if !s.runUntil(func() bool { return w.raft.role == simLeader || s.byName[l1].raft.role == simLeader }, 5*time.Second) {
+		if !s.runUntil(func() bool { return w.raft.role == simLeader || s.byName[l1].raft.role == simLeader }, 5*time.Second+3*s.timing.ElectionTimeout) {
 			s.fail("nobody was elected")
 		}
 		if !s.runUntil(func() bool { return s.byName[l1].runners[s.indexOfHome(o)].state == ClaimRunning }, 5*time.Second) {
