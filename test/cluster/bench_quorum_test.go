@@ -232,10 +232,10 @@ func BenchmarkFailoverQuorum(b *testing.B) {
 	runs := benchRuns(false)
 	for _, tm := range []hbgoTiming{timing100, timing30} {
 		b.Run("hbgo/leader-crash/"+tm.name, func(b *testing.B) {
-			report(b, &t, hbgoLeaderCrash(b, tm, runs))
+			report(b, &t, func() row { return hbgoLeaderCrash(b, tm, runs) })
 		})
 		b.Run("hbgo/witness-crash/"+tm.name, func(b *testing.B) {
-			report(b, &t, hbgoWitnessCrash(b, tm, runs))
+			report(b, &t, func() row { return hbgoWitnessCrash(b, tm, runs) })
 		})
 	}
 	t.print()

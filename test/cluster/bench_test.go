@@ -100,7 +100,9 @@ type row struct {
 	// the whole case, when watched.
 	dual    int
 	watched bool
-	note    string
+	// wall is how long the whole case took, lab included.
+	wall time.Duration
+	note string
 }
 
 func (r *row) addNote(format string, args ...any) {
@@ -124,8 +126,12 @@ func (t *table) add(r row) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// report sets the benchmark's metrics from a row and adds it to the table.
-func report(b *testing.B, t *table, r row) {
+// report runs a case, sets the benchmark's metrics from its row and adds
+// the row to the table.
+func report(b *testing.B, t *table, run func() row) {
+	began := time.Now()
+	r := run()
+	r.wall = time.Since(began)
 	b.ReportMetric(0, "ns/op") // b.N is not the unit here
 	b.ReportMetric(float64(len(r.took)), "runs")
 	for _, m := range []struct {
@@ -187,7 +193,7 @@ func (t *table) print() {
 	if has.dual {
 		head += "\tdual"
 	}
-	fmt.Fprintln(w, head+"\tnote")
+	fmt.Fprintln(w, head+"\twall\tnote")
 	for _, r := range t.rows {
 		line := fmt.Sprintf("%s\t%s\t%s\t%d\t%s", r.system, r.setup, r.timing, len(r.took), pq(r.took))
 		for _, c := range []struct {
@@ -208,13 +214,17 @@ func (t *table) print() {
 				line += "\t-"
 			}
 		}
-		fmt.Fprintln(w, line+"\t"+r.note)
+		wall := "-"
+		if r.wall > 0 {
+			wall = r.wall.Round(time.Second).String()
+		}
+		fmt.Fprintln(w, line+"\t"+wall+"\t"+r.note)
 	}
 	w.Flush()
 	if slow := benchRuns(true); slow < benchRuns(false) && strings.HasPrefix(t.title, "failover") {
 		fmt.Printf("Failovers at Heartbeat's example timings (30 s and more each) run %d times, not %d (HBGO_BENCH_SLOW_RUNS): their p99 is their worst run.\n", slow, benchRuns(false))
 	}
-	fmt.Println("p50 and p99 are nearest-rank: below 100 runs, p99 is the worst run.")
+	fmt.Println("p50 and p99 are nearest-rank: below 100 runs, p99 is the worst run. wall: the whole case, its lab included.")
 	if has.dual {
 		fmt.Printf("dual: ARP questions (one every %v, over the whole case) that two directors answered.\n", peers.ARPEvery)
 	}
@@ -465,9 +475,9 @@ var benchPairs = []struct {
 func runPairs(b *testing.B, t *table, hbgo func(*testing.B, hbgoMode, hbgoTiming) row, keepalived func(*testing.B, keepalivedCase) row) {
 	for _, p := range benchPairs {
 		for _, mode := range hbgoModes {
-			b.Run("hbgo/"+mode.name+"/"+p.tm.name, func(b *testing.B) { report(b, t, hbgo(b, mode, p.tm)) })
+			b.Run("hbgo/"+mode.name+"/"+p.tm.name, func(b *testing.B) { report(b, t, func() row { return hbgo(b, mode, p.tm) }) })
 		}
-		b.Run("keepalived/"+p.kc.name, func(b *testing.B) { report(b, t, keepalived(b, p.kc)) })
+		b.Run("keepalived/"+p.kc.name, func(b *testing.B) { report(b, t, func() row { return keepalived(b, p.kc) }) })
 	}
 }
 
@@ -623,18 +633,22 @@ func BenchmarkFailover(b *testing.B) {
 	runPairs(b, &t, func(b *testing.B, mode hbgoMode, tm hbgoTiming) row { return hbgoFailover(b, mode, tm, fast) },
 		func(b *testing.B, kc keepalivedCase) row { return keepalivedFailover(b, &t, kc, fast) })
 	b.Run("keepalived/"+keepalived1s.name, func(b *testing.B) {
-		report(b, &t, keepalivedFailover(b, &t, keepalived1s, fast))
+		report(b, &t, func() row { return keepalivedFailover(b, &t, keepalived1s, fast) })
 	})
 	b.Run("heartbeat/ka50ms-dt150ms", func(b *testing.B) {
-		report(b, &t, heartbeatFailover(b, &t, peers.HeartbeatFast, "keepalive 50ms, deadtime 150ms", fast))
+		report(b, &t, func() row {
+			return heartbeatFailover(b, &t, peers.HeartbeatFast, "keepalive 50ms, deadtime 150ms", fast)
+		})
 	})
 	for _, mode := range hbgoModes {
 		b.Run("hbgo/"+mode.name+"/"+timingExample.name, func(b *testing.B) {
-			report(b, &t, hbgoFailover(b, mode, timingExample, slow))
+			report(b, &t, func() row { return hbgoFailover(b, mode, timingExample, slow) })
 		})
 	}
 	b.Run("heartbeat/ka2s-dt30s", func(b *testing.B) {
-		report(b, &t, heartbeatFailover(b, &t, peers.HeartbeatExample, "keepalive 2s, deadtime 30s", slow))
+		report(b, &t, func() row {
+			return heartbeatFailover(b, &t, peers.HeartbeatExample, "keepalive 2s, deadtime 30s", slow)
+		})
 	})
 	t.print()
 }
@@ -647,15 +661,19 @@ func BenchmarkSwitchover(b *testing.B) {
 	for _, tm := range []hbgoTiming{timingFast, timingExample} {
 		for _, mode := range hbgoModes {
 			b.Run("hbgo/"+mode.name+"/"+tm.name, func(b *testing.B) {
-				report(b, &t, hbgoSwitchover(b, mode, tm, fast))
+				report(b, &t, func() row { return hbgoSwitchover(b, mode, tm, fast) })
 			})
 		}
 	}
 	b.Run("heartbeat/ka50ms-dt150ms", func(b *testing.B) {
-		report(b, &t, heartbeatSwitchover(b, &t, peers.HeartbeatFast, "keepalive 50ms, deadtime 150ms", fast))
+		report(b, &t, func() row {
+			return heartbeatSwitchover(b, &t, peers.HeartbeatFast, "keepalive 50ms, deadtime 150ms", fast)
+		})
 	})
 	b.Run("heartbeat/ka2s-dt30s", func(b *testing.B) {
-		report(b, &t, heartbeatSwitchover(b, &t, peers.HeartbeatExample, "keepalive 2s, deadtime 30s", fast))
+		report(b, &t, func() row {
+			return heartbeatSwitchover(b, &t, peers.HeartbeatExample, "keepalive 2s, deadtime 30s", fast)
+		})
 	})
 	t.print()
 }
