@@ -68,20 +68,40 @@ func agreedLeader(c *Cluster, bound time.Duration) (string, uint64, error) {
 	}
 }
 
-// newLeader polls the survivors' status until one of them leads in a
-// term after term, and returns how long after t0 that was seen.
+// newLeader polls the survivors' status, each on its own (one slow to
+// answer does not delay the other), until one of them leads in a term
+// after term, and returns how long after t0 that was seen and who.
 func newLeader(c *Cluster, survivors []string, term uint64, t0 time.Time, bound time.Duration) (time.Duration, string, error) {
-	deadline := t0.Add(bound)
-	for time.Now().Before(deadline) {
-		for _, n := range survivors {
-			rs, err := benchRaft(c, n, 200*time.Millisecond)
-			if err == nil && rs.State == "Leader" && rs.Term > term {
-				return time.Since(t0), n, nil
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
+	type seen struct {
+		at   time.Time
+		node string
 	}
-	return 0, "", fmt.Errorf("no survivor of %v led within %v", survivors, bound)
+	ch := make(chan seen, len(survivors))
+	stop := make(chan struct{})
+	defer close(stop)
+	deadline := t0.Add(bound)
+	for _, n := range survivors {
+		go func() {
+			for time.Now().Before(deadline) {
+				rs, err := benchRaft(c, n, 200*time.Millisecond)
+				if err == nil && rs.State == "Leader" && rs.Term > term {
+					ch <- seen{time.Now(), n}
+					return
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	select {
+	case s := <-ch:
+		return s.at.Sub(t0), s.node, nil
+	case <-time.After(time.Until(deadline)):
+		return 0, "", fmt.Errorf("no survivor of %v led within %v", survivors, bound)
+	}
 }
 
 // arrangeTries bounds the attempts to put raft's leadership where a case
