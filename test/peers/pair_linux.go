@@ -42,14 +42,16 @@ type Pair struct {
 	Lab    *netns.Lab
 	Client *netns.Host
 	Probe  *Probe
-	Nodes  []*Node
+	// ARP watches who answers ARP for the VIP (see ARPWatch).
+	ARP   *ARPWatch
+	Nodes []*Node
 	// Kind is "keepalived" or "heartbeat".
 	Kind  string
 	start func(*Node) error
 }
 
-// newPair builds the lab: one segment, two directors with echo servers,
-// a client with a running probe. Daemons are not started.
+// newPair builds the lab: one segment, two directors, a client probing
+// the VIP and an ARP watcher (see Client). Daemons are not started.
 func newPair(tb testing.TB, kind string, names []string, start func(*Node) error) *Pair {
 	tb.Helper()
 	p := &Pair{TB: tb, Lab: netns.NewT(tb), Kind: kind, start: start}
@@ -58,6 +60,7 @@ func newPair(tb testing.TB, kind string, names []string, start func(*Node) error
 		tb.Fatal(err)
 	}
 	root := tb.TempDir()
+	var hosts []*netns.Host
 	for i, name := range names {
 		h, err := p.Lab.AddHost(name)
 		if err != nil {
@@ -70,22 +73,16 @@ func newPair(tb testing.TB, kind string, names []string, start func(*Node) error
 		if err := os.MkdirAll(filepath.Join(n.Dir, "run"), 0o755); err != nil {
 			tb.Fatal(err)
 		}
-		if err := StartEcho(h, name); err != nil {
-			tb.Fatal(err)
-		}
 		p.Nodes = append(p.Nodes, n)
+		hosts = append(hosts, h)
 	}
-	if p.Client, err = p.Lab.AddHost("client"); err != nil {
+	cl, err := StartClient(p.Lab, seg, seg.Addr(200), Iface, hosts, VIP.Addr())
+	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := p.Client.Attach(seg, Iface, seg.Addr(200)); err != nil {
-		tb.Fatal(err)
-	}
-	if p.Probe, err = StartProbe(p.Client, VIP.Addr()); err != nil {
-		tb.Fatal(err)
-	}
+	p.Client, p.Probe, p.ARP = cl.Host, cl.Probe(VIP.Addr()), cl.ARP
 	tb.Cleanup(func() {
-		p.Probe.Close()
+		cl.Close()
 		if tb.Failed() {
 			p.dumpLogs()
 		}
@@ -153,6 +150,14 @@ func (p *Pair) Crash(name string) {
 		p.TB.Fatal(err)
 	}
 	p.kill(n)
+}
+
+// KillDaemon kills every process of a node's namespace with -9 while the
+// machine stays up: its link stays up and, since nothing is left to
+// remove it, the VIP stays on its interface (Revive removes it, as an
+// operator's cleanup would, before Start).
+func (p *Pair) KillDaemon(name string) {
+	p.kill(p.Node(name))
 }
 
 // Revive brings a crashed node back as a rebooted machine would come: no

@@ -245,3 +245,21 @@ func (p *Probe) Gap(t0 time.Time, to string, bound time.Duration) (gap time.Dura
 	}
 	return gap, first, nil
 }
+
+// Silence is the longest time without an answer within [from, to]: from
+// the last answer at or before from (from itself when there is none),
+// through every answer up to to, and on to to. A probe answered all along
+// gives about ProbeEvery.
+func (p *Probe) Silence(from, to time.Time) time.Duration {
+	prev := from
+	var gap time.Duration
+	for _, a := range p.Answers(from.Add(-time.Second), to) {
+		if !a.At.After(from) {
+			prev = a.At
+			continue
+		}
+		gap = max(gap, a.At.Sub(prev))
+		prev = a.At
+	}
+	return max(gap, to.Sub(prev))
+}

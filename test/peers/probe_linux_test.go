@@ -41,3 +41,28 @@ func TestProbeGap(t *testing.T) {
 		t.Fatal("no error for a node that never answered")
 	}
 }
+
+func TestProbeSilence(t *testing.T) {
+	t0 := time.Now().Add(-time.Minute)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	// Answers every 10 ms but for a hole from 130 to 190; the window is
+	// 100..300.
+	var as []Answer
+	for ms := 50; ms <= 290; ms += 10 {
+		if ms <= 130 || ms >= 190 {
+			as = append(as, Answer{Seq: uint64(ms), From: "n1"})
+		}
+	}
+	p := probeWith(t0, as...)
+	if got := p.Silence(at(100), at(300)); got != 60*time.Millisecond {
+		t.Fatalf("silence %v, want 60ms", got)
+	}
+	// Nothing after 290: the window's end counts.
+	if got := p.Silence(at(100), at(400)); got != 110*time.Millisecond {
+		t.Fatalf("silence to the end %v, want 110ms", got)
+	}
+	// No answer before the window: it starts the count.
+	if got := probeWith(t0).Silence(at(100), at(150)); got != 50*time.Millisecond {
+		t.Fatalf("silence of a silent probe %v, want 50ms", got)
+	}
+}
