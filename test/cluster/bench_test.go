@@ -403,6 +403,15 @@ func hbgoN1Fault(b *testing.B, mode hbgoMode, tm hbgoTiming, runs int, fault fun
 		}
 		r.took = append(r.took, gap)
 		r.start = append(r.start, l.waitStart("g1", "n2", t0))
+		if os.Getenv("HBGO_BENCH_SLOWLOG") != "" && gap > time.Second {
+			// For the developers: what the survivors said around a slow run.
+			for _, n := range l.order {
+				if n != "n1" {
+					lines := strings.Split(l.DaemonLog(n), "\n")
+					b.Logf("run %d took %v; %s's log:\n%s", i, gap, n, strings.Join(lines[max(len(lines)-40, 0):], "\n"))
+				}
+			}
+		}
 		recover(l)
 		l.waitHome(tm.settle)
 		r.other = append(r.other, l.probe("n2").Silence(t0, time.Now()))
