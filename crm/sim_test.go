@@ -94,10 +94,6 @@ type simRunner struct {
 	// limit (each side heard nothing of the other for deadtime), even if
 	// a heartbeat got through between their two passes.
 	blind bool
-	// keptSilent: a pass let the group run past the ack lease because
-	// the peer was silent; cleared when the peer acknowledges us again or
-	// the group stops here.
-	keptSilent bool
 }
 
 type simNode struct {
@@ -537,24 +533,6 @@ func (n *simNode) pass() {
 		}
 	}
 	ds, changed := applyTwoNode(v, &n.intents, n.nonces, n.away)
-	silentKeep, ackFresh := false, false
-	if e := in.PeerEntry; v.PeerAlive && v.PeerClaims != nil {
-		ack := ackOf(v.PeerClaims, n.idx)
-		anchor := ackAnchor(e, ack, n.nonces, w.timing)
-		ackFresh = now.Before(anchor.Add(w.timing.AckLease))
-		silentKeep = !ackFresh && !missesUs(e, ack, anchor, w.timing)
-	}
-	for i, r := range n.runners {
-		switch {
-		case ds[i].Run && silentKeep:
-			if !r.keptSilent {
-				w.logf("%s keeps g%d past its ack lease: %s is silent", n.name, i, p.name)
-			}
-			r.keptSilent = true
-		case ackFresh || !ds[i].Run && !r.state.Holds():
-			r.keptSilent = false
-		}
-	}
 	n.restless = v.PeerAlive && v.PeerClaims != nil && !v.Acked || n.request != RequestNone
 	for _, f := range n.intents.from {
 		n.restless = n.restless || f != 0
@@ -727,24 +705,6 @@ func (w *simWorld) splitBrain() bool {
 	return true
 }
 
-// silentSplit: one holder began to hold group g blind (it had not heard
-// the other for deadtime), and the other holds it past its ack lease
-// only because the first was silent (no proof of one-way loss,
-// missesUs): the two were cut off from each other both ways for longer
-// than the ack lease, when two-node mode splits as Heartbeat does.
-func (w *simWorld) silentSplit(g int, holders []int) bool {
-	if len(holders) != 2 {
-		return false
-	}
-	for k, i := range holders {
-		n, o := w.nodes[i], w.nodes[holders[1-k]]
-		if n.up && n.runners[g].blind && o.up && o.runners[g].keptSilent {
-			return true
-		}
-	}
-	return false
-}
-
 // allBlind: every holder of group g is up and began to hold it blind.
 func (w *simWorld) allBlind(g int, holders []int) bool {
 	for _, i := range holders {
@@ -763,13 +723,12 @@ func (w *simWorld) check() {
 			w.excused[g] = false
 			continue
 		}
-		if w.splitBrain() || w.allBlind(g, h) || w.silentSplit(g, h) {
+		if w.splitBrain() || w.allBlind(g, h) {
 			w.excused[g] = true
 		}
 		if !w.excused[g] && w.failure == "" {
-			ra, rb := w.nodes[0].runners[g], w.nodes[1].runners[g]
-			w.failure = fmt.Sprintf("at %.3fs group g%d held by A (%s, blind %v, kept silent %v, hears B %v) and B (%s, blind %v, kept silent %v, hears A %v)", w.now.Seconds(), g,
-				ra.state, ra.blind, ra.keptSilent, w.nodes[0].alive(), rb.state, rb.blind, rb.keptSilent, w.nodes[1].alive())
+			w.failure = fmt.Sprintf("at %.3fs group g%d held by A (%s) and B (%s)", w.now.Seconds(), g,
+				w.nodes[0].runners[g].state, w.nodes[1].runners[g].state)
 		}
 	}
 }

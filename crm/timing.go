@@ -51,12 +51,6 @@ type Timing struct {
 	// first heartbeat of a peer's new run arrived, while that peer has not
 	// acknowledged any heartbeat of ours yet.
 	AckGrace time.Duration
-	// AckEvidence: the ack lease binds only when the peer's newest claims
-	// arrived more than AckEvidence after the send time of the heartbeat
-	// they acknowledge, proof that the peer lives and misses ours (one-way
-	// loss). A peer that fell silent (crashed, or cut off both ways, when
-	// two-node mode splits anyway) does not stop the survivor's groups.
-	AckEvidence time.Duration
 }
 
 // DeriveTiming turns keepalive and deadtime into the cluster's timings:
@@ -72,7 +66,6 @@ type Timing struct {
 //	TwoNodeLease = deadtime - keepalive - max((deadtime-keepalive)/10, 20ms)
 //	AckLease = deadtime - max(deadtime/10, 20ms)
 //	AckGrace = min(AckLease, 3*keepalive)
-//	AckEvidence = keepalive + max(keepalive/2, 20ms)
 //
 // Why this is safe: a leader renews its own lease with a quorum round
 // trip. A follower renews its lease only from the leader's claims (in the
@@ -115,7 +108,6 @@ func DeriveTiming(ha *conf.HAConfig) Timing {
 	t.TwoNodeLease -= max(t.TwoNodeLease/10, 20*time.Millisecond)
 	t.AckLease = ha.Deadtime - max(ha.Deadtime/10, 20*time.Millisecond)
 	t.AckGrace = min(t.AckLease, 3*ha.Keepalive)
-	t.AckEvidence = ha.Keepalive + max(ha.Keepalive/2, 20*time.Millisecond)
 	if voters := len(ha.Nodes) + len(ha.Witnesses); voters <= 3 {
 		// With three voters, the other voter that elected the new leader
 		// had dropped the old one first (raft grants no vote while it

@@ -46,8 +46,7 @@ func buildTwoNodeView(in twoNodeInput, nonces *nonceBook) *TwoNodeView {
 	if v.PeerClaims != nil {
 		ack := ackOf(v.PeerClaims, in.MyIndex)
 		t := DeriveTiming(in.HA)
-		anchor := ackAnchor(in.PeerEntry, ack, nonces, t)
-		v.Acked = in.Now.Before(anchor.Add(t.AckLease)) || !missesUs(in.PeerEntry, ack, anchor, t)
+		v.Acked = in.Now.Before(ackAnchor(in.PeerEntry, ack, nonces, t).Add(t.AckLease))
 		for i := range v.IntentAcked {
 			v.IntentAcked[i] = nonces.since(ack, in.IntentFrom[i])
 		}
@@ -122,18 +121,6 @@ func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook, t Timing) time.Time {
 	return sent
 }
 
-// missesUs reports whether the peer's newest claims prove that it lives
-// and misses our heartbeats: they acknowledge one sent more than
-// AckEvidence before they arrived (a peer that heard the next would say
-// so), or, in a new run of the peer, nothing at all. A peer that fell
-// silent proves nothing: it crashed, or it is cut off both ways, and then
-// each side declares the other dead at its deadtime whatever we do, as in
-// Heartbeat. So a peer's crash no longer stops the survivor's own groups
-// for the span between the ack lease and the peer's deadtime.
-func missesUs(e peerEntry, ack uint32, anchor time.Time, t Timing) bool {
-	return ack == 0 || e.at.After(anchor.Add(t.AckEvidence))
-}
-
 // twoNodeLease is until when a two-node director may hold its groups:
 // TwoNodeLease after its last pass (a frozen daemon goes dark before its
 // peer sees it dead) and, while the peer is heard, AckLease after the
@@ -142,13 +129,6 @@ func missesUs(e peerEntry, ack uint32, anchor time.Time, t Timing) bool {
 func twoNodeLease(t Timing, lastPass time.Time, peerAlive bool, e peerEntry, nonces *nonceBook, myIndex int) time.Time {
 	until := lastPass.Add(t.TwoNodeLease)
 	if peerAlive && e.claims != nil && !e.alien {
-		// Unlike the decision (missesUs), the kernel's lease keeps the
-		// ack bound even from a silent peer: a daemon killed or frozen
-		// now can do nothing more, and the peer, if it lives and was cut
-		// off, takes over a deadtime after it last heard us. While the
-		// daemon lives and the peer is silent, the VIP goes dark from
-		// here until the peer is declared dead, and the group is not
-		// stopped.
 		if acked := ackAnchor(e, ackOf(e.claims, myIndex), nonces, t).Add(t.AckLease); acked.Before(until) {
 			until = acked
 		}
