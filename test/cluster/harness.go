@@ -592,6 +592,9 @@ func (c *Cluster) WaitOwner(group, node string, bound time.Duration) time.Durati
 	return 0
 }
 
+// dumpLines is how much of each daemon's log a failed test prints.
+const dumpLines = 1500
+
 func (c *Cluster) dumpLogs() {
 	// A daemon still running is asked for its goroutines (SIGQUIT: the Go
 	// runtime prints them and exits): a stuck loop shows where it stands.
@@ -615,8 +618,10 @@ func (c *Cluster) dumpLogs() {
 		}
 		b = []byte(log)
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if len(lines) > 80 {
-			lines = lines[len(lines)-80:]
+		// Enough to cover a soak's first faults: a failure is often
+		// about one of them (80 lines began near the end).
+		if len(lines) > dumpLines {
+			lines = lines[len(lines)-dumpLines:]
 		}
 		c.T.Logf("--- %s daemon log (last %d lines)\n%s", n, len(lines), strings.Join(lines, "\n"))
 	}
