@@ -253,6 +253,15 @@ func (n *Node) onEvent(e heartbeat.Event) {
 			r.announce(n.ctx)
 		}
 	}
+	if e.Kind == heartbeat.EventNodeDead {
+		// Events arrive after the tracker changed: until this node's
+		// coming back is dispatched, its up time must not be the old
+		// one, or a heartbeat sent meanwhile would vouch for it without
+		// the probation (quorum.vouches).
+		n.mu.Lock()
+		delete(n.peerUpAt, e.Node)
+		n.mu.Unlock()
+	}
 	if e.Kind == heartbeat.EventNodeUp {
 		n.mu.Lock()
 		n.peerUpAt[e.Node] = e.Time
