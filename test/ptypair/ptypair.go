@@ -191,7 +191,10 @@ func (c *Cable) start(i int, link string) (out, in *os.File, err error) {
 
 func (l *lane) run() {
 	buf := make([]byte, l.piece)
-	next := time.Now()
+	// The schedule starts with the first byte, not when the lane starts: a
+	// lane made moments before its first byte would otherwise count those
+	// moments as line time already spent and pass the byte early.
+	var next time.Time
 	for {
 		n, err := l.from.Read(buf)
 		if n > 0 {

@@ -219,3 +219,26 @@ func TestCableDelay(t *testing.T) {
 		t.Fatalf("after the delay ended: %q in %v", got, time.Since(start))
 	}
 }
+
+// A frame written the moment the cable is up still takes its full line
+// time: the pacing starts with the first byte, not with the relay.
+func TestCableFreshLineNotEarly(t *testing.T) {
+	for range 5 {
+		c := New(t, 9600)
+		a, b := openRaw(t, c.A), openRaw(t, c.B)
+		msg := pattern(20)
+		start := time.Now()
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got := readFor(b, len(msg), 5*time.Second)
+		el := time.Since(start)
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("got %d bytes, want %d intact", len(got), len(msg))
+		}
+		if line := 20 * time.Second * 10 / 9600; el < line {
+			t.Errorf("20 bytes at 9600 baud on a fresh cable took %v, under the line time %v", el, line)
+		}
+		c.Close()
+	}
+}
