@@ -256,6 +256,15 @@ func TestE2ESoak(t *testing.T) {
 		t.Errorf("the client's error window %s is explained by no fault and no dark moment", w)
 	}
 	t.Logf("VIP samples %d, client ARP questions %d answered by %v", samples, asked, replies)
+	answered := 0
+	for _, n := range replies {
+		answered += n
+	}
+	// The VIP is up for all but the faults' moments: a watch that hears
+	// few answers would see no two holders either.
+	if answered < asked/2 {
+		t.Errorf("the ARP watch heard %d answers to %d questions: it cannot judge two holders", answered, asked)
+	}
 	for _, o := range overlaps {
 		t.Errorf("two holders: %s", o)
 	}

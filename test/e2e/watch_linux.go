@@ -17,6 +17,7 @@ import (
 
 	"hbgo/resources"
 	"hbgo/test/netns"
+	"hbgo/test/peers"
 )
 
 // Serves says whether director d's namespace serves the VIP now (the
@@ -129,9 +130,12 @@ func (sm *Sampler) Stop() (int, []Overlap) {
 // ARPWatch is the client's link asking "who has the VIP?" every 20 ms
 // and listening to every ARP reply for the VIP: two directors' MACs
 // answering the same question means both held the VIP. It asks as a
-// host of its own (WatchAddr, WatchMAC, heard in promiscuous mode), so
-// the answers never reach the client's own neighbour table: the client
-// must learn a move from the directors' gratuitous ARP as any client.
+// host of its own (WatchAddr, heard in promiscuous mode), so the answers
+// never reach the client's own neighbour table: the client must learn a
+// move from the directors' gratuitous ARP as any client. Each question
+// comes from a hardware address of its own (peers.RoundMAC of WatchMAC)
+// and the answers go to it, so an answer counts for the question it
+// answers even when the listener reads it after the next was asked.
 type ARPWatch struct {
 	fd    int
 	stop  chan struct{}
@@ -188,7 +192,6 @@ func (s *Site) StartARPWatch() (*ARPWatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("e2e: ARP watch: %w", err)
 	}
-	req := arpRequest(WatchMAC, WatchAddr, VIP)
 	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 	w.wg.Add(2)
 	go func() { // asker
@@ -198,8 +201,9 @@ func (s *Site) StartARPWatch() (*ARPWatch, error) {
 		for {
 			w.mu.Lock()
 			w.asked++
+			q := w.asked
 			w.mu.Unlock()
-			_ = unix.Sendto(w.fd, req, 0, to)
+			_ = unix.Sendto(w.fd, arpRequest(peers.RoundMAC(WatchMAC, q), WatchAddr, VIP), 0, to)
 			select {
 			case <-w.stop:
 				return
@@ -246,21 +250,27 @@ func arpRequest(mac net.HardwareAddr, sender, target netip.Addr) []byte {
 }
 
 // seen takes one ARP frame: a reply from the VIP to the watch counts for
-// the question last asked.
+// the question it answers (its target hardware address names it).
 func (w *ARPWatch) seen(b []byte, client netip.Addr) {
 	if binary.BigEndian.Uint16(b[12:]) != unix.ETH_P_ARP || binary.BigEndian.Uint16(b[20:]) != 2 {
 		return
 	}
 	sip, _ := netip.AddrFromSlice(b[28:32])
 	tip, _ := netip.AddrFromSlice(b[38:42])
-	if sip != VIP || tip != client {
+	tag, ours := peers.RoundTag(WatchMAC, b[32:38])
+	if sip != VIP || tip != client || !ours {
 		return
 	}
 	mac := net.HardwareAddr(b[22:28]).String()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.byMAC[mac]++
-	q := w.asked
+	// The newest question with this tag: tags repeat every 65536
+	// questions, 20 minutes at ARPEvery.
+	q := w.asked - int(uint16(w.asked)-tag)
+	if q <= w.asked-5 {
+		return // a question whose record is gone
+	}
 	if w.replies[q] == nil {
 		w.replies[q] = map[string]bool{}
 	}
@@ -276,7 +286,11 @@ func (w *ARPWatch) seen(b []byte, client netip.Addr) {
 		}
 		w.overlaps = append(w.overlaps, Overlap{At: time.Now(), Who: who, Seen: "client ARP"})
 	}
-	delete(w.replies, q-5)
+	for old := range w.replies {
+		if old <= w.asked-5 {
+			delete(w.replies, old)
+		}
+	}
 }
 
 // Stop stops the watch and returns the questions asked, the replies by

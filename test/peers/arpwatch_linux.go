@@ -36,10 +36,14 @@ type DualRound struct {
 // alone: the client's own neighbour cache (on another host) is untouched,
 // and what the client sees of a failover is its own.
 //
-// A round is one question: the answers that arrive before the next
-// question (ARPEvery later) count for it. An answer to a question is the
-// holder's kernel replying at once; a gratuitous ARP is not an answer and
-// is not counted.
+// A round is one question, asked from a hardware address of its own
+// (RoundMAC): a holder's kernel answers to the hardware address that
+// asked, so every answer counts for the question it answers, however late
+// the watcher reads it. (Counting answers for the question last sent, as
+// this watcher once did, took a slow reader's late answer to the previous
+// question, from the holder before a move, and the answer to the current
+// one, from the holder after it, for two holders at once.) A gratuitous
+// ARP is not an answer and is not counted.
 type ARPWatch struct {
 	conn  *packet.Conn
 	mac   net.HardwareAddr
@@ -49,9 +53,40 @@ type ARPWatch struct {
 	wg    sync.WaitGroup
 
 	mu     sync.Mutex
-	rounds map[netip.Addr]*arpRound // the current round per VIP
-	asked  map[netip.Addr]int       // rounds sent per VIP
+	rounds map[roundKey]*arpRound // the recent rounds per VIP
+	asked  map[netip.Addr]int     // rounds sent per VIP
 	dual   []DualRound
+}
+
+// roundKey names a round: the VIP and the round's tag (RoundMAC).
+type roundKey struct {
+	vip netip.Addr
+	tag uint16
+}
+
+// keepRounds is how many rounds per VIP stay open to late answers:
+// seconds of them at ARPEvery.
+const keepRounds = 512
+
+// RoundMAC is the hardware address an ARP watcher asks round n from:
+// prefix (its interface's first four bytes, made locally administered)
+// and n's low 16 bits, so that the answers, sent to the asker's hardware
+// address, name their question.
+func RoundMAC(prefix net.HardwareAddr, n int) net.HardwareAddr {
+	return net.HardwareAddr{prefix[0]&^1 | 2, prefix[1], prefix[2], prefix[3], byte(n >> 8), byte(n)}
+}
+
+// RoundTag reads back what RoundMAC put in mac: the round's 16-bit tag,
+// and whether mac is one of prefix's round addresses.
+func RoundTag(prefix, mac net.HardwareAddr) (uint16, bool) {
+	if len(mac) != 6 {
+		return 0, false
+	}
+	want := RoundMAC(prefix, 0)
+	if string(mac[:4]) != string(want[:4]) {
+		return 0, false
+	}
+	return binary.BigEndian.Uint16(mac[4:]), true
 }
 
 type arpRound struct {
@@ -65,7 +100,7 @@ type arpRound struct {
 // net.HardwareAddr.String writes it) to its name. It stops at Close or
 // when the lab closes.
 func StartARPWatch(h *netns.Host, ifname string, names map[string]string, vips ...netip.Addr) (*ARPWatch, error) {
-	w := &ARPWatch{names: names, stop: make(chan struct{}), rounds: map[netip.Addr]*arpRound{}, asked: map[netip.Addr]int{}}
+	w := &ARPWatch{names: names, stop: make(chan struct{}), rounds: map[roundKey]*arpRound{}, asked: map[netip.Addr]int{}}
 	err := h.Do(func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
@@ -73,14 +108,18 @@ func StartARPWatch(h *netns.Host, ifname string, names map[string]string, vips .
 		}
 		w.mac = ifi.HardwareAddr
 		w.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
-		return err
+		if err != nil {
+			return err
+		}
+		// The answers go to the rounds' own hardware addresses.
+		if err := w.conn.SetPromiscuous(true); err != nil {
+			w.conn.Close()
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("peers: ARP watcher in %s: %w", h.Name(), err)
-	}
-	frames := make(map[netip.Addr][]byte, len(vips))
-	for _, v := range vips {
-		frames[v] = arpProbe(w.mac, v)
 	}
 	w.wg.Add(2)
 	go func() { // asker
@@ -91,10 +130,12 @@ func StartARPWatch(h *netns.Host, ifname string, names map[string]string, vips .
 		for {
 			for _, v := range vips {
 				w.mu.Lock()
-				w.rounds[v] = &arpRound{at: time.Now()}
 				w.asked[v]++
+				n := w.asked[v]
+				w.rounds[roundKey{v, uint16(n)}] = &arpRound{at: time.Now()}
+				delete(w.rounds, roundKey{v, uint16(n - keepRounds)})
 				w.mu.Unlock()
-				_, _ = w.conn.WriteTo(frames[v], bcast)
+				_, _ = w.conn.WriteTo(arpProbe(RoundMAC(w.mac, n), v), bcast)
 			}
 			select {
 			case <-tick.C:
@@ -113,8 +154,8 @@ func StartARPWatch(h *netns.Host, ifname string, names map[string]string, vips .
 			if err != nil {
 				return
 			}
-			if vip, mac, ok := arpAnswer(buf[:n], w.mac); ok {
-				w.answer(vip, mac)
+			if vip, tag, mac, ok := arpAnswer(buf[:n], w.mac); ok {
+				w.answer(vip, tag, mac)
 			}
 		}
 	}()
@@ -128,13 +169,13 @@ func StartARPWatch(h *netns.Host, ifname string, names map[string]string, vips .
 	return w, nil
 }
 
-// answer counts an answer from mac for vip in vip's current round.
-func (w *ARPWatch) answer(vip netip.Addr, mac string) {
+// answer counts an answer from mac for vip in the round tagged tag.
+func (w *ARPWatch) answer(vip netip.Addr, tag uint16, mac string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	r := w.rounds[vip]
+	r := w.rounds[roundKey{vip, tag}]
 	if r == nil {
-		return // not a VIP asked about
+		return // not a VIP asked about, or a round long closed
 	}
 	for _, m := range r.macs {
 		if m == mac {
@@ -216,13 +257,18 @@ func arpProbe(mac net.HardwareAddr, vip netip.Addr) []byte {
 	return f
 }
 
-// arpAnswer reads frame as an ARP reply to one of mine (its target is my
-// hardware address): the address it answers for and who answered.
-func arpAnswer(frame []byte, mine net.HardwareAddr) (netip.Addr, string, bool) {
+// arpAnswer reads frame as an ARP reply to one of my rounds (its target
+// is a RoundMAC of mine): the address it answers for, the round's tag and
+// who answered.
+func arpAnswer(frame []byte, mine net.HardwareAddr) (netip.Addr, uint16, string, bool) {
 	if len(frame) < arpFrame || binary.BigEndian.Uint16(frame[12:]) != ethTypeARP ||
-		binary.BigEndian.Uint16(frame[arpOpOff:]) != 2 || string(frame[arpThaOff:arpThaOff+6]) != string(mine) {
-		return netip.Addr{}, "", false
+		binary.BigEndian.Uint16(frame[arpOpOff:]) != 2 {
+		return netip.Addr{}, 0, "", false
+	}
+	tag, ok := RoundTag(mine, frame[arpThaOff:arpThaOff+6])
+	if !ok {
+		return netip.Addr{}, 0, "", false
 	}
 	spa := netip.AddrFrom4([4]byte(frame[arpSpaOff : arpSpaOff+4]))
-	return spa, net.HardwareAddr(frame[arpShaOff : arpShaOff+6]).String(), true
+	return spa, tag, net.HardwareAddr(frame[arpShaOff : arpShaOff+6]).String(), true
 }
