@@ -6,13 +6,13 @@ import (
 	"crypto/md5"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"hbgo/conf"
+	"hbgo/internal/normalprio"
 )
 
 // inMaintenance reports whether maintenancedir holds a file naming mb's
@@ -184,7 +184,7 @@ const commandTimeout = 60 * time.Second
 func (l *loop) runCommands() {
 	for argv := range l.cmds {
 		cctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-		c := exec.CommandContext(cctx, argv[0], argv[1:]...)
+		c := normalprio.Command(cctx, argv[0], argv[1:]...)
 		out, err := c.CombinedOutput()
 		cancel()
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"hbgo/internal/normalprio"
 )
 
 // Default bounds of a script agent. Heartbeat v1 had none: a hung script
@@ -280,7 +282,7 @@ func (s *Script) run(ctx context.Context, op string, timeout time.Duration) (scr
 	}
 	defer stderr.Close()
 
-	cmd := exec.CommandContext(ctx, s.path, append(slices.Clone(s.args), op)...)
+	cmd := normalprio.Command(ctx, s.path, append(slices.Clone(s.args), op)...)
 	cmd.Env = s.env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	setProcessGroup(cmd)

@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"hbgo/conf"
+	"hbgo/internal/normalprio"
 	"hbgo/ldirector"
 	"hbgo/lvs"
 )
@@ -183,7 +183,7 @@ func openKernelTable(log *slog.Logger) (*lvs.Kernel, error) {
 	if err == nil {
 		return k, nil
 	}
-	if out, merr := exec.Command("modprobe", "ip_vs").CombinedOutput(); merr != nil {
+	if out, merr := normalprio.Command(nil, "modprobe", "ip_vs").CombinedOutput(); merr != nil {
 		log.Debug(fmt.Sprintf("modprobe ip_vs: %v %s", merr, strings.TrimSpace(string(out))))
 		return nil, err
 	}

@@ -9,19 +9,19 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// schedResetOnFork keeps the policy from the processes the daemon starts
-// (resource scripts, mailers): sched_setattr's SCHED_FLAG_RESET_ON_FORK.
-const schedResetOnFork = 0x01
+	"hbgo/internal/normalprio"
+)
 
 // goRealtime runs every thread of the daemon under SCHED_RR at prio, as
 // Heartbeat does with `realtime on`: heartbeats go out and are heard on
-// time on a machine whose CPUs something else keeps busy. The processes
-// the daemon starts do not inherit it, and neither do threads the Go
-// runtime makes later, so every thread is set again every rescanEvery
-// until ctx ends. It returns the first error (no privilege:
-// the daemon runs on, at normal priority).
+// time on a machine whose CPUs something else keeps busy. Threads the Go
+// runtime makes later inherit the policy from the thread that makes them
+// (all of the daemon's threads run at one priority: see package
+// normalprio for why not SCHED_RESET_ON_FORK); the processes the daemon
+// starts drop it through normalprio. Every thread is set again every
+// rescanEvery until ctx ends, in case one escaped. It returns the first
+// error (no privilege, no chrt: the daemon runs on, at normal priority).
 func goRealtime(ctx context.Context, prio int, log *slog.Logger, node string) error {
 	scan := func() error {
 		ents, err := os.ReadDir("/proc/self/task")
@@ -33,7 +33,7 @@ func goRealtime(ctx context.Context, prio int, log *slog.Logger, node string) er
 			if err != nil {
 				continue
 			}
-			attr := unix.SchedAttr{Policy: unix.SCHED_RR, Priority: uint32(prio), Flags: schedResetOnFork}
+			attr := unix.SchedAttr{Policy: unix.SCHED_RR, Priority: uint32(prio)}
 			if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
 				if err == unix.ESRCH {
 					continue // the thread ended
@@ -43,7 +43,13 @@ func goRealtime(ctx context.Context, prio int, log *slog.Logger, node string) er
 		}
 		return nil
 	}
+	// The children first: a child the daemon starts once its threads are
+	// realtime must drop the policy.
+	if err := normalprio.Enable(); err != nil {
+		return err
+	}
 	if err := scan(); err != nil {
+		normalprio.Disable()
 		return err
 	}
 	go func() {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"hbgo/internal/normalprio"
 )
 
 // externalWaitDelay bounds the wait for a command's output after it
@@ -45,7 +47,7 @@ func external(ctx context.Context, s Spec) error {
 		args = append([]string{s.Command}, args...)
 		name = "perl"
 	}
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := normalprio.Command(ctx, name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
