@@ -52,7 +52,7 @@ func (o Overlap) String() string {
 }
 
 // Sampler asks every director's namespace every 10 ms whether it serves
-// the VIP, and keeps each instant at which several did.
+// the VIP, and keeps each instant at which several did (sampleServing).
 type Sampler struct {
 	s    *Site
 	stop chan struct{}
@@ -74,16 +74,11 @@ func (s *Site) StartSampler() *Sampler {
 		defer tick.Stop()
 		for {
 			at := time.Now()
-			var on []string
-			for _, d := range Directors {
-				if s.Serves(d) {
-					on = append(on, d)
-				}
-			}
+			on, both := s.sampleServing()
 			sm.mu.Lock()
 			sm.samples++
-			if len(on) > 1 {
-				sm.overlaps = append(sm.overlaps, Overlap{At: at, Who: on, Seen: "namespaces"})
+			if len(both) > 1 {
+				sm.overlaps = append(sm.overlaps, Overlap{At: at, Who: both, Seen: "namespaces"})
 			}
 			if len(on) == 0 && sm.darkFrom.IsZero() {
 				sm.darkFrom = at
@@ -100,6 +95,33 @@ func (s *Site) StartSampler() *Sampler {
 		}
 	}()
 	return sm
+}
+
+// sampleServing asks every director whether it serves the VIP, in turn
+// (on: those that do), and then every director but the last once more.
+// One director's answer and another's are moments apart (a busy test
+// process, entering namespaces), and a move made between them would read
+// as two holders; so both holds only the directors known to serve at the
+// moment of the last one's answer: the last, if it serves, and every
+// other that served both before and after it (no holder stops and starts
+// again within a sample).
+func (s *Site) sampleServing() (on, both []string) {
+	first := make([]bool, len(Directors))
+	for i, d := range Directors {
+		if first[i] = s.Serves(d); first[i] {
+			on = append(on, d)
+		}
+	}
+	last := len(Directors) - 1
+	for i, d := range Directors[:last] {
+		if first[i] && s.Serves(d) {
+			both = append(both, d)
+		}
+	}
+	if first[last] {
+		both = append(both, Directors[last])
+	}
+	return on, both
 }
 
 // Dark returns the stretches so far in which no director served the VIP
