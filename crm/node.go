@@ -385,53 +385,81 @@ func (n *Node) loop() {
 	warned := map[string]bool{}
 	holders := map[string]string{}
 	lastWarnCheck := time.Time{}
-	lastFull := time.Time{}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	alive := n.aliveEvery()
+	clock := passClock{alive: n.aliveEvery()}
 	full := true
 	for {
 		now := time.Now()
-		var wake time.Time
 		if full {
-			wake = n.decide()
-			lastFull = time.Now()
-			if lastFull.Sub(lastWarnCheck) >= time.Second {
-				lastWarnCheck = lastFull
+			wake := n.decide()
+			now = time.Now()
+			clock.passed(now, wake)
+			if now.Sub(lastWarnCheck) >= time.Second {
+				lastWarnCheck = now
 				n.logNewWarnings(warned)
 				n.logHolders(holders)
 			}
-			now = lastFull
 		}
 		n.lastPass.Store(now.UnixNano())
-		next := now.Add(alive)
-		due := func(t time.Time) {
-			if !t.IsZero() && t.Before(next) {
-				next = t
-			}
-		}
-		due(wake)
-		due(lastFull.Add(restEvery))
-		if until, ok := n.Lease(); ok {
-			// The lease's end is a deadline of its own: a group must stop
-			// when the lease lapses, not at the next event.
-			due(until.Add(time.Millisecond))
-		}
-		timer.Reset(max(time.Until(next), 0))
+		until, ok := n.Lease()
+		timer.Reset(max(clock.next(now, until, ok).Sub(time.Now()), 0))
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.wake:
 			full = true
 		case <-timer.C:
-			// A full pass when a deadline came, not for a liveness
-			// stamp; a lease that was renewed meanwhile is no deadline.
-			full = !wake.IsZero() && !time.Now().Before(wake) || time.Since(lastFull) >= restEvery
-			if until, ok := n.Lease(); !ok && n.holdsAny() || ok && !time.Now().Before(until) {
-				full = true
-			}
+			until, ok := n.Lease()
+			full = clock.due(time.Now(), until, ok, n.holdsAny())
 		}
 	}
+}
+
+// passClock keeps the loop's times between passes: the last full pass
+// and the time it waits for (its Wake).
+type passClock struct {
+	alive    time.Duration // how often the liveness stamp is made
+	lastFull time.Time
+	wake     time.Time // zero: none
+}
+
+// passed records a full pass ending at now that waits for wake.
+func (c *passClock) passed(now, wake time.Time) { c.lastFull, c.wake = now, wake }
+
+// next is when the loop wakes next after now, with the lease (if ok)
+// ending at until: the liveness stamp, the pass's wake, the safety net's
+// full pass and the lease's end, whichever comes first.
+func (c *passClock) next(now, until time.Time, ok bool) time.Time {
+	next := now.Add(c.alive)
+	due := func(t time.Time) {
+		if !t.IsZero() && t.Before(next) {
+			next = t
+		}
+	}
+	due(c.wake)
+	due(c.lastFull.Add(restEvery))
+	if ok {
+		// The lease's end is a deadline of its own: a group must stop
+		// when the lease lapses, not at the next event.
+		due(until.Add(time.Millisecond))
+	}
+	return next
+}
+
+// due says whether the timer's wakeup at now calls for a full pass (a
+// deadline came), not only a liveness stamp. A lease renewed meanwhile is
+// no deadline; a lease lapsed while something here may run is one.
+func (c *passClock) due(now, until time.Time, ok, holds bool) bool {
+	switch {
+	case !c.wake.IsZero() && !now.Before(c.wake):
+		return true
+	case now.Sub(c.lastFull) >= restEvery:
+		return true
+	case !ok && holds, ok && !now.Before(until):
+		return true
+	}
+	return false
 }
 
 // restEvery is the longest the loop goes without a full pass.

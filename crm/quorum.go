@@ -41,6 +41,7 @@ type quorum struct {
 	lastTick, trustFrom time.Time
 	renewing            bool      // the leader's renewal loop runs
 	handedAt            time.Time // the last leadership transfer to a witness
+	busy                bool      // the last pass planned proposals or waits for a time
 	anchor              time.Time // follower: send time of its newest heartbeat the leader acknowledged while it had caught up
 	vouched             time.Time // the newest anchor a quorum of vouchers gave (crm/vouch.go)
 	leaderSince         time.Time
@@ -400,7 +401,7 @@ func (q *quorum) handToWitness(now time.Time, valid bool) {
 		return
 	}
 	q.mu.Lock()
-	if now.Sub(q.leaderSince) < q.timing.Deadtime || now.Sub(q.handedAt) < handEvery || len(q.pending) > 0 {
+	if now.Sub(q.leaderSince) < q.timing.Deadtime || now.Sub(q.handedAt) < handEvery || len(q.pending) > 0 || q.busy {
 		q.mu.Unlock()
 		return
 	}
@@ -476,6 +477,12 @@ func (q *quorum) decide() time.Time {
 	v := q.view(now, isLeader, valid)
 	plan := PlanQuorum(v)
 	q.apply(v, plan)
+	q.mu.Lock()
+	// A leader with proposals to make or a time to wait for keeps leading
+	// until it is done: handing over would make the witness wait
+	// NewLeaderWait before it may act.
+	q.busy = len(plan.Proposals) > 0 || !plan.Wake.IsZero()
+	q.mu.Unlock()
 	// Without a lease, the next leader heartbeat that renews it matters;
 	// with a request pending, every peer's progress does.
 	n.mu.Lock()
@@ -738,10 +745,22 @@ func (q *quorum) propose(key string, c Command) bool {
 	f := q.raft.Apply(b, q.timing.HeartbeatTimeout*4)
 	go func() {
 		err := f.Error()
-		if err == nil {
-			if r, ok := f.Response().(applyResult); ok {
-				err = r.err
-			}
+		if err != nil {
+			// Refused by raft (a leadership transfer under way,
+			// leadership lost), most often at once: proposing again at
+			// the next pass would spin the loop until raft accepts; try
+			// again a keepalive later.
+			q.n.log.Debug(fmt.Sprintf("Proposal %s not applied: %v", key, err), "node", q.n.cfg.Name)
+			time.AfterFunc(q.retryEvery(), func() {
+				q.mu.Lock()
+				delete(q.pending, key)
+				q.mu.Unlock()
+				q.n.poke()
+			})
+			return
+		}
+		if r, ok := f.Response().(applyResult); ok {
+			err = r.err
 		}
 		q.mu.Lock()
 		delete(q.pending, key)
@@ -759,6 +778,10 @@ func (q *quorum) propose(key string, c Command) bool {
 	}()
 	return true
 }
+
+// retryEvery is how long a refused proposal waits before it is made
+// again.
+func (q *quorum) retryEvery() time.Duration { return max(q.n.ha.Keepalive, 10*time.Millisecond) }
 
 // nodeCameUp is called on heartbeat node-up events.
 func (q *quorum) nodeCameUp(node string) {

@@ -282,7 +282,8 @@ func (s *Script) run(ctx context.Context, op string, timeout time.Duration) (scr
 	}
 	defer stderr.Close()
 
-	cmd := normalprio.Command(ctx, s.path, append(slices.Clone(s.args), op)...)
+	args := append(slices.Clone(s.args), op)
+	cmd := normalprio.Command(ctx, s.path, args...)
 	cmd.Env = s.env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	setProcessGroup(cmd)
@@ -301,7 +302,7 @@ func (s *Script) run(ctx context.Context, op string, timeout time.Duration) (scr
 	if op == "status" {
 		level = slog.LevelDebug
 	}
-	s.log.Log(context.Background(), level, "Running "+strings.Join(append([]string{s.path}, cmd.Args[1:]...), " "), "resource", s.name, "op", op)
+	s.log.Log(context.Background(), level, "Running "+strings.Join(append([]string{s.path}, args...), " "), "resource", s.name, "op", op)
 	began := time.Now()
 	werr := cmd.Run()
 	took := time.Since(began)

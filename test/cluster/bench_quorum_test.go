@@ -5,6 +5,8 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -184,6 +186,14 @@ func hbgoLeaderCrash(b *testing.B, tm hbgoTiming, runs int) row {
 		}
 		r.took = append(r.took, gap)
 		r.leader = append(r.leader, e.d)
+		if os.Getenv("HBGO_BENCH_SLOWLOG") != "" && gap > time.Second {
+			// For the developers: what the survivors said around a slow run.
+			// On stderr: a benchmark's own log is cut to a few lines.
+			for _, n := range []string{survivor, "w"} {
+				lines := strings.Split(l.DaemonLog(n), "\n")
+				fmt.Fprintf(os.Stderr, "run %d took %v; %s's log:\n%s\n", i, gap, n, strings.Join(lines[max(len(lines)-80, 0):], "\n"))
+			}
+		}
 		r.start = append(r.start, l.waitStart(benchGroup[victim], survivor, t0))
 		l.reboot(victim)
 		l.waitHome(tm.settle)
