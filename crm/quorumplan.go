@@ -320,6 +320,31 @@ func (p *planner) ineligible(node string, i int) string {
 
 func (p *planner) eligible(node string, i int) bool { return p.ineligible(node, i) == "" }
 
+// standbyOnly: the one reason node cannot keep group i is its own
+// standby request (not a shutdown, a failure or a lost lease).
+func (p *planner) standbyOnly(node string, i int) bool {
+	if !p.requestCovers(node, i, RequestStandby) {
+		return false
+	}
+	c := p.claims[node]
+	c0 := *c
+	c0.Request = RequestNone
+	p.claims[node] = &c0
+	free := p.ineligible(node, i) == ""
+	p.claims[node] = c
+	return free
+}
+
+// elsewhere: a director other than node could run group i now.
+func (p *planner) elsewhere(node string, i int) bool {
+	for _, d := range p.v.Directors {
+		if d != node && p.eligible(d, i) {
+			return true
+		}
+	}
+	return false
+}
+
 // homeComing: the home was heard recently and lacks only its lease (it
 // has not heard from the leader yet); placing the group elsewhere now
 // would move it twice.
@@ -398,6 +423,11 @@ func (p *planner) lead() ([]Proposal, []Unplaced) {
 		if a.Owner != "" {
 			why := p.ineligible(a.Owner, i)
 			keep := why == ""
+			if !keep && p.standbyOnly(a.Owner, i) && !p.elsewhere(a.Owner, i) {
+				// An operator's standby with nowhere to go: the request
+				// is refused (impossible), the group stays.
+				keep = true
+			}
 			if keep && fb && a.Owner != home && a.Failback && !p.requestCovers(a.Owner, i, RequestTakeover) {
 				if r := p.ineligible(home, i); r == "" {
 					keep, why = false, "its home "+home+" can run it again"

@@ -463,6 +463,26 @@ func TestPlanQuorumRequestsAtTheLeader(t *testing.T) {
 		},
 		proposals: []string{"assign g0 B e3 (its home A cannot run it)"},
 	}, {
+		name: "standby with nowhere to go: nothing is revoked",
+		setup: func(v *QuorumView) {
+			qpSettled(v)
+			qpDead(v, "B", time.Minute)
+			qpAssign(v, "g1", "A", 3)
+			qpRuns(v, "A", 1, ClaimRunning, 3)
+			qpRequest(v, "A", RequestStandby, ScopeAll)
+		},
+	}, {
+		name: "shutting down with nowhere to go: revoked all the same",
+		setup: func(v *QuorumView) {
+			qpSettled(v)
+			qpDead(v, "B", time.Minute)
+			qpAssign(v, "g1", "A", 3)
+			qpRuns(v, "A", 1, ClaimRunning, 3)
+			qpRequest(v, "A", RequestStandby, ScopeAll)
+			qpClaims(v, "A").Flags |= FlagLeaving
+		},
+		proposals: []string{"revoke g0 from A e2: it is shutting down", "revoke g1 from A e4: it is shutting down"},
+	}, {
 		name:      "standby local covers only the node's own groups",
 		setup:     func(v *QuorumView) { qpSettled(v); qpRequest(v, "B", RequestStandby, ScopeLocal) },
 		proposals: []string{"revoke g1 from B e2: it asked to give the group away"},
