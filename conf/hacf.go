@@ -1114,6 +1114,22 @@ func (p *hacfParser) finish() {
 			}
 		}
 	}
+	// Two-node mode: a director's lease lasts the ack lease (deadtime less
+	// a tenth, at least 20ms) from the send time of its newest heartbeat
+	// the peer acknowledged, and the next acknowledgement comes a
+	// keepalive and a half after that (the second director sends half a
+	// keepalive after the first). Less than 20ms to spare, and a busy
+	// machine darkens the VIP now and then.
+	if len(c.Nodes) == 2 && len(c.Witnesses) == 0 && c.Keepalive > 0 && c.Deadtime > c.Keepalive {
+		const spare = 20 * time.Millisecond
+		lease := c.Deadtime - max(c.Deadtime/10, 20*time.Millisecond)
+		renew := c.Keepalive * 3 / 2
+		if left := lease - renew; left < spare {
+			need := max(renew+spare+20*time.Millisecond, (renew+spare)*10/9)
+			need = (need + 10*time.Millisecond - 1) / (10 * time.Millisecond) * (10 * time.Millisecond)
+			p.warnf(p.atLater("deadtime", "keepalive"), "two-node mode at keepalive %s and deadtime %s: a director's lease (the ack lease %s) is renewed with %s to spare, a keepalive and a half after the heartbeat it counts from: on a busy machine the VIP will go dark now and then; raise deadtime to %s or more", hacfDur(c.Keepalive), hacfDur(c.Deadtime), hacfDur(lease), hacfDur(max(left, 0)), hacfDur(need))
+		}
+	}
 	// Quorum mode without a witness: any director may lead the placement
 	// log, and when the leader crashes its groups wait for an election
 	// (up to twice raft's heartbeat timeout, max(deadtime, 100ms)) and

@@ -26,6 +26,26 @@ func TestHACFSlowLeaderFailover(t *testing.T) {
 	}
 }
 
+// TestHACFTwoNodeLeaseSpare: two-node leases need room to be renewed.
+func TestHACFTwoNodeLeaseSpare(t *testing.T) {
+	for _, c := range []struct{ text, warn string }{
+		{"keepalive 30ms\ndeadtime 90ms\nbcast eth0\nnode a b\nauto_failback on\n", ""},
+		{"keepalive 100ms\ndeadtime 300ms\nbcast eth0\nnode a b\nauto_failback on\n", ""},
+		// With a witness the raft lease applies.
+		{"keepalive 20ms\ndeadtime 60ms\nbcast eth0\nnode a b\nwitness w\nauto_failback on\n", ""},
+		{"keepalive 20ms\ndeadtime 60ms\nbcast eth0\nnode a b\nauto_failback on\n",
+			"ha.cf:2: warning: two-node mode at keepalive 20ms and deadtime 60ms: a director's lease (the ack lease 40ms) is renewed with 10ms to spare, a keepalive and a half after the heartbeat it counts from: on a busy machine the VIP will go dark now and then; raise deadtime to 70ms or more"},
+		{"keepalive 200ms\ndeadtime 350ms\nbcast eth0\nnode a b\nauto_failback on\n",
+			"ha.cf:2: warning: two-node mode at keepalive 200ms and deadtime 350ms: a director's lease (the ack lease 315ms) is renewed with 15ms to spare, a keepalive and a half after the heartbeat it counts from: on a busy machine the VIP will go dark now and then; raise deadtime to 360ms or more"},
+	} {
+		var ds Diags
+		ParseHACF("ha.cf", []byte(c.text), &ds)
+		if got := strings.TrimSpace(ds.String()); got != c.warn {
+			t.Errorf("%q:\ngot  %q\nwant %q", c.text, got, c.warn)
+		}
+	}
+}
+
 func TestHACFSerialBudget(t *testing.T) {
 	cases := []struct {
 		text string

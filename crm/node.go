@@ -172,10 +172,17 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 			return nil, err
 		}
 	}
+	// Two-node leases count from the peer's acknowledgements: the second
+	// director sends half a keepalive after the first, so that each
+	// hears the other's acknowledgement within about half a keepalive.
+	follow := ""
+	if n.mode == ModeTwoNode && len(ha.Nodes) == 2 && ha.Nodes[1] == cfg.Name {
+		follow = ha.Nodes[0]
+	}
 	n.layer, err = heartbeat.StartLayer(heartbeat.LayerConfig{
 		Node: cfg.Name, HA: ha, Key: key, StateDir: cfg.StateDir, Role: n.role, Version: cfg.Version,
 		Digests: c.Digests, Logger: n.log, OnEvent: n.onEvent, Links: cfg.Links,
-		GossipDial: cfg.Dial, App: n.appState, OnApp: n.onApp,
+		GossipDial: cfg.Dial, App: n.appState, OnApp: n.onApp, Follow: follow,
 	})
 	if err != nil {
 		n.cancel()

@@ -121,17 +121,21 @@ func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook, t Timing) time.Time {
 	return sent
 }
 
-// twoNodeLease is until when a two-node director may hold its groups:
-// TwoNodeLease after its last pass (a frozen daemon goes dark before its
-// peer sees it dead) and, while the peer is heard, AckLease after the
-// anchor of the peer's acknowledgements (one-way loss: we hear it, it
-// hears us no more).
+// twoNodeLease is until when a two-node director may hold its groups.
+// While the peer is heard it is AckLease after the anchor of the peer's
+// acknowledgements: the peer heard us at the anchor or later, so it
+// declares us dead no sooner than a deadtime after it (one-way loss ends
+// the lease: we hear the peer, it hears us no more; a frozen daemon
+// renews nothing and goes dark at the same time). With the peer not
+// heard there is nothing acknowledged: TwoNodeLease after the last
+// heartbeat sent, so that a frozen daemon goes dark on its own.
+//
+// The acknowledged lease alone is safe, and it is not shortened by the
+// time since the last send: the two together left a keepalive of slack
+// at deadtime = 3 x keepalive, which the jitter of a busy machine ate.
 func twoNodeLease(t Timing, lastPass time.Time, peerAlive bool, e peerEntry, nonces *nonceBook, myIndex int) time.Time {
-	until := lastPass.Add(t.TwoNodeLease)
 	if peerAlive && e.claims != nil && !e.alien {
-		if acked := ackAnchor(e, ackOf(e.claims, myIndex), nonces, t).Add(t.AckLease); acked.Before(until) {
-			until = acked
-		}
+		return ackAnchor(e, ackOf(e.claims, myIndex), nonces, t).Add(t.AckLease)
 	}
-	return until
+	return lastPass.Add(t.TwoNodeLease)
 }

@@ -43,6 +43,15 @@ type Config struct {
 	// numbering. It is called with the instance's lock held and must not
 	// block.
 	OnApp func(node string, gen uint64, app []byte, at time.Time)
+	// Follow, when set, names the peer whose heartbeats set this node's
+	// sending phase: it sends half a keepalive after each of them, so
+	// that each of the two hears the other within about half a keepalive
+	// of its own heartbeat. A two-node cluster's leases count from the
+	// peer's acknowledgement of a heartbeat; with free-running senders
+	// one of the two could wait nearly a whole keepalive longer for it.
+	// Intervals stay between half a keepalive and a keepalive and an
+	// eighth (the peer's jitter).
+	Follow string
 }
 
 // ClusterID identifies a cluster by its member names, so that two clusters
@@ -94,6 +103,9 @@ type Heartbeat struct {
 
 	events chan Event
 	kick   chan struct{} // wakes the senders (leave)
+	// nudges: a heartbeat of the followed peer arrived; each sender
+	// moves its next heartbeat.
+	nudges map[string]chan struct{}
 	rearm  chan struct{} // a heartbeat changed a state: the tracker's next due time moved
 }
 
@@ -151,7 +163,11 @@ func New(cfg Config) (*Heartbeat, error) {
 		events:   make(chan Event, 1024),
 		kick:     make(chan struct{}),
 		rearm:    make(chan struct{}, 1),
+		nudges:   map[string]chan struct{}{},
 		counters: Counters{Links: map[string]LinkCounters{}, Dropped: map[string]uint64{}},
+	}
+	for _, l := range cfg.Links {
+		h.nudges[l.Name()] = make(chan struct{}, 1)
 	}
 	var peers []string
 	for _, p := range cfg.Peers {
@@ -240,16 +256,49 @@ func (h *Heartbeat) Leave() {
 }
 
 func (h *Heartbeat) sendLoop(ctx context.Context, l Link) {
-	t := time.NewTicker(h.cfg.Timing.Keepalive)
-	defer t.Stop()
+	k := h.cfg.Timing.Keepalive
+	last := time.Now()
 	h.sendOne(l)
+	due := last.Add(k)
+	t := time.NewTimer(k)
+	defer t.Stop()
+	nudge := h.nudges[l.Name()]
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			last = time.Now()
 			h.sendOne(l)
+			// A keepalive after the time this one was due, as a ticker
+			// would, unless it went out more than a keepalive late.
+			if due = due.Add(k); !due.After(last) {
+				due = last.Add(k)
+			}
+		case <-nudge:
+			// Half a keepalive after the followed peer's heartbeat
+			// (arrived just now), a whole number of its keepalives
+			// apart, with the interval at least half a keepalive and
+			// at most an eighth of one more than a keepalive (the
+			// peer's own jitter). When no such time is left the next
+			// heartbeat goes as early as it may: the phase moves by
+			// up to half a keepalive a round until it is right.
+			next := time.Now().Add(k / 2)
+			for next.After(last.Add(k + k/8)) {
+				next = next.Add(-k)
+			}
+			if lo := last.Add(k / 2); next.Before(lo) {
+				next = lo
+			}
+			due = next
 		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(max(time.Until(due), 0))
 	}
 }
 
@@ -348,6 +397,14 @@ func (h *Heartbeat) receive(link string, b []byte, from string) {
 			h.log.Warn(fmt.Sprintf("Dropped heartbeat on %s from %s: %v (%d dropped for %s so far)", link, from, err, h.counters.Dropped[reason], reason), "suppressed", n)
 		}
 		return
+	}
+	if p.Node == h.cfg.Follow && h.cfg.Follow != "" {
+		for _, c := range h.nudges {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
 	}
 	h.services[p.Node] = p.Services
 	h.apps[p.Node] = p.App

@@ -38,6 +38,8 @@ type LayerConfig struct {
 	// GossipDial is passed to GossipConfig.Dial (tests running several
 	// nodes in one process).
 	GossipDial func(network, addr string, timeout time.Duration) (net.Conn, error)
+	// Follow: see Config.Follow.
+	Follow string
 }
 
 // Layer is a running heartbeat layer: the heartbeat instance on every
@@ -109,6 +111,7 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 		Signer:     SignerFor(lc.Key),
 		Generation: gen, Timing: TimingOf(ha), Links: links, Services: services,
 		Logger: lc.Logger, OnEvent: l.onEvent, App: lc.App, OnApp: lc.OnApp,
+		Follow: lc.Follow,
 	}
 	if l.HB, err = New(hbcfg); err != nil {
 		closeLinks()

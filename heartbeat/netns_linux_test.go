@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -413,5 +414,67 @@ func TestNetnsIPv6Media(t *testing.T) {
 	})
 	if got := v1.layer.Addr; !got.Is6() {
 		t.Fatalf("cluster address of an IPv6-only node: %v", got)
+	}
+}
+
+// TestNetnsFollowPhase: a node that follows a peer sends half a keepalive
+// after the peer's heartbeats, on every link; started together, the two
+// would otherwise send at nearly the same moments.
+func TestNetnsFollowPhase(t *testing.T) {
+	hosts := twoSegments(t, "n1", "n2")
+	ha := parseHA(t, haTimings+"bcast eth0 eth1\nnode n1 n2\n")
+	const k = 100 * time.Millisecond
+	var mu sync.Mutex
+	sends := map[string][]time.Time{}
+	start := func(host *netns.Host, name, follow string) {
+		err := host.Do(func() error {
+			l, err := heartbeat.StartLayer(heartbeat.LayerConfig{
+				Node: name, HA: ha, Key: testKey, StateDir: t.TempDir(),
+				Role: "director", Version: "test", NoGossip: true, Follow: follow,
+				Logger: slog.New(slog.NewTextHandler(testWriter{t, name}, nil)),
+				App: func() []byte {
+					mu.Lock()
+					sends[name] = append(sends[name], time.Now())
+					mu.Unlock()
+					return nil
+				},
+			})
+			if err == nil {
+				t.Cleanup(func() { l.Stop(false) })
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	start(hosts[0], "n1", "")
+	start(hosts[1], "n2", "n1")
+	time.Sleep(3 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	first := sends["n1"][0].Add(time.Second) // settled
+	var offsets []time.Duration
+	for _, s := range sends["n2"] {
+		if s.Before(first) {
+			continue
+		}
+		// The newest heartbeat of n1 before this one of n2.
+		var prev time.Time
+		for _, a := range sends["n1"] {
+			if a.Before(s) {
+				prev = a
+			}
+		}
+		offsets = append(offsets, s.Sub(prev))
+	}
+	if len(offsets) < 20 {
+		t.Fatalf("n2 sent %d heartbeats in the last two seconds", len(offsets))
+	}
+	slices.Sort(offsets)
+	med := offsets[len(offsets)/2]
+	t.Logf("n2 sends %v after n1 (median of %d; min %v, max %v)", med, len(offsets), offsets[0], offsets[len(offsets)-1])
+	if med < k/2-k/5 || med > k/2+k/5 {
+		t.Fatalf("n2 sends %v after n1, want about %v", med, k/2)
 	}
 }
