@@ -82,7 +82,7 @@ type Node struct {
 	intents    intents         // two-node handshake; its lock also orders claims with nonces
 	mayRun     []atomic.Bool   // per group: the last decision lets it run here (GroupLease)
 	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
-	unacked    bool            // two-node: the peer's claims did not acknowledge us, as last logged
+	unacked    int             // two-node: the peer's claims did not acknowledge us (1; 2: and it is silent), as last logged
 	raftCommit atomic.Uint64   // leader's commit index, sent in claims
 	logIndex   atomic.Uint64   // quorum mode: log position and vouches, sent in claims
 	logTerm    atomic.Uint64
@@ -525,13 +525,25 @@ func (n *Node) decideTwoNode() time.Time {
 	now := time.Now()
 	v := n.twoNodeView(now)
 	n.noteAlien(v.Peer, v.PeerAlien)
-	if unacked := v.PeerAlive && v.PeerClaims != nil && !v.Acked; unacked != n.unacked {
-		n.unacked = unacked
-		if unacked {
-			n.log.Warn(fmt.Sprintf("%s hears us no more (its heartbeats do not acknowledge ours): stopping every group here before its deadtime can end", v.Peer), "node", n.cfg.Name)
-		} else {
-			n.log.Info(fmt.Sprintf("%s hears us again", v.Peer), "node", n.cfg.Name)
+	unacked := 0
+	if v.PeerAlive && v.PeerClaims != nil && !v.Acked {
+		unacked = 1
+		if v.PeerSilent {
+			unacked = 2
 		}
+	}
+	if unacked != n.unacked {
+		switch unacked {
+		case 1:
+			n.log.Warn(fmt.Sprintf("%s hears us no more (its heartbeats do not acknowledge ours): stopping every group here before its deadtime can end", v.Peer), "node", n.cfg.Name)
+		case 2:
+			n.log.Warn(fmt.Sprintf("%s is silent since its last acknowledgement of our heartbeats: the lease has ended and the VIPs here are dark; the groups stay until it is heard again or declared dead", v.Peer), "node", n.cfg.Name)
+		default:
+			if v.PeerAlive {
+				n.log.Info(fmt.Sprintf("%s hears us again", v.Peer), "node", n.cfg.Name)
+			}
+		}
+		n.unacked = unacked
 	}
 	for i, r := range n.runners {
 		// A failed start is forgotten once the peer runs the group, or

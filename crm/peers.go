@@ -28,6 +28,10 @@ type peerEntry struct {
 	startEst time.Time
 	claims   *Claims   // newest claims of gen; nil before the first decodable one
 	at       time.Time // arrival of claims
+	// ackAt[i] is the arrival of the first claims that carried the
+	// current claims.Acks[i]: the peer's heartbeats since then, if any
+	// came a while later, acknowledge nothing newer of voter i.
+	ackAt []time.Time
 	// alien: the newest heartbeat of gen carries claims that cannot be
 	// compared with ours (another group layout, or another claims
 	// version).
@@ -72,7 +76,14 @@ func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) (new
 	}
 	alien := c.Layout != b.layout
 	changed = e.claims == nil || alien != e.alien || !c.sameState(e.claims)
-	e.claims, e.at, e.alien = c, at, alien
+	ackAt := make([]time.Time, len(c.Acks))
+	for i, a := range c.Acks {
+		ackAt[i] = at
+		if e.claims != nil && i < len(e.claims.Acks) && i < len(e.ackAt) && e.claims.Acks[i] == a {
+			ackAt[i] = e.ackAt[i]
+		}
+	}
+	e.claims, e.at, e.alien, e.ackAt = c, at, alien, ackAt
 	return true, changed
 }
 

@@ -85,3 +85,38 @@ func TestNonceBookSince(t *testing.T) {
 		t.Fatal("sentAt of a nonce not sent")
 	}
 }
+
+// TestPeerSilent: a peer is silent when its newest heartbeat belongs to
+// the round that first brought its newest acknowledgement of ours; a
+// later round that acknowledges nothing newer says it is alive and does
+// not hear us.
+func TestPeerSilent(t *testing.T) {
+	const k = 100 * time.Millisecond
+	t0 := time.Unix(100, 0)
+	b := newPeerBook(7)
+	nonce := uint32(0)
+	hear := func(ack uint32, at time.Duration) peerEntry {
+		nonce++
+		c := &Claims{Layout: 7, Nonce: nonce, Acks: []uint32{ack, 0}, Groups: []Claim{{State: ClaimRunning}}}
+		b.offer("p", 1, c.Encode(nil), t0.Add(at))
+		return b.get("p")
+	}
+	steps := []struct {
+		ack    uint32
+		at     time.Duration
+		silent bool
+	}{
+		{0, 0, false},                      // acknowledges nothing yet
+		{5, 100 * time.Millisecond, true},  // a new acknowledgement
+		{5, 102 * time.Millisecond, true},  // the same round on another link
+		{6, 200 * time.Millisecond, true},  // the next round, a newer one
+		{6, 300 * time.Millisecond, false}, // a round later, nothing newer
+		{7, 400 * time.Millisecond, true},
+	}
+	for i, s := range steps {
+		e := hear(s.ack, s.at)
+		if got := peerSilent(e, 0, k); got != s.silent {
+			t.Errorf("step %d (ack %d at %v): silent %v, want %v", i, s.ack, s.at, got, s.silent)
+		}
+	}
+}

@@ -90,7 +90,8 @@ type simRunner struct {
 	leftover bool // resources left running by a killed daemon
 	sweeping bool // stopping what a former run left (its VIP is dark: no lease yet)
 	// blind: the pass that last let the group run here had not heard the
-	// peer for deadtime. Two blind holders are two-node mode's known
+	// peer for deadtime, or kept it while the peer was silent since its
+	// last acknowledgement (TwoNodeView.PeerSilent). Two blind holders are two-node mode's known
 	// limit (each side heard nothing of the other for deadtime), even if
 	// a heartbeat got through between their two passes.
 	blind bool
@@ -538,8 +539,15 @@ func (n *simNode) pass() {
 		n.restless = n.restless || f != 0
 	}
 	for i, r := range n.runners {
-		if ds[i].Run && !n.mayRun[i] {
+		switch {
+		case ds[i].Run && !n.mayRun[i]:
 			r.blind = !v.PeerAlive
+		case ds[i].Run && v.PeerAlive && !v.Acked && v.PeerSilent:
+			// Kept through a silence: blind as one started with the
+			// peer dead.
+			r.blind = true
+		case ds[i].Run && v.PeerAlive && v.Acked:
+			r.blind = false
 		}
 		n.mayRun[i] = ds[i].Run
 		if r.want != ds[i].Run {

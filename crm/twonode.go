@@ -61,6 +61,11 @@ type TwoNodeView struct {
 	// enough that the peer cannot have declared us dead (see
 	// Timing.AckLease).
 	Acked bool
+	// PeerSilent: nothing came from the peer since the heartbeats that
+	// brought its newest acknowledgement of ours (a peer that is alive
+	// but no longer hears us goes on sending, acknowledging nothing
+	// newer; one that crashed or cannot reach us sends nothing).
+	PeerSilent bool
 	// IntentAcked[i]: the peer's newest claims acknowledge a heartbeat of
 	// ours that announced our intent for group i (sent after the intent
 	// began, which has lasted since).
@@ -177,6 +182,17 @@ func (v *TwoNodeView) Decide(i int) Decision {
 		return Decision{Run: iHold}
 	}
 	if !v.Acked {
+		if v.PeerSilent {
+			// Silent since its last acknowledgement: crashed, or cut
+			// off both ways. The lease has ended (the gate darkens
+			// the VIPs); what runs here stays until the peer is heard
+			// again or declared dead, so that a peer's crash does not
+			// restart the survivor's groups. Cut off both ways, a
+			// peer that declares us dead runs our groups too: the
+			// split brain of two nodes that hear nothing of each
+			// other.
+			return Decision{Run: iHold}
+		}
 		// It hears us no more: it may declare us dead before we hear
 		// from it again. Stop before its deadtime can end.
 		return Decision{}

@@ -47,6 +47,7 @@ func buildTwoNodeView(in twoNodeInput, nonces *nonceBook) *TwoNodeView {
 		ack := ackOf(v.PeerClaims, in.MyIndex)
 		t := DeriveTiming(in.HA)
 		v.Acked = in.Now.Before(ackAnchor(in.PeerEntry, ack, nonces, t).Add(t.AckLease))
+		v.PeerSilent = peerSilent(in.PeerEntry, in.MyIndex, t.Keepalive)
 		for i := range v.IntentAcked {
 			v.IntentAcked[i] = nonces.since(ack, in.IntentFrom[i])
 		}
@@ -81,6 +82,18 @@ func overlayIntents(groups []Claim, from []uint32) {
 			groups[i].State = ClaimIntent
 		}
 	}
+}
+
+// peerSilent: the peer's newest heartbeat came less than half a keepalive
+// after the first that carried its newest acknowledgement of ours, so it
+// belongs to the same round: the peer has sent nothing since (a later
+// round, acknowledging nothing newer, would say it is alive and does not
+// hear us). A peer that acknowledged nothing of this run is not silent.
+func peerSilent(e peerEntry, myIndex int, keepalive time.Duration) bool {
+	if e.claims == nil || ackOf(e.claims, myIndex) == 0 || myIndex >= len(e.ackAt) {
+		return false
+	}
+	return e.at.Sub(e.ackAt[myIndex]) < keepalive/2
 }
 
 // ackOf is the newest nonce of voter idx that claims c acknowledge.

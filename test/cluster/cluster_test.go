@@ -49,6 +49,32 @@ func TestClusterTwoNodeCrashAndFailback(t *testing.T) {
 	c.CheckInvariant()
 }
 
+// TestClusterTwoNodeCrashKeepsSurvivorsGroups: when a director crashes,
+// the survivor's own group goes on running: its lease ends before the
+// peer is declared dead (its VIPs dark for that moment), but a peer
+// silent since its last acknowledgement may be dead, so nothing is
+// stopped. Keepalive 200ms leaves 100 ms for a late heartbeat before the
+// peer's last round would look like one of a peer alive but deaf to us.
+func TestClusterTwoNodeCrashKeepsSurvivorsGroups(t *testing.T) {
+	c := New(t, Spec{Directors: []string{"n1", "n2"}, Groups: []string{"n1 g1", "n2 g2"},
+		Timing: "keepalive 200ms\nwarntime 600ms\ndeadtime 1s\ninitdead 2\n"})
+	c.StartAll()
+	c.WaitOwner("g1", "n1", bound)
+	c.WaitOwner("g2", "n2", bound)
+	crashed := time.Now()
+	c.Crash("n1")
+	c.WaitOwner("g1", "n2", bound)
+	for _, r := range c.Records() {
+		if r.Node == "n2" && r.Group == "g2" && r.Op == "STOP" && r.At.After(crashed) {
+			t.Fatalf("n2 stopped its own g2 at %s after n1 crashed at %s", r.At.Format("15:04:05.000"), crashed.Format("15:04:05.000"))
+		}
+	}
+	if !strings.Contains(c.DaemonLog("n2"), "n1 is silent since its last acknowledgement") {
+		t.Errorf("n2 did not log the silence:\n%s", c.DaemonLog("n2"))
+	}
+	c.CheckInvariant()
+}
+
 func TestClusterTwoNodeNoFailback(t *testing.T) {
 	c := twoNode(t, "auto_failback off\n")
 	c.Crash("n1")
