@@ -82,9 +82,11 @@ type Node struct {
 	intents    intents         // two-node handshake; its lock also orders claims with nonces
 	mayRun     []atomic.Bool   // per group: the last decision lets it run here (GroupLease)
 	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
-	unacked    int             // two-node: the peer's claims did not acknowledge us (1; 2: and it is silent), as last logged
-	raftCommit atomic.Uint64   // leader's commit index, sent in claims
-	logIndex   atomic.Uint64   // quorum mode: log position and vouches, sent in claims
+	bellMu     sync.Mutex
+	leaseBell  chan struct{} // closed when the lease holds again (LeaseResumed)
+	unacked    int           // two-node: the peer's claims did not acknowledge us (1; 2: and it is silent), as last logged
+	raftCommit atomic.Uint64 // leader's commit index, sent in claims
+	logIndex   atomic.Uint64 // quorum mode: log position and vouches, sent in claims
 	logTerm    atomic.Uint64
 	vouch      atomic.Uint32
 	lastSent   atomic.Int64 // unix ns of the last heartbeat sent (two-node lease)
@@ -396,6 +398,7 @@ func (n *Node) loop() {
 	defer timer.Stop()
 	clock := passClock{alive: n.aliveEvery()}
 	full := true
+	leaseHeld := false
 	for {
 		now := time.Now()
 		if full {
@@ -410,6 +413,12 @@ func (n *Node) loop() {
 		}
 		n.lastPass.Store(now.UnixNano())
 		until, ok := n.Lease()
+		if ok != leaseHeld {
+			leaseHeld = ok
+			if ok {
+				n.ringLease()
+			}
+		}
 		timer.Reset(max(clock.next(now, until, ok).Sub(time.Now()), 0))
 		select {
 		case <-n.ctx.Done():
@@ -1043,6 +1052,26 @@ func (n *Node) Lease() (until time.Time, ok bool) {
 		return until, until.After(now)
 	}
 	return time.Time{}, false
+}
+
+// LeaseResumed gives a channel closed the next time the loop finds the
+// lease held after it was not (resources.Env.LeaseResumed).
+func (n *Node) LeaseResumed() <-chan struct{} {
+	n.bellMu.Lock()
+	defer n.bellMu.Unlock()
+	if n.leaseBell == nil {
+		n.leaseBell = make(chan struct{})
+	}
+	return n.leaseBell
+}
+
+func (n *Node) ringLease() {
+	n.bellMu.Lock()
+	defer n.bellMu.Unlock()
+	if n.leaseBell != nil {
+		close(n.leaseBell)
+		n.leaseBell = nil
+	}
 }
 
 // Leased reports whether this node's groups are held under a lease the

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -411,4 +412,56 @@ func TestGateRenewAfterLeaseNetns(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A VIP whose lease lapsed long enough for the kernel to drop its address
+// (a two-node survivor waiting for its silent peer's deadtime keeps its
+// groups) gets the address back, and is served, when the lease holds
+// again: at once when told (Env.LeaseResumed).
+func TestLeaseResumedAddsAddressBackNetns(t *testing.T) {
+	l := newVIPLab(t)
+	vip := netip.MustParseAddr("192.0.2.100")
+	const lease = 800 * time.Millisecond
+	tl := &testLease{}
+	tl.set(time.Now().Add(lease))
+	var bellMu sync.Mutex
+	bell := make(chan struct{})
+	resumed := func() <-chan struct{} {
+		bellMu.Lock()
+		defer bellMu.Unlock()
+		return bell
+	}
+	a := newAgent(t, "IPaddr::192.0.2.100/24/eth0", Env{Lease: tl.get, LeaseResumed: resumed, Logger: testLogger(t)})
+	t.Cleanup(func() { _ = in(t, l.d1, a.Stop) })
+	if err := in(t, l.d1, a.Start); err != nil {
+		t.Fatal(err)
+	}
+	renew := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			tl.set(time.Now().Add(lease))
+		}
+	}
+	renew(500 * time.Millisecond)
+	lapsed := time.Now()
+	for addrPresent(t, l.d1, vip) {
+		if time.Since(lapsed) > 10*time.Second {
+			t.Fatal("address still there 10 s after the lease lapsed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("address gone %v after the lease lapsed", time.Since(lapsed))
+	tl.set(time.Now().Add(lease))
+	bellMu.Lock()
+	close(bell)
+	bell = make(chan struct{})
+	bellMu.Unlock()
+	back := time.Now()
+	go renew(3 * time.Second)
+	for !addrPresent(t, l.d1, vip) || !served(t, l.d1, vip) {
+		if time.Since(back) > 2*time.Second {
+			t.Fatalf("address there %v, served %v, 2 s after the lease held again", addrPresent(t, l.d1, vip), served(t, l.d1, vip))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("served again %v after the lease held again", time.Since(back))
 }

@@ -326,11 +326,18 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 	defer wg.Wait()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	resumed := a.leaseBell
+	bell := resumed()
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
+			if bell == nil {
+				bell = resumed()
+			}
+		case <-bell:
+			bell = resumed()
 		}
 		until, ok := a.env.Lease()
 		if !ok || !time.Now().Before(until) {
@@ -340,6 +347,15 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 			lim.warn("lease renewal of the gate failed", err)
 		}
 	}
+}
+
+// leaseBell is the channel closed when the lease holds again (nil when
+// the agent is not told).
+func (a *VIPAgent) leaseBell() <-chan struct{} {
+	if a.env.LeaseResumed == nil {
+		return nil
+	}
+	return a.env.LeaseResumed()
 }
 
 // addrCheckEvery is how often a held VIP checks its address lifetime.
@@ -355,11 +371,17 @@ func (a *VIPAgent) renewLifetime(r *vipRun, every time.Duration, lim *logLimiter
 	// left: a check every quarter second is early enough.
 	t := time.NewTicker(max(every, addrCheckEvery))
 	defer t.Stop()
+	bell := a.leaseBell()
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
+			if bell == nil {
+				bell = a.leaseBell()
+			}
+		case <-bell:
+			bell = a.leaseBell()
 		}
 		if time.Until(expiry) >= addrRenewBelow {
 			continue
@@ -374,6 +396,29 @@ func (a *VIPAgent) renewLifetime(r *vipRun, every time.Duration, lim *logLimiter
 		switch {
 		case err != nil:
 			lim.warn("lease renewal: cannot list addresses", err)
+		case cur == nil && !expiry.IsZero() && !now.Before(expiry):
+			// Its lifetime ran out while the lease had lapsed (a
+			// two-node survivor keeps its groups through the moment
+			// between its lease's end and its silent peer's death):
+			// the address is this agent's to add back.
+			na, link, err := a.newAddr(r.nl)
+			if err != nil {
+				lim.warn("lease renewal: cannot add the address back", err)
+				continue
+			}
+			lft := addrLifetime(left)
+			na.ValidLft, na.PreferedLft = lft, lft
+			if err := r.nl.AddrAdd(link, na); err != nil {
+				lim.warn("lease renewal: cannot add the address back", err)
+				continue
+			}
+			expiry = now.Add(time.Duration(lft) * time.Second)
+			a.log.Info("address added again: its lifetime ran out while the lease had lapsed", "addr", describeAddr(na), "iface", link.Attrs().Name)
+			if r.ann != nil {
+				if err := r.ann.Burst(); err != nil {
+					a.log.Warn("announcement failed", "err", err)
+				}
+			}
 		case cur == nil:
 			// Gone: not added back behind the cluster's back; Status
 			// tells it.

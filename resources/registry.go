@@ -36,6 +36,11 @@ type Env struct {
 	// or frozen loses the resource without any process acting. nil means
 	// no lease (a node alone): resources are held until stopped.
 	Lease func() (until time.Time, ok bool)
+	// LeaseResumed, when set, gives a channel that is closed the next
+	// time the lease holds again after it lapsed (a two-node survivor
+	// once its silent peer is declared dead), so that a VIP's gate opens
+	// at once rather than at its next periodic renewal.
+	LeaseResumed func() <-chan struct{}
 	// Announce says how VIP agents announce their address (gratuitous
 	// ARP, neighbour advertisements): ha.cf's arp_count, arp_interval
 	// and arp_refresh. The zero value means Heartbeat's defaults.

@@ -153,6 +153,12 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 					}
 					return time.Time{}, false
 				}
+				genv.LeaseResumed = func() <-chan struct{} {
+					if ln := leaser.Load(); ln != nil {
+						return ln.LeaseResumed()
+					}
+					return nil
+				}
 			}
 			return resources.NewChain(g, genv, obs.chainOptions()...)
 		},
