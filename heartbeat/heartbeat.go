@@ -345,8 +345,19 @@ func (h *Heartbeat) sendOne(l Link) {
 
 func (h *Heartbeat) recvLoop(ctx context.Context, l Link) {
 	buf := make([]byte, MaxPacket+64)
+	stamped, _ := l.(StampedLink)
 	for {
-		n, from, err := l.Recv(buf)
+		var (
+			n    int
+			from string
+			age  time.Duration
+			err  error
+		)
+		if stamped != nil {
+			n, from, age, err = stamped.RecvStamped(buf)
+		} else {
+			n, from, err = l.Recv(buf)
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 				return
@@ -363,14 +374,15 @@ func (h *Heartbeat) recvLoop(ctx context.Context, l Link) {
 			}
 			continue
 		}
-		h.receive(l.Name(), buf[:n], from)
+		h.receive(l.Name(), buf[:n], from, age)
 	}
 }
 
-// receive handles one packet that arrived on the local link.
-func (h *Heartbeat) receive(link string, b []byte, from string) {
+// receive handles one packet that arrived on the local link age ago (the
+// kernel's stamp; 0 when the link gives none).
+func (h *Heartbeat) receive(link string, b []byte, from string, age time.Duration) {
 	p, err := h.cfg.Signer.Decode(b, h.cfg.Cluster)
-	now := h.now()
+	now := h.now().Add(-age)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c := h.counters.Links[link]

@@ -3,7 +3,10 @@
 // protection, and the liveness of every node and link.
 package heartbeat
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrClosed is returned by a Link's Recv after Close.
 var ErrClosed = errors.New("heartbeat: link closed")
@@ -22,6 +25,14 @@ type Link interface {
 	Recv(buf []byte) (n int, from string, err error)
 	// Close releases the medium; a blocked Recv returns ErrClosed.
 	Close() error
+}
+
+// StampedLink is a Link that also tells how long ago the kernel received
+// each packet, so that a packet that waited in a queue while the daemon
+// was frozen or starved is dated from its arrival.
+type StampedLink interface {
+	Link
+	RecvStamped(buf []byte) (n int, from string, age time.Duration, err error)
 }
 
 // MaxPacket bounds one heartbeat packet on every medium.

@@ -163,12 +163,18 @@ func (tr *Tracker) Heard(node, link string, status Status, restarted bool, now t
 		l = &linkLive{}
 		n.links[link] = l
 	}
-	l.last = now
+	// Packets are dated by their arrival (the kernel's stamp), and one
+	// read later may have arrived earlier on another link.
+	if now.After(l.last) {
+		l.last = now
+	}
 	if l.state != LinkUp {
 		l.state = LinkUp
 		evs = append(evs, Event{Kind: EventLinkUp, Node: node, Link: link, Time: now})
 	}
-	n.last = now
+	if now.After(n.last) {
+		n.last = now
+	}
 	n.late = false
 	if n.state != NodeUp {
 		n.state = NodeUp

@@ -478,3 +478,40 @@ func TestNetnsFollowPhase(t *testing.T) {
 		t.Fatalf("n2 sends %v after n1, want about %v", med, k/2)
 	}
 }
+
+// TestNetnsUDPStampsArrival: a heartbeat that waited in the socket's queue
+// (the daemon frozen) is dated from its arrival, by the kernel's stamp.
+func TestNetnsUDPStampsArrival(t *testing.T) {
+	hosts := twoSegments(t, "n1", "n2")
+	ha := parseHA(t, haTimings+"bcast eth0\nnode n1 n2\n")
+	open := func(h *netns.Host) heartbeat.Link {
+		var links []heartbeat.Link
+		if err := h.Do(func() (err error) { links, err = heartbeat.OpenMedia(ha); return err }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { links[0].Close() })
+		return links[0]
+	}
+	a, b := open(hosts[0]), open(hosts[1])
+	sb, ok := b.(heartbeat.StampedLink)
+	if !ok {
+		t.Fatalf("a UDP link (%T) gives no arrival stamps", b)
+	}
+	if err := a.Send([]byte("queued")); err != nil {
+		t.Fatal(err)
+	}
+	const wait = 300 * time.Millisecond
+	time.Sleep(wait)
+	buf := make([]byte, 1500)
+	n, _, age, err := sb.RecvStamped(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "queued" {
+		t.Fatalf("got %q", buf[:n])
+	}
+	t.Logf("read %v after sending: arrived %v before", wait, age)
+	if age < wait-50*time.Millisecond || age > wait+5*time.Second {
+		t.Fatalf("a packet queued %v is dated %v before its reading", wait, age)
+	}
+}

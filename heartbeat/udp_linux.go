@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"syscall"
+	"time"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -53,6 +55,10 @@ func listenOnDeviceNet(network, iface string, port int, broadcast bool) (*net.UD
 			if network != "udp4" {
 				_ = unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
 			}
+			// The kernel stamps each packet with its arrival: a packet
+			// that waited in the socket's queue (the daemon frozen or
+			// starved) counts from then, not from its reading.
+			_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 			if broadcast {
 				serr = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_BROADCAST, 1)
 			}
@@ -233,21 +239,49 @@ func (l *udpLink) Send(pkt []byte) error {
 }
 
 func (l *udpLink) Recv(buf []byte) (int, string, error) {
+	n, from, _, err := l.RecvStamped(buf)
+	return n, from, err
+}
+
+// RecvStamped implements StampedLink: the age is the time since the
+// kernel received the packet (SO_TIMESTAMPNS), 0 when it gave no stamp.
+func (l *udpLink) RecvStamped(buf []byte) (int, string, time.Duration, error) {
+	var oob [64]byte
 	for {
-		n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, from, err := l.conn.ReadMsgUDPAddrPort(buf, oob[:])
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				return 0, "", ErrClosed
+				return 0, "", 0, ErrClosed
 			}
 			// ICMP errors surface as read errors on Linux; they say
 			// nothing about our peers' liveness.
 			if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
 				continue
 			}
-			return 0, "", err
+			return 0, "", 0, err
 		}
-		return n, from.String(), nil
+		return n, from.String(), stampAge(oob[:oobn], time.Now()), nil
 	}
+}
+
+// stampAge reads the kernel's receive stamp (wall clock) from a socket's
+// control messages and says how long before now it was; 0 without a
+// stamp, and bounded to [0, 10s] so that a step of the wall clock cannot
+// make a packet look older than a queue could have kept it.
+func stampAge(oob []byte, now time.Time) time.Duration {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS || len(m.Data) < int(unsafe.Sizeof(unix.Timespec{})) {
+			continue
+		}
+		ts := *(*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+		age := now.Round(0).Sub(time.Unix(ts.Unix()))
+		return min(max(age, 0), 10*time.Second)
+	}
+	return 0
 }
 
 func (l *udpLink) Close() error { return l.conn.Close() }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -318,8 +319,19 @@ func (g *gate) Release(addr netip.Addr) error {
 
 // gateState reports, from the kernel, whether addr is held in the gate of
 // the namespace c talks to and whether it is live there. A namespace
-// without the gate holds nothing.
+// without the gate holds nothing, and neither does one whose gate goes
+// away as it is read (ENOENT: the last VIP stopped, or a daemon starting
+// replaces a former run's tables).
 func gateState(c *nftables.Conn, addr netip.Addr) (held, live bool, err error) {
+	held, live, err = gateStateOnce(c, addr)
+	// The nftables library does not always wrap the errno.
+	if errors.Is(err, unix.ENOENT) || err != nil && strings.HasSuffix(err.Error(), unix.ENOENT.Error()) {
+		return false, false, nil
+	}
+	return held, live, err
+}
+
+func gateStateOnce(c *nftables.Conn, addr netip.Addr) (held, live bool, err error) {
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return false, false, fmt.Errorf("nftables: list tables: %w", err)

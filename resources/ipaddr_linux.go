@@ -623,13 +623,10 @@ func describeAddr(a *netlink.Addr) string {
 // tentative, and live in the gate when the gate holds it. Tests sample
 // it from inside a namespace (netns Host.Do).
 func VIPServed(addr netip.Addr) (bool, error) {
-	cur, err := findAddr(nil, addr)
-	if err != nil || cur == nil {
-		return false, err
-	}
-	if cur.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
-		return false, nil
-	}
+	// The gate first, then the address: a VIP stops with its address
+	// removed before its gate is released, and starts with its gate held
+	// before its address is added, so reading in this order never sees
+	// a stopping VIP's address beside a gate already gone.
 	c, err := nftables.New()
 	if err != nil {
 		return false, err
@@ -638,7 +635,14 @@ func VIPServed(addr netip.Addr) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return !held || live, nil
+	if held && !live {
+		return false, nil
+	}
+	cur, err := findAddr(nil, addr)
+	if err != nil || cur == nil {
+		return false, err
+	}
+	return cur.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0, nil
 }
 
 // logLimiter logs a repeated failure at most once per period, with the

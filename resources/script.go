@@ -283,20 +283,23 @@ func (s *Script) run(ctx context.Context, op string, timeout time.Duration) (scr
 	defer stderr.Close()
 
 	args := append(slices.Clone(s.args), op)
-	cmd := normalprio.Command(ctx, s.path, args...)
-	cmd.Env = s.env
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	setProcessGroup(cmd)
 	var killed atomic.Int64 // the process group killed, if any
-	cmd.Cancel = func() error {
-		pgid := cmd.Process.Pid
-		err := killProcessGroup(pgid)
-		if err == nil {
-			killed.Store(int64(pgid))
+	mk := func() *exec.Cmd {
+		cmd := normalprio.Command(ctx, s.path, args...)
+		cmd.Env = s.env
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		setProcessGroup(cmd)
+		cmd.Cancel = func() error {
+			pgid := cmd.Process.Pid
+			err := killProcessGroup(pgid)
+			if err == nil {
+				killed.Store(int64(pgid))
+			}
+			return err
 		}
-		return err
+		cmd.WaitDelay = killGrace
+		return cmd
 	}
-	cmd.WaitDelay = killGrace
 
 	level := slog.LevelInfo
 	if op == "status" {
@@ -304,7 +307,10 @@ func (s *Script) run(ctx context.Context, op string, timeout time.Duration) (scr
 	}
 	s.log.Log(context.Background(), level, "Running "+strings.Join(append([]string{s.path}, args...), " "), "resource", s.name, "op", op)
 	began := time.Now()
-	werr := cmd.Run()
+	cmd, werr := normalprio.Start(ctx, mk)
+	if werr == nil {
+		werr = cmd.Wait()
+	}
 	took := time.Since(began)
 
 	res := scriptResult{

@@ -17,9 +17,12 @@ package normalprio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // chrt is chrt's path while children start through it.
@@ -55,4 +58,20 @@ func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 		return exec.Command(name, args...)
 	}
 	return exec.CommandContext(ctx, name, args...)
+}
+
+// Start starts the command mk makes (a fresh one each try), again up to
+// five times 20 ms apart while the kernel finds the program's file busy
+// (ETXTBSY: open for writing somewhere, as while it is being replaced, or
+// in a process that inherited a descriptor in a fork and has not yet
+// exec'd).
+func Start(ctx context.Context, mk func() *exec.Cmd) (*exec.Cmd, error) {
+	for try := 0; ; try++ {
+		cmd := mk()
+		err := cmd.Start()
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || try >= 5 || ctx != nil && ctx.Err() != nil {
+			return cmd, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -47,20 +47,24 @@ func external(ctx context.Context, s Spec) error {
 		args = append([]string{s.Command}, args...)
 		name = "perl"
 	}
-	cmd := normalprio.Command(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = externalWaitDelay
 	var out bytes.Buffer
-	cmd.Stdout = &limitedBuffer{b: &out, n: 4096}
-	cmd.Stderr = cmd.Stdout
 	what := s.Command + " " + strings.Join(externalArgs(s), " ")
-	if err := cmd.Start(); err != nil {
+	cmd, err := normalprio.Start(ctx, func() *exec.Cmd {
+		cmd := normalprio.Command(ctx, name, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error {
+			return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		cmd.WaitDelay = externalWaitDelay
+		out.Reset()
+		cmd.Stdout = &limitedBuffer{b: &out, n: 4096}
+		cmd.Stderr = cmd.Stdout
+		return cmd
+	})
+	if err != nil {
 		return fmt.Errorf("checkcommand %s: %w", what, err)
 	}
-	err := cmd.Wait()
+	err = cmd.Wait()
 	// Children the command left in its group go with it.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	if err == nil {
