@@ -328,6 +328,7 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 	defer t.Stop()
 	resumed := a.leaseBell
 	bell := resumed()
+	var renewed time.Time // the lease's end the gate was last renewed to
 	for {
 		select {
 		case <-r.stop:
@@ -343,9 +344,17 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 		if !ok || !time.Now().Before(until) {
 			continue
 		}
+		if d := until.Sub(renewed); d < time.Millisecond && d > -time.Millisecond {
+			// The lease has not moved since the last renewal: the
+			// element already ends when it does (an idle cost of an
+			// nftables transaction saved).
+			continue
+		}
 		if err := r.gate.Renew(a.addr, until); err != nil {
 			lim.warn("lease renewal of the gate failed", err)
+			continue
 		}
+		renewed = until
 	}
 }
 
