@@ -90,7 +90,8 @@ type Node struct {
 	logTerm    atomic.Uint64
 	vouch      atomic.Uint32
 	lastSent   atomic.Int64 // unix ns of the last heartbeat sent (two-node lease)
-	lastPass   atomic.Int64 // unix ns of the loop's last pass or liveness stamp
+	lastPass   atomic.Int64 // unix ns of the loop's last pass
+	passStart  atomic.Int64 // unix ns the pass under way began; 0 while the loop waits
 	restless   atomic.Bool  // the last pass waits on acknowledgements or a lease: every heartbeat counts
 	layerSet   atomic.Bool  // n.layer may be read from the layer's own goroutines
 
@@ -387,20 +388,21 @@ func (n *Node) peers() []string {
 // change, raft applies or changes state, a request comes, a runner's
 // claim changes, or a time a rule waits for comes (a lease's end, the end
 // of initdead, a wait for a dead owner's lease to lapse). It never runs
-// because it ran. Between passes it stamps its liveness for the watchdogs
-// every aliveEvery, and runs a full pass at least every restEvery, as a
-// safety net that costs nothing at rest.
+// because it ran, and it runs a full pass at least every restEvery, as a
+// safety net that costs nothing at rest. While it waits it is live (see
+// LastPass): nothing wakes it to prove it.
 func (n *Node) loop() {
 	warned := map[string]bool{}
 	holders := map[string]string{}
 	lastWarnCheck := time.Time{}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	clock := passClock{alive: n.aliveEvery()}
+	var clock passClock
 	full := true
 	leaseHeld := false
 	for {
 		now := time.Now()
+		n.passStart.Store(now.UnixNano())
 		if full {
 			wake := n.decide()
 			now = time.Now()
@@ -420,6 +422,7 @@ func (n *Node) loop() {
 			}
 		}
 		timer.Reset(max(clock.next(now, until, ok).Sub(time.Now()), 0))
+		n.passStart.Store(0)
 		select {
 		case <-n.ctx.Done():
 			return
@@ -435,7 +438,6 @@ func (n *Node) loop() {
 // passClock keeps the loop's times between passes: the last full pass
 // and the time it waits for (its Wake).
 type passClock struct {
-	alive    time.Duration // how often the liveness stamp is made
 	lastFull time.Time
 	wake     time.Time // zero: none
 }
@@ -444,10 +446,10 @@ type passClock struct {
 func (c *passClock) passed(now, wake time.Time) { c.lastFull, c.wake = now, wake }
 
 // next is when the loop wakes next after now, with the lease (if ok)
-// ending at until: the liveness stamp, the pass's wake, the safety net's
-// full pass and the lease's end, whichever comes first.
+// ending at until: the pass's wake, the safety net's full pass and the
+// lease's end, whichever comes first.
 func (c *passClock) next(now, until time.Time, ok bool) time.Time {
-	next := now.Add(c.alive)
+	next := now.Add(restEvery)
 	due := func(t time.Time) {
 		if !t.IsZero() && t.Before(next) {
 			next = t
@@ -464,7 +466,7 @@ func (c *passClock) next(now, until time.Time, ok bool) time.Time {
 }
 
 // due says whether the timer's wakeup at now calls for a full pass (a
-// deadline came), not only a liveness stamp. A lease renewed meanwhile is
+// deadline came), not only a look at the lease. A lease renewed meanwhile is
 // no deadline; a lease lapsed while something here may run is one.
 func (c *passClock) due(now, until time.Time, ok, holds bool) bool {
 	switch {
@@ -481,12 +483,6 @@ func (c *passClock) due(now, until time.Time, ok, holds bool) bool {
 // restEvery is the longest the loop goes without a full pass.
 const restEvery = 2 * time.Second
 
-// aliveEvery is how often the loop stamps its liveness (LastPass) while
-// nothing happens: well within deadtime, which is how stale the watchdogs
-// let it grow.
-func (n *Node) aliveEvery() time.Duration {
-	return max(n.ha.Deadtime/4, 10*time.Millisecond)
-}
 
 // holdsAny reports whether a group here runs or may run.
 func (n *Node) holdsAny() bool {
@@ -571,18 +567,13 @@ func (n *Node) decideTwoNode() time.Time {
 	}
 	done, impossible := v.RequestDone()
 	n.finishRequest(done, impossible)
-	// Until the peer acknowledged what this pass waits on (an intent, our
-	// heartbeats at all), each of its heartbeats may change the outcome.
-	restless := v.PeerAlive && v.PeerClaims != nil && !v.Acked
 	n.intents.mu.Lock()
-	for _, f := range n.intents.from {
-		restless = restless || f != 0
-	}
+	from := append([]uint32(nil), n.intents.from...)
 	n.intents.mu.Unlock()
 	n.mu.Lock()
-	restless = restless || n.request != RequestNone
+	req := n.request
 	n.mu.Unlock()
-	n.restless.Store(restless)
+	n.restless.Store(twoNodeRestless(v, from, req))
 	if !v.Ready {
 		return n.start.Add(n.ha.EffectiveInitdead())
 	}

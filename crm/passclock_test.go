@@ -6,8 +6,8 @@ import (
 )
 
 // drive runs the loop's timer path from a full pass at t0 that waits for
-// wake: liveness stamps until a wakeup calls for a full pass; it returns
-// when that came.
+// wake: timer wakeups until one calls for a full pass; it returns when
+// that came.
 func drive(t *testing.T, c *passClock, t0, wake, leaseEnd time.Time, holds bool) time.Time {
 	t.Helper()
 	c.passed(t0, wake)
@@ -28,11 +28,9 @@ func drive(t *testing.T, c *passClock, t0, wake, leaseEnd time.Time, holds bool)
 
 func TestPassClock(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	c := &passClock{alive: 75 * time.Millisecond}
+	c := &passClock{}
 
-	// A pass that waits 300 ms gets its full pass at 300 ms, through the
-	// liveness stamps in between (a stamp once made the loop forget the
-	// wait: the pass came 2 s later, from the safety net).
+	// A pass that waits 300 ms gets its full pass at 300 ms.
 	if got := drive(t, c, t0, t0.Add(300*time.Millisecond), time.Time{}, false); got != t0.Add(300*time.Millisecond) {
 		t.Errorf("full pass at %v, want 300ms", got.Sub(t0))
 	}

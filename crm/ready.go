@@ -46,14 +46,17 @@ func (n *Node) Settled() bool {
 	return true
 }
 
-// LastPass is when the node's decision loop last ran or stamped its
-// liveness. The loop does one or the other at least every deadtime/4, so
-// a time much older than that means it hangs; the systemd watchdog and
-// the kernel watchdog are fed only while it is recent.
+// LastPass is the time the node's decision loop is known live at: now
+// while it waits for its next event (a loop that waits answers at once),
+// else the start of the pass under way. A time much older than a deadtime
+// means a pass hangs; the systemd watchdog and the kernel watchdog are
+// fed only while it is recent. Before the loop's first pass it is zero.
 func (n *Node) LastPass() time.Time {
-	ns := n.lastPass.Load()
-	if ns == 0 {
+	if ns := n.passStart.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	if n.lastPass.Load() == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, ns)
+	return time.Now()
 }

@@ -534,10 +534,7 @@ func (n *simNode) pass() {
 		}
 	}
 	ds, changed := applyTwoNode(v, &n.intents, n.nonces, n.away)
-	n.restless = v.PeerAlive && v.PeerClaims != nil && !v.Acked || n.request != RequestNone
-	for _, f := range n.intents.from {
-		n.restless = n.restless || f != 0
-	}
+	n.restless = twoNodeRestless(v, n.intents.from, n.request)
 	for i, r := range n.runners {
 		switch {
 		case ds[i].Run && !n.mayRun[i]:

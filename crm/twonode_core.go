@@ -75,6 +75,25 @@ func applyTwoNode(v *TwoNodeView, in *intents, nonces *nonceBook, away []bool) (
 	return ds, changed
 }
 
+// twoNodeRestless says whether the pass that built v waits on the peer,
+// so that each of its heartbeats may change the outcome and must wake the
+// loop: while the peer has not acknowledged our heartbeats at all, or an
+// intent of ours (from: the intents' nonces, 0 for none), or while a
+// request is under way. An intent stays while its group runs; once
+// acknowledged it waits on nothing (the lease's end is a deadline of the
+// loop's own).
+func twoNodeRestless(v *TwoNodeView, from []uint32, request RequestKind) bool {
+	if v.PeerAlive && v.PeerClaims != nil && !v.Acked || request != RequestNone {
+		return true
+	}
+	for i, f := range from {
+		if f != 0 && !(i < len(v.IntentAcked) && v.IntentAcked[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // overlayIntents shows ClaimIntent for each stopped group with an intent.
 func overlayIntents(groups []Claim, from []uint32) {
 	for i := range groups {

@@ -67,6 +67,9 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	// never a failover decision, which heartbeats make. Faster probing
 	// was a good part of an idle node's CPU.
 	mc := memberlist.DefaultLANConfig()
+	// A gossip round a second, not five: it carries status, nothing
+	// urgent, and each round woke the daemon at rest.
+	mc.GossipInterval = time.Second
 	// Its messages are a few hundred bytes: compressing them costs more
 	// CPU than the bytes are worth.
 	mc.EnableCompression = false

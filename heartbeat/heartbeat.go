@@ -102,11 +102,13 @@ type Heartbeat struct {
 	linkIDs map[string]string // link name -> name sent in packets
 
 	events chan Event
-	kick   chan struct{} // wakes the senders (leave)
-	// nudges: a heartbeat of the followed peer arrived; each sender
+	// senders: the links each sending goroutine serves (every link whose
+	// Send never waits together, one that may wait alone), and each
+	// one's nudge: a heartbeat of the followed peer arrived, the sender
 	// moves its next heartbeat.
-	nudges map[string]chan struct{}
-	rearm  chan struct{} // a heartbeat changed a state: the tracker's next due time moved
+	senders [][]Link
+	nudges  []chan struct{}
+	rearm   chan struct{} // a heartbeat changed a state: the tracker's next due time moved
 }
 
 // New checks cfg and makes an instance; Run starts it.
@@ -161,13 +163,25 @@ func New(cfg Config) (*Heartbeat, error) {
 		limiter:  newRateLimiter(10 * time.Second),
 		linkIDs:  linkIDs,
 		events:   make(chan Event, 1024),
-		kick:     make(chan struct{}),
 		rearm:    make(chan struct{}, 1),
-		nudges:   map[string]chan struct{}{},
 		counters: Counters{Links: map[string]LinkCounters{}, Dropped: map[string]uint64{}},
 	}
+	// One goroutine, one timer for every link whose Send never waits
+	// (UDP): a heartbeat round is one wakeup of the daemon, not one per
+	// link.
+	var quick []Link
 	for _, l := range cfg.Links {
-		h.nudges[l.Name()] = make(chan struct{}, 1)
+		if _, ok := l.(interface{ sendsAtOnce() }); ok {
+			quick = append(quick, l)
+		} else {
+			h.senders = append(h.senders, []Link{l})
+		}
+	}
+	if len(quick) > 0 {
+		h.senders = append(h.senders, quick)
+	}
+	for range h.senders {
+		h.nudges = append(h.nudges, make(chan struct{}, 1))
 	}
 	var peers []string
 	for _, p := range cfg.Peers {
@@ -196,9 +210,12 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	for i, links := range h.senders {
+		wg.Add(1)
+		go func() { defer wg.Done(); h.sendLoop(ctx, links, h.nudges[i]) }()
+	}
 	for _, l := range h.cfg.Links {
-		wg.Add(2)
-		go func() { defer wg.Done(); h.sendLoop(ctx, l) }()
+		wg.Add(1)
 		go func() { defer wg.Done(); h.recvLoop(ctx, l) }()
 	}
 	wg.Add(1)
@@ -255,21 +272,25 @@ func (h *Heartbeat) Leave() {
 	}
 }
 
-func (h *Heartbeat) sendLoop(ctx context.Context, l Link) {
+func (h *Heartbeat) sendLoop(ctx context.Context, links []Link, nudge <-chan struct{}) {
 	k := h.cfg.Timing.Keepalive
 	last := time.Now()
-	h.sendOne(l)
+	send := func() {
+		for _, l := range links {
+			h.sendOne(l)
+		}
+	}
+	send()
 	due := last.Add(k)
 	t := time.NewTimer(k)
 	defer t.Stop()
-	nudge := h.nudges[l.Name()]
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			last = time.Now()
-			h.sendOne(l)
+			send()
 			// A keepalive after the time this one was due, as a ticker
 			// would, unless it went out more than a keepalive late.
 			if due = due.Add(k); !due.After(last) {

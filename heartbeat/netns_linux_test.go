@@ -515,3 +515,54 @@ func TestNetnsUDPStampsArrival(t *testing.T) {
 		t.Fatalf("a packet queued %v is dated %v before its reading", wait, age)
 	}
 }
+
+// TestNetnsBcastSkipsOwnPackets: a broadcast link does not hear this
+// host's own broadcasts (the kernel drops them before they wake the
+// daemon), and hears the peer's.
+func TestNetnsBcastSkipsOwnPackets(t *testing.T) {
+	hosts := twoSegments(t, "n1", "n2")
+	ha := parseHA(t, haTimings+"bcast eth0\nnode n1 n2\n")
+	open := func(h *netns.Host) heartbeat.Link {
+		var links []heartbeat.Link
+		if err := h.Do(func() (err error) { links, err = heartbeat.OpenMedia(ha); return err }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { links[0].Close() })
+		return links[0]
+	}
+	a, b := open(hosts[0]), open(hosts[1])
+	if err := a.Send([]byte("own")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send([]byte("peer")); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := a.Recv(buf)
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- string(buf[:n]) + " from " + from
+		}
+	}()
+	select {
+	case g := <-got:
+		if !strings.HasPrefix(g, "peer from 10.91.0.2") {
+			t.Fatalf("n1 heard %q first, want the peer's packet", g)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("n1 heard nothing")
+	}
+	// Its own, sent before the peer's, never comes.
+	select {
+	case g, ok := <-got:
+		if ok {
+			t.Fatalf("n1 heard %q", g)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -4,6 +4,7 @@ package heartbeat
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -25,6 +27,21 @@ type udpLink struct {
 	name  string
 	conn  *net.UDPConn
 	dests []netip.AddrPort
+
+	raw syscall.RawConn
+	sas []unix.Sockaddr // dests as socket addresses
+}
+
+// newUDPLink makes the link of conn, with its destinations' socket
+// addresses made now: a zone is looked up in the namespace the link is
+// opened in.
+func newUDPLink(name string, conn *net.UDPConn, dests []netip.AddrPort) (*udpLink, error) {
+	l := &udpLink{name: name, conn: conn, dests: dests}
+	if err := l.resolve(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return l, nil
 }
 
 // listenOnDevice binds 0.0.0.0:port to one interface, so that several
@@ -145,7 +162,39 @@ func OpenBcast(iface string, port int) (Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bcast %s: %w", iface, err)
 	}
-	return &udpLink{name: iface, conn: conn, dests: []netip.AddrPort{netip.AddrPortFrom(dst, uint16(port))}}, nil
+	if len(prefixes) > 0 {
+		// The kernel drops this host's own broadcasts, which come back
+		// from the source address they go out with, before they wake the
+		// daemon: half of what a two-node link hears at rest. A packet
+		// from another host that sends as this node still comes (see
+		// receive); so does one of ours from an address added later.
+		if err := ipv4.NewPacketConn(conn).SetBPF(dropFrom4(prefixes[0].Addr())); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("bcast %s: own packets filter: %w", iface, err)
+		}
+	}
+	return newUDPLink(iface, conn, []netip.AddrPort{netip.AddrPortFrom(dst, uint16(port))})
+}
+
+// skfNetOff is the kernel's SKF_NET_OFF: a socket filter's load at this
+// offset plus n reads byte n of the network (IP) header.
+const skfNetOff = -0x100000
+
+// dropFrom4 is a socket filter that drops IPv4 packets whose source is
+// own and takes every other.
+func dropFrom4(own netip.Addr) []bpf.RawInstruction {
+	a := own.As4()
+	off := int32(skfNetOff + 12) // the IPv4 source address
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: uint32(off), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(a[:]), SkipFalse: 1},
+		bpf.RetConstant{Val: 0},
+		bpf.RetConstant{Val: 0xffffffff},
+	})
+	if err != nil {
+		panic(err) // a constant program
+	}
+	return prog
 }
 
 // OpenMcast opens a multicast medium: it joins group on iface and sends
@@ -188,7 +237,7 @@ func OpenMcast(iface string, group netip.Addr, port, ttl int, loop bool) (Link, 
 		conn.Close()
 		return nil, fmt.Errorf("mcast %s %s: %w", iface, group, err)
 	}
-	return &udpLink{name: iface, conn: conn, dests: []netip.AddrPort{netip.AddrPortFrom(group, uint16(port))}}, nil
+	return newUDPLink(iface, conn, []netip.AddrPort{netip.AddrPortFrom(group, uint16(port))})
 }
 
 // OpenUcast opens a unicast medium on iface that sends to every peer
@@ -209,7 +258,7 @@ func OpenUcast(iface string, port int, peers []netip.Addr) (Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ucast %s: %w", iface, err)
 	}
-	l := &udpLink{name: iface, conn: conn}
+	var dests []netip.AddrPort
 next:
 	for _, p := range peers {
 		for _, o := range own {
@@ -221,21 +270,70 @@ next:
 		if a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "" {
 			a = a.WithZone(iface)
 		}
-		l.dests = append(l.dests, netip.AddrPortFrom(a, uint16(port)))
+		dests = append(dests, netip.AddrPortFrom(a, uint16(port)))
 	}
-	return l, nil
+	return newUDPLink(iface, conn, dests)
 }
 
 func (l *udpLink) Name() string { return l.name }
 
+// sendsAtOnce: a UDP send never waits (a full socket buffer drops), so
+// every UDP link is served by one sender.
+func (l *udpLink) sendsAtOnce() {}
+
+// Send never waits: a packet the socket has no room for is dropped
+// (EAGAIN), as a full line drops one, so that one congested link does
+// not hold up the heartbeats of the others, which share its sender.
 func (l *udpLink) Send(pkt []byte) error {
 	var errs []error
-	for _, d := range l.dests {
-		if _, err := l.conn.WriteToUDPAddrPort(pkt, d); err != nil {
-			errs = append(errs, fmt.Errorf("%s to %s: %w", l.name, d, err))
+	for i, d := range l.dests {
+		var serr error
+		if err := l.raw.Write(func(fd uintptr) bool {
+			serr = unix.Sendto(int(fd), pkt, unix.MSG_DONTWAIT, l.sas[i])
+			return true // done, whatever came: never wait for room
+		}); err != nil {
+			serr = err
+		}
+		if serr != nil {
+			errs = append(errs, fmt.Errorf("%s to %s: %w", l.name, d, serr))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// resolve makes the socket addresses of the destinations, in the
+// socket's family (an IPv4 destination of a dual-stack socket is mapped).
+func (l *udpLink) resolve() error {
+	rc, err := l.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	l.raw = rc
+	domain := unix.AF_INET
+	if cerr := rc.Control(func(fd uintptr) { domain, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN) }); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return err
+	}
+	l.sas = nil
+	for _, d := range l.dests {
+		a := d.Addr()
+		if domain == unix.AF_INET {
+			l.sas = append(l.sas, &unix.SockaddrInet4{Port: int(d.Port()), Addr: a.As4()})
+			continue
+		}
+		sa := &unix.SockaddrInet6{Port: int(d.Port()), Addr: a.As16()}
+		if z := a.Zone(); z != "" {
+			ifi, err := net.InterfaceByName(z)
+			if err != nil {
+				return err
+			}
+			sa.ZoneId = uint32(ifi.Index)
+		}
+		l.sas = append(l.sas, sa)
+	}
+	return nil
 }
 
 func (l *udpLink) Recv(buf []byte) (int, string, error) {

@@ -307,13 +307,20 @@ func keptAddr(cur *netlink.Addr, lft int) *netlink.Addr {
 	return na
 }
 
-// renewLoop renews the gate element every period while the lease is
-// fresh, and, on a goroutine of its own, the address lifetime when less
-// than addrRenewBelow is left of it: address changes wait for the kernel's
+// renewLoop renews the gate element to the lease's end, and, on a
+// goroutine of its own, the address lifetime when less than
+// addrRenewBelow is left of it: address changes wait for the kernel's
 // global routing lock, which namespaces coming and going can hold for
 // long, and must not hold up the gate. While the lease is not fresh
 // neither does anything: the gate and then the kernel darken the VIP on
 // their own, and the cluster stops it.
+//
+// The gate is looked at when half of the life it was last given has
+// passed (maxRenewLook at most, so that a lease that moved back is
+// followed soon), then every eighth of it until the lease has moved: at
+// rest the lease moves with every acknowledgement, a keepalive apart, and
+// half a lease is about that, so one wakeup renews it. every is the pace
+// while nothing was renewed yet (and of the address lifetime's checks).
 func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 	defer close(r.done)
 	lim := newLogLimiter(a.log, 10*time.Second)
@@ -324,11 +331,12 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 		a.renewLifetime(r, every, lim)
 	}()
 	defer wg.Wait()
-	t := time.NewTicker(every)
+	t := time.NewTimer(every)
 	defer t.Stop()
 	resumed := a.leaseBell
 	bell := resumed()
 	var renewed time.Time // the lease's end the gate was last renewed to
+	var life time.Duration // what that renewal gave it
 	for {
 		select {
 		case <-r.stop:
@@ -340,23 +348,36 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 		case <-bell:
 			bell = resumed()
 		}
+		t.Stop()
+		next := every
+		if life > 0 {
+			next = min(max(life/8, minRenewLook), maxRenewLook)
+		}
 		until, ok := a.env.Lease()
-		if !ok || !time.Now().Before(until) {
-			continue
-		}
-		if d := until.Sub(renewed); d < time.Millisecond && d > -time.Millisecond {
+		now := time.Now()
+		switch d := until.Sub(renewed); {
+		case !ok || !now.Before(until):
+		case d < time.Millisecond && d > -time.Millisecond:
 			// The lease has not moved since the last renewal: the
-			// element already ends when it does (an idle cost of an
-			// nftables transaction saved).
-			continue
+			// element already ends when it does.
+		default:
+			if err := r.gate.Renew(a.addr, until); err != nil {
+				lim.warn("lease renewal of the gate failed", err)
+				break
+			}
+			renewed, life = until, until.Sub(now)
+			next = min(max(life/2, minRenewLook), maxRenewLook)
 		}
-		if err := r.gate.Renew(a.addr, until); err != nil {
-			lim.warn("lease renewal of the gate failed", err)
-			continue
-		}
-		renewed = until
+		t.Reset(next)
 	}
 }
+
+// minRenewLook and maxRenewLook bound the wait between two looks at the
+// lease.
+const (
+	minRenewLook = 5 * time.Millisecond
+	maxRenewLook = 100 * time.Millisecond
+)
 
 // leaseBell is the channel closed when the lease holds again (nil when
 // the agent is not told).
@@ -377,8 +398,10 @@ func (a *VIPAgent) renewLifetime(r *vipRun, every time.Duration, lim *logLimiter
 		expiry = time.Now().Add(time.Duration(cur.ValidLft) * time.Second)
 	}
 	// The lifetime is whole seconds, two at least, renewed below 1.5 s
-	// left: a check every quarter second is early enough.
-	t := time.NewTicker(max(every, addrCheckEvery))
+	// left: the agent wakes when that comes, or every quarter second
+	// while it does not know the lifetime or waits for the lease.
+	check := max(every, addrCheckEvery)
+	t := time.NewTimer(check)
 	defer t.Stop()
 	bell := a.leaseBell()
 	for {
@@ -392,9 +415,12 @@ func (a *VIPAgent) renewLifetime(r *vipRun, every time.Duration, lim *logLimiter
 		case <-bell:
 			bell = a.leaseBell()
 		}
-		if time.Until(expiry) >= addrRenewBelow {
+		t.Stop()
+		if wait := time.Until(expiry) - addrRenewBelow; wait > 0 {
+			t.Reset(max(wait, check))
 			continue
 		}
+		t.Reset(check)
 		until, ok := a.env.Lease()
 		now := time.Now()
 		left := until.Sub(now)
@@ -439,6 +465,10 @@ func (a *VIPAgent) renewLifetime(r *vipRun, every time.Duration, lim *logLimiter
 				continue
 			}
 			expiry = now.Add(time.Duration(lft) * time.Second)
+		}
+		if wait := time.Until(expiry) - addrRenewBelow; wait > 0 {
+			t.Stop()
+			t.Reset(max(wait, check))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"hbgo/crm"
 	"hbgo/crm/control"
 	"hbgo/internal/sdnotify"
+	"hbgo/internal/sysmon"
 	"hbgo/resources"
 	"hbgo/watchdog"
 )
@@ -88,6 +90,13 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLog()
 
+	// The runtime's monitor thread naps a millisecond at a time, not
+	// 20 µs (see package sysmon), and stays out of the realtime policy,
+	// under which the kernel gives no timer slack.
+	sysmonTID, err := sysmon.Calm()
+	if err != nil {
+		logger.Debug(fmt.Sprintf("runtime monitor thread left as it is: %v", err), "node", *node)
+	}
 	if cfg.HA.Realtime {
 		prio := cfg.HA.Rtprio
 		if prio == 0 {
@@ -95,7 +104,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		}
 		rtCtx, rtStop := context.WithCancel(context.Background())
 		defer rtStop()
-		if err := goRealtime(rtCtx, prio, logger, *node); err != nil {
+		if err := goRealtime(rtCtx, prio, sysmonTID, logger, *node); err != nil {
 			logger.Warn(fmt.Sprintf("realtime on, but running at normal priority: %v", err), "node", *node)
 		} else {
 			logger.Info(fmt.Sprintf("Running at realtime priority %d (SCHED_RR; realtime on in ha.cf)", prio), "node", *node)
@@ -233,7 +242,15 @@ func startCPUProfile(node string) (stop func(), err error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	stopTrace := func() {}
+	if tp := os.Getenv("HBGO_TRACE"); tp != "" {
+		// An execution trace beside it: which goroutine wakes, how often.
+		tf, err := os.Create(strings.ReplaceAll(tp, "%n", node))
+		if err == nil && trace.Start(tf) == nil {
+			stopTrace = func() { trace.Stop(); tf.Close() }
+		}
+	}
+	return func() { stopTrace(); pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func stopCode(err error, logger *slog.Logger, node string) int {

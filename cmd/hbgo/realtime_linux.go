@@ -20,9 +20,12 @@ import (
 // (all of the daemon's threads run at one priority: see package
 // normalprio for why not SCHED_RESET_ON_FORK); the processes the daemon
 // starts drop it through normalprio. Every thread is set again every
-// rescanEvery until ctx ends, in case one escaped. It returns the first
+// rescanEvery until ctx ends, for those the monitor thread (skip)
+// started. It returns the first
 // error (no privilege, no chrt: the daemon runs on, at normal priority).
-func goRealtime(ctx context.Context, prio int, log *slog.Logger, node string) error {
+// The thread skip (the runtime's monitor, see package sysmon; 0 for none)
+// stays at the normal policy.
+func goRealtime(ctx context.Context, prio, skip int, log *slog.Logger, node string) error {
 	scan := func() error {
 		ents, err := os.ReadDir("/proc/self/task")
 		if err != nil {
@@ -30,7 +33,7 @@ func goRealtime(ctx context.Context, prio int, log *slog.Logger, node string) er
 		}
 		for _, e := range ents {
 			tid, err := strconv.Atoi(e.Name())
-			if err != nil {
+			if err != nil || tid == skip {
 				continue
 			}
 			attr := unix.SchedAttr{Policy: unix.SCHED_RR, Priority: uint32(prio)}
@@ -70,5 +73,9 @@ func goRealtime(ctx context.Context, prio int, log *slog.Logger, node string) er
 	return nil
 }
 
-// rescanEvery is how often goRealtime looks for new threads.
-const rescanEvery = 5 * time.Second
+// rescanEvery is how often goRealtime looks for new threads. The runtime
+// starts most of its threads from its monitor thread, which is not
+// realtime (see package sysmon), so a thread started late runs at the
+// normal policy for up to this long. The runtime keeps the threads it
+// started, so after the first seconds there are seldom new ones.
+const rescanEvery = time.Second

@@ -9,6 +9,6 @@ import (
 )
 
 // goRealtime: realtime scheduling is only done on Linux.
-func goRealtime(context.Context, int, *slog.Logger, string) error {
+func goRealtime(context.Context, int, int, *slog.Logger, string) error {
 	return errors.New("realtime scheduling is only supported on Linux")
 }

@@ -29,6 +29,7 @@ type idleRow struct {
 
 type idleUse struct {
 	cpu      float64 // share of one core
+	wakes    float64 // context switches a second
 	rss, pss int64
 	procs    int
 }
@@ -51,7 +52,7 @@ func idleMeasure(b *testing.B, hosts []*netns.Host) []idleUse {
 		if err != nil {
 			b.Fatal(err)
 		}
-		out[i] = idleUse{cpu: peers.CPUShare(before[i], u), rss: u.RSS, pss: u.PSS, procs: u.Procs}
+		out[i] = idleUse{cpu: peers.CPUShare(before[i], u), wakes: peers.WakeRate(before[i], u), rss: u.RSS, pss: u.PSS, procs: u.Procs}
 	}
 	return out
 }
@@ -172,6 +173,7 @@ func idleReport(b *testing.B, rows []idleRow) {
 	b.ReportMetric(0, "ns/op") // b.N is not the unit here
 	for _, r := range rows {
 		b.ReportMetric(100*r.use.cpu, r.node+"-cpu-%")
+		b.ReportMetric(r.use.wakes, r.node+"-switches/s")
 		b.ReportMetric(float64(r.use.rss)/(1<<20), r.node+"-rss-MB")
 	}
 }
@@ -199,12 +201,14 @@ func BenchmarkIdle(b *testing.B) {
 	})
 	fmt.Printf("\nidle: each node's processes at rest over %v (hbgo: %s)\n", idleSpan, timing100.label)
 	w := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(w, "system\tsetup\tnode\trole\tprocesses\tCPU (% of a core)\tRSS\tPSS\tnote")
+	fmt.Fprintln(w, "system\tsetup\tnode\trole\tprocesses\tCPU (% of a core)\tcontext switches/s\tRSS\tPSS\tnote")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%.2f%%\t%.1f MB\t%.1f MB\t%s\n", r.system, r.setup, r.node, r.role, r.use.procs,
-			100*r.use.cpu, float64(r.use.rss)/(1<<20), float64(r.use.pss)/(1<<20), r.note)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%.2f%%\t%.0f\t%.1f MB\t%.1f MB\t%s\n", r.system, r.setup, r.node, r.role, r.use.procs,
+			100*r.use.cpu, r.use.wakes, float64(r.use.rss)/(1<<20), float64(r.use.pss)/(1<<20), r.note)
 	}
 	w.Flush()
 	fmt.Println("RSS is summed over a node's processes (a shared page counts once per process); PSS splits shared pages.")
+	fmt.Println("Context switches are summed over every thread of a node's processes: on a virtual machine each wakeup costs more than")
+	fmt.Println("the work it does, and the CPU share of the same wakeups varies several times over from run to run.")
 	fmt.Println()
 }
