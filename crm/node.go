@@ -483,7 +483,6 @@ func (c *passClock) due(now, until time.Time, ok, holds bool) bool {
 // restEvery is the longest the loop goes without a full pass.
 const restEvery = 2 * time.Second
 
-
 // holdsAny reports whether a group here runs or may run.
 func (n *Node) holdsAny() bool {
 	for i := range n.mayRun {

@@ -335,7 +335,7 @@ func (a *VIPAgent) renewLoop(r *vipRun, every time.Duration) {
 	defer t.Stop()
 	resumed := a.leaseBell
 	bell := resumed()
-	var renewed time.Time // the lease's end the gate was last renewed to
+	var renewed time.Time  // the lease's end the gate was last renewed to
 	var life time.Duration // what that renewal gave it
 	for {
 		select {
