@@ -416,6 +416,9 @@ func (h *Heartbeat) receive(link string, b []byte, from string, age time.Duratio
 		}
 		err = drop(DropDuplicateName, "another host sends as %s", p.Node)
 	}
+	if err == nil && p.Generation > uint64(now.Add(MaxGenerationAhead).UnixNano()) {
+		err = drop(DropFutureGen, "generation %d of %s is more than %v ahead of this clock", p.Generation, p.Node, MaxGenerationAhead)
+	}
 	if err == nil && !h.peerSet[p.Node] && !h.tracker.Known(p.Node) && h.cfg.Autojoin != "other" && h.cfg.Autojoin != "any" {
 		err = drop(DropUnknownNode, "node %s is not in ha.cf", p.Node)
 	}

@@ -92,10 +92,13 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 			l.Close()
 		}
 	}
-	gen, err := NextGeneration(lc.StateDir, time.Now())
+	gen, warn, err := NextGeneration(lc.StateDir, time.Now())
 	if err != nil {
 		closeLinks()
 		return nil, fmt.Errorf("generation: %w", err)
+	}
+	if warn != "" && lc.Logger != nil {
+		lc.Logger.Warn(warn, "node", lc.Node)
 	}
 	l := &Layer{cfg: lc, done: make(chan struct{})}
 	l.Addr = clusterAddr(ha)

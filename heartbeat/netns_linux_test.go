@@ -311,6 +311,13 @@ func TestNetnsForgedAndReplayed(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			out.Write(fp)
 		}
+		// A key holder sending as r2 with the largest generation: taken,
+		// it would make every real heartbeat of r2 stale until r1
+		// restarts.
+		huge, _ := heartbeat.SignerFor(testKey).Encode(nil, &heartbeat.Packet{
+			Cluster: heartbeat.ClusterID([]string{"r1", "r2"}, "none"), Status: heartbeat.StatusUp,
+			Generation: 1<<64 - 1, Seq: 1, Node: "r2", Link: "eth0"})
+		out.Write(huge)
 		// Malformed and truncated.
 		out.Write([]byte("hello"))
 		out.Write(captured[0][:len(captured[0])/2])
@@ -321,7 +328,8 @@ func TestNetnsForgedAndReplayed(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "drops counted", func() bool {
 		d := r1.layer.HB.Counters().Dropped
-		return d[heartbeat.DropAuth] >= 5 && d[heartbeat.DropMalformed] >= 2 && d[heartbeat.DropReplay] >= 1
+		return d[heartbeat.DropAuth] >= 5 && d[heartbeat.DropMalformed] >= 2 && d[heartbeat.DropReplay] >= 1 &&
+			d[heartbeat.DropFutureGen] >= 1
 	})
 	// The forged "leaving" packets changed nothing.
 	time.Sleep(300 * time.Millisecond)
@@ -330,6 +338,12 @@ func TestNetnsForgedAndReplayed(t *testing.T) {
 	}
 	if strings.Contains(r1.eventLog(), "left the cluster") {
 		t.Fatalf("forged leave accepted:\n%s", r1.eventLog())
+	}
+	// r2's own heartbeats still count: nothing of them is stale.
+	before := r1.layer.HB.Counters().Dropped[heartbeat.DropGeneration]
+	time.Sleep(500 * time.Millisecond)
+	if after := r1.layer.HB.Counters().Dropped[heartbeat.DropGeneration]; after != before {
+		t.Fatalf("r2's heartbeats dropped as stale after the forged generation (%d more)", after-before)
 	}
 	t.Logf("drops: %v", r1.layer.HB.Counters().Dropped)
 }

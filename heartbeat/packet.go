@@ -117,6 +117,7 @@ const (
 	DropAuth          = "bad-auth"
 	DropReplay        = "replay"
 	DropGeneration    = "stale-generation"
+	DropFutureGen     = "future-generation"
 	DropUnknownNode   = "unknown-node"
 	DropDuplicateName = "duplicate-name"
 )

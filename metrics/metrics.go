@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"hbgo/crm"
 	"hbgo/heartbeat"
@@ -141,6 +142,15 @@ type Server struct {
 	done chan struct{}
 }
 
+// The endpoint's bounds: connections served at once, the time a client
+// has to send its request, and the time a kept-alive connection may idle
+// (variables for the tests).
+var (
+	maxConns      = 32
+	headerTimeout = 5 * time.Second
+	idleTimeout   = 30 * time.Second
+)
+
 // Serve listens on addr (ha.cf's metrics ADDR:PORT) and serves Path
 // until Close. It fails only when it cannot listen.
 func (m *Metrics) Serve(addr string, log *slog.Logger) (*Server, error) {
@@ -157,8 +167,16 @@ func (m *Metrics) Serve(addr string, log *slog.Logger) (*Server, error) {
 		}
 		fmt.Fprintf(w, "hbgo: metrics at %s\n", Path)
 	})
+	// The endpoint is unauthenticated: whoever reaches it must not be
+	// able to hold the daemon's file descriptors (its scripts, raft and
+	// the control socket need them). At most maxConns connections are
+	// taken at once (more wait in the kernel's backlog, holding none),
+	// and each is closed when it is slow to send its request or idle
+	// between requests.
+	ln = netutil.LimitListener(ln, maxConns)
 	s := &Server{ln: ln, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}}
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: headerTimeout, ReadTimeout: headerTimeout,
+			WriteTimeout: 30 * time.Second, IdleTimeout: idleTimeout, MaxHeaderBytes: 16 << 10}}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && log != nil {
@@ -254,7 +272,7 @@ var (
 // dropReasons are listed at 0 before the first drop of each.
 var dropReasons = []string{heartbeat.DropMalformed, heartbeat.DropOversize, heartbeat.DropVersion,
 	heartbeat.DropCluster, heartbeat.DropKey, heartbeat.DropAuth, heartbeat.DropReplay,
-	heartbeat.DropGeneration, heartbeat.DropUnknownNode, heartbeat.DropDuplicateName}
+	heartbeat.DropGeneration, heartbeat.DropFutureGen, heartbeat.DropUnknownNode, heartbeat.DropDuplicateName}
 
 func (l *live) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {

@@ -1,11 +1,15 @@
 package metrics
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -291,3 +295,90 @@ type countWriter struct {
 func (w *countWriter) Header() http.Header         { return w.h }
 func (w *countWriter) WriteHeader(int)             {}
 func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+// openFDs is the number of this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestServeBoundsConnections: silent and idle clients cannot hold the
+// daemon's file descriptors. The endpoint takes at most maxConns
+// connections at once, closes those that send no request in time and
+// those kept alive without use, and a scrape still succeeds afterwards.
+func TestServeBoundsConnections(t *testing.T) {
+	oldMax, oldHeader, oldIdle := maxConns, headerTimeout, idleTimeout
+	maxConns, headerTimeout, idleTimeout = 8, 300*time.Millisecond, 500*time.Millisecond
+	defer func() { maxConns, headerTimeout, idleTimeout = oldMax, oldHeader, oldIdle }()
+	s, err := New(Sources{}).Serve("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr := s.Addr().String()
+
+	// 50 connections that never say anything.
+	before := openFDs(t)
+	var silent []net.Conn
+	for range 50 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+	}
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if held := openFDs(t) - before - len(silent); held > maxConns+2 {
+		t.Errorf("the endpoint holds %d descriptors for 50 silent clients, want at most %d", held, maxConns)
+	}
+	// Each is closed in turn, maxConns at a time, a header timeout each.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, c := range silent {
+		c.SetReadDeadline(deadline)
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("a silent client's connection: %v, want it closed by the endpoint", err)
+		}
+	}
+
+	// A client that scraped once and keeps the connection idle.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", Path)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("an idle kept-alive connection: %v, want it closed", err)
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("idle connection closed after %v, idle timeout %v", waited, idleTimeout)
+	}
+
+	// Scrapes work.
+	r, err := http.Get("http://" + addr + Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s", r.Status)
+	}
+}

@@ -262,13 +262,32 @@ func stopCode(err error, logger *slog.Logger, node string) int {
 }
 
 // writePidFile refuses to start when another live daemon holds the file.
+// A pid that now belongs to another program (the daemon died and the pid
+// was reused after a reboot) does not count.
 func writePidFile(path string) error {
 	if b, err := os.ReadFile(path); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() {
-			if syscall.Kill(pid, 0) == nil {
+			if syscall.Kill(pid, 0) == nil && sameProgram(pid) {
 				return fmt.Errorf("already running as pid %d (%s)", pid, path)
 			}
 		}
 	}
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// sameProgram reports whether process pid runs this program: its
+// executable has this one's name (the file may have been replaced by an
+// upgrade since it started). When that cannot be read it says yes, and the
+// start is refused as before.
+func sameProgram(pid int) bool {
+	self, err := os.Executable()
+	if err != nil {
+		return true
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return true
+	}
+	exe = strings.TrimSuffix(exe, " (deleted)")
+	return filepath.Base(exe) == filepath.Base(self)
 }
