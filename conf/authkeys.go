@@ -48,6 +48,17 @@ type Authkeys struct {
 	Keys       map[int]AuthKey
 }
 
+// Defined returns every key authkeys defines, by number.
+func (a *Authkeys) Defined() []AuthKey {
+	var out []AuthKey
+	for n := MinAuthKey; n <= MaxAuthKey; n++ {
+		if k, ok := a.Keys[n]; ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // ActiveKey returns the key that "auth N" selects, and false when there is
 // none (no auth line, or N not defined).
 func (a *Authkeys) ActiveKey() (AuthKey, bool) {

@@ -156,7 +156,10 @@ type NodeStatus struct {
 	Status string            `json:"status"`
 	Links  map[string]string `json:"links"` // link name -> up/dead/init
 	// Ping is the node's connectivity score (ping nodes answering).
-	Ping    int               `json:"ping"`
+	Ping int `json:"ping"`
+	// Key is the authkeys key the node signs its heartbeats with: this
+	// node's own, a peer's as its newest heartbeat showed (0: not heard).
+	Key     int               `json:"key,omitempty"`
 	Version string            `json:"version,omitempty"`
 	Digests map[string]string `json:"digests,omitempty"`
 }

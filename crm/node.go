@@ -8,6 +8,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,7 +184,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		follow = ha.Nodes[0]
 	}
 	n.layer, err = heartbeat.StartLayer(heartbeat.LayerConfig{
-		Node: cfg.Name, HA: ha, Key: key, StateDir: cfg.StateDir, Role: n.role, Version: cfg.Version,
+		Node: cfg.Name, HA: ha, Key: key, Accept: c.Auth.Defined(), StateDir: cfg.StateDir, Role: n.role, Version: cfg.Version,
 		Digests: c.Digests, Logger: n.log, OnEvent: n.onEvent, Links: cfg.Links,
 		GossipDial: cfg.Dial, App: n.appState, OnApp: n.onApp, Follow: follow,
 	})
@@ -193,7 +194,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n.layerSet.Store(true)
 	if n.mode == ModeQuorum {
-		q, err := startQuorum(n, key)
+		q, err := startQuorum(n, key, c.Auth.Defined())
 		if err != nil {
 			n.layer.Stop(false)
 			n.cancel()
@@ -729,14 +730,48 @@ func (n *Node) Takeover(ctx context.Context, scope Scope) (*MoveResult, error) {
 // Reload implements Controller: hbgo rereads its configuration at restart;
 // a reload checks the files and reports what would change.
 func (n *Node) Reload(ctx context.Context) error {
-	_, ds, err := conf.Load(n.cfg.Config.Dir, conf.LoadOptions{})
+	c, ds, err := conf.Load(n.cfg.Config.Dir, conf.LoadOptions{})
 	if err != nil {
 		return err
 	}
 	if ds.HasErrors() {
 		return fmt.Errorf("configuration has errors, kept the running one:\n%s", ds.Errors())
 	}
+	if err := n.reloadKeys(c.Auth); err != nil {
+		return err
+	}
 	n.log.Info("Configuration checked; changes to ha.cf and haresources take effect at restart", "node", n.cfg.Name)
+	return nil
+}
+
+// reloadKeys applies authkeys at once, as Heartbeat does on a reload:
+// heartbeats, gossip and raft connections are signed with the active key
+// from now on, and every defined key is accepted, so that a key is
+// rotated one node at a time with nothing moving.
+func (n *Node) reloadKeys(a *conf.Authkeys) error {
+	key, ok := a.ActiveKey()
+	if !ok {
+		return errors.New("authkeys has no active key, kept the running keys")
+	}
+	defined := a.Defined()
+	if n.layer != nil {
+		if err := n.layer.SetKeys(key, defined); err != nil {
+			return fmt.Errorf("gossip keys: %w", err)
+		}
+	}
+	n.mu.Lock()
+	q := n.quorum
+	n.mu.Unlock()
+	if q != nil && q.keys != nil {
+		if err := q.keys.Set(key.Derive(RaftKeyPurpose), raftKeys(key, defined)); err != nil {
+			return fmt.Errorf("raft keys: %w", err)
+		}
+	}
+	nums := make([]string, len(defined))
+	for i, k := range defined {
+		nums[i] = strconv.Itoa(k.Num)
+	}
+	n.log.Info(fmt.Sprintf("authkeys applied: signing with key %d, accepting keys %s", key.Num, strings.Join(nums, ", ")), "node", n.cfg.Name)
 	return nil
 }
 
@@ -749,7 +784,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		st.Raft = n.quorum.status()
 	}
 	// Nodes: this one, the peers, the ping nodes.
-	me := NodeStatus{Name: n.cfg.Name, Type: nodeType(n.ha, n.cfg.Name), Status: "active", Links: map[string]string{}}
+	me := NodeStatus{Name: n.cfg.Name, Type: nodeType(n.ha, n.cfg.Name), Status: "active", Links: map[string]string{}, Key: n.layer.HB.KeyNum()}
 	n.mu.Lock()
 	me.Ping = n.ping
 	n.mu.Unlock()
@@ -765,7 +800,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	claims := map[string]*Claims{n.cfg.Name: n.myClaims()}
 	for _, hs := range n.layer.HB.Status() {
-		ns := NodeStatus{Name: hs.Name, Type: nodeType(n.ha, hs.Name), Links: map[string]string{}}
+		ns := NodeStatus{Name: hs.Name, Type: nodeType(n.ha, hs.Name), Links: map[string]string{}, Key: hs.Key}
 		switch hs.State {
 		case heartbeat.NodeUp:
 			ns.Status = "active"

@@ -27,6 +27,7 @@ type quorum struct {
 	fsm    *fsm
 	raft   *raft.Raft
 	trans  *raft.NetworkTransport
+	keys   *TransportKeys // the transport's keys, changed by a reload of authkeys
 	stores *Stores
 	voters []string
 
@@ -53,7 +54,18 @@ type quorum struct {
 	hasState            bool
 }
 
-func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
+// raftKeys derives the raft transport keys of the accepted keys.
+func raftKeys(active conf.AuthKey, accept []conf.AuthKey) [][]byte {
+	var out [][]byte
+	for _, a := range accept {
+		if a.Num != active.Num {
+			out = append(out, a.Derive(RaftKeyPurpose))
+		}
+	}
+	return out
+}
+
+func startQuorum(n *Node, key conf.AuthKey, accept []conf.AuthKey) (*quorum, error) {
 	q := &quorum{n: n, timing: DeriveTiming(n.ha), revokedAt: map[string]time.Time{}, unplacedLog: map[string]time.Time{},
 		pending: map[string]bool{}, nodeUpQueued: map[string]bool{}}
 	if err := q.timing.Validate(); err != nil {
@@ -70,8 +82,13 @@ func startQuorum(n *Node, key conf.AuthKey) (*quorum, error) {
 		return nil, err
 	}
 	addr := netip.AddrPortFrom(n.layer.Addr, uint16(n.ha.RaftPort))
+	q.keys, err = NewTransportKeys(key.Derive(RaftKeyPurpose), raftKeys(key, accept))
+	if err != nil {
+		q.stores.Close()
+		return nil, err
+	}
 	q.trans, err = NewTransport(TransportConfig{
-		Bind: addr, Advertise: addr, Key: key.Derive(RaftKeyPurpose),
+		Bind: addr, Advertise: addr, Keys: q.keys,
 		MaxPool: 3, Timeout: max(q.timing.HeartbeatTimeout, time.Second), Dial: n.cfg.Dial,
 		Logger: SlogHCLogger(n.log),
 	})

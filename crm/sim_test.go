@@ -267,6 +267,7 @@ func (n *simNode) boot() {
 	n.peerSeq = map[[2]uint64]uint64{}
 	n.lastSent = time.Time{}
 	n.restless, n.deadCheck = false, false
+	n.wakeAt = 0 // a wake-up of the last run does nothing and must not stand in for this run's
 	n.request, n.scope, n.leaving = RequestNone, "", false
 	n.ping = 1
 	if w.ping {

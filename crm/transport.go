@@ -63,6 +63,9 @@ type TransportConfig struct {
 	// the authkeys secret can be rotated one node at a time: a node
 	// presents Key and accepts Key or any of these.
 	AcceptKeys [][]byte
+	// Keys, when set, replaces Key and AcceptKeys: the caller keeps it to
+	// change the keys of a running transport (a reload of authkeys).
+	Keys *TransportKeys
 	// MaxPool is the number of idle connections kept per peer.
 	MaxPool int
 	// Timeout is raft's I/O deadline for one RPC; it also bounds an
@@ -177,18 +180,50 @@ type tlsStreamLayer struct {
 	failLog failLimiter
 }
 
-func newTLSStreamLayer(cfg TransportConfig) (*tlsStreamLayer, error) {
-	own, err := deriveTLSIdentity(cfg.Key)
+// TransportKeys are the keys of a raft transport: the one its
+// certificate derives from and those whose holders it accepts. Set
+// changes them for the connections made after it.
+type TransportKeys struct {
+	cur atomic.Pointer[transportKeys]
+}
+
+type transportKeys struct {
+	own     tlsIdentity
+	allowed []ed25519.PublicKey
+}
+
+// NewTransportKeys derives the identities of key and accept.
+func NewTransportKeys(key []byte, accept [][]byte) (*TransportKeys, error) {
+	k := &TransportKeys{}
+	return k, k.Set(key, accept)
+}
+
+// Set makes key the transport's own and accepts holders of key or of
+// any of accept.
+func (k *TransportKeys) Set(key []byte, accept [][]byte) error {
+	own, err := deriveTLSIdentity(key)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	allowed := []ed25519.PublicKey{own.pub}
-	for i, k := range cfg.AcceptKeys {
-		id, err := deriveTLSIdentity(k)
+	tk := &transportKeys{own: own, allowed: []ed25519.PublicKey{own.pub}}
+	for i, a := range accept {
+		id, err := deriveTLSIdentity(a)
 		if err != nil {
-			return nil, fmt.Errorf("accept key %d: %w", i+1, err)
+			return fmt.Errorf("accept key %d: %w", i+1, err)
 		}
-		allowed = append(allowed, id.pub)
+		tk.allowed = append(tk.allowed, id.pub)
+	}
+	k.cur.Store(tk)
+	return nil
+}
+
+func newTLSStreamLayer(cfg TransportConfig) (*tlsStreamLayer, error) {
+	keys := cfg.Keys
+	if keys == nil {
+		var err error
+		if keys, err = NewTransportKeys(cfg.Key, cfg.AcceptKeys); err != nil {
+			return nil, err
+		}
 	}
 	verify := func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
@@ -198,15 +233,17 @@ func newTLSStreamLayer(cfg TransportConfig) (*tlsStreamLayer, error) {
 		if !ok {
 			return fmt.Errorf("peer key is %T, not a cluster key", cs.PeerCertificates[0].PublicKey)
 		}
-		for _, a := range allowed {
+		for _, a := range keys.cur.Load().allowed {
 			if pub.Equal(a) {
 				return nil
 			}
 		}
 		return errors.New("peer key is not derived from the cluster secret")
 	}
+	cert := func() *tls.Certificate { c := keys.cur.Load().own.cert; return &c }
 	base := tls.Config{
-		Certificates:           []tls.Certificate{own.cert},
+		GetCertificate:         func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert(), nil },
+		GetClientCertificate:   func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert(), nil },
 		MinVersion:             tls.VersionTLS13,
 		MaxVersion:             tls.VersionTLS13,
 		NextProtos:             []string{transportALPN},

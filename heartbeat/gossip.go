@@ -30,9 +30,11 @@ type GossipConfig struct {
 	Bind      netip.AddrPort // where to listen (address may be unspecified)
 	Advertise netip.AddrPort // what peers dial
 	// Key encrypts and authenticates gossip (AES-GCM); 16, 24 or 32 bytes,
-	// derived from authkeys.
-	Key  []byte
-	Meta func() Meta
+	// derived from authkeys. Accept are further keys gossip from others
+	// may be encrypted with (the other keys authkeys defines).
+	Key    []byte
+	Accept [][]byte
+	Meta   func() Meta
 	// OnChange hears joins, leaves and metadata updates.
 	OnChange func(node string, meta Meta, alive bool)
 	Logger   *slog.Logger
@@ -44,8 +46,14 @@ type GossipConfig struct {
 
 // Gossip is the membership and metadata layer over memberlist.
 type Gossip struct {
-	cfg GossipConfig
-	ml  *memberlist.Memberlist
+	cfg     GossipConfig
+	ml      *memberlist.Memberlist
+	keyring *memberlist.Keyring
+
+	metaKick chan struct{} // UpdateMeta asks metaLoop to send
+	metaDone chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
 
 	mu      sync.Mutex
 	members map[string]Meta
@@ -80,7 +88,12 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 		mc.AdvertiseAddr = cfg.Advertise.Addr().String()
 		mc.AdvertisePort = int(cfg.Advertise.Port())
 	}
-	mc.SecretKey = cfg.Key
+	kr, err := memberlist.NewKeyring(cfg.Accept, cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("gossip keys: %w", err)
+	}
+	mc.Keyring = kr
+	g.keyring = kr
 	if cfg.Dial != nil {
 		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 			BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort,
@@ -100,7 +113,38 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 		return nil, fmt.Errorf("gossip on %s: %w", cfg.Bind, err)
 	}
 	g.ml = ml
+	g.metaKick, g.metaDone, g.stop = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	go g.metaLoop()
 	return g, nil
+}
+
+// SetKeys encrypts gossip with key from now on and takes what arrives
+// encrypted with it or with one of accept (a reload of authkeys).
+func (g *Gossip) SetKeys(key []byte, accept [][]byte) error {
+	kr := g.keyring
+	if err := kr.AddKey(key); err != nil {
+		return err
+	}
+	for _, k := range accept {
+		if err := kr.AddKey(k); err != nil {
+			return err
+		}
+	}
+	if err := kr.UseKey(key); err != nil {
+		return err
+	}
+	keep := map[string]bool{string(key): true}
+	for _, k := range accept {
+		keep[string(k)] = true
+	}
+	for _, k := range kr.GetKeys() {
+		if !keep[string(k)] {
+			if err := kr.RemoveKey(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Join contacts peers at their gossip addresses (learned from heartbeats).
@@ -153,14 +197,49 @@ func (g *Gossip) MemberNames() []string {
 	return out
 }
 
-// UpdateMeta spreads a change of this node's metadata.
-func (g *Gossip) UpdateMeta() error { return g.ml.UpdateNode(time.Second) }
+// UpdateMeta spreads a change of this node's metadata. It does not wait:
+// memberlist's UpdateNode blocks until the next gossip round has sent the
+// change (up to a second), and its callers are the pinger and the node's
+// loop, which must not stall. Changes made while one is on its way go out
+// together in the next.
+func (g *Gossip) UpdateMeta() {
+	select {
+	case g.metaKick <- struct{}{}:
+	default:
+	}
+}
+
+// metaLoop sends the metadata changes UpdateMeta asks for, one at a time.
+func (g *Gossip) metaLoop() {
+	defer close(g.metaDone)
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-g.metaKick:
+			if err := g.ml.UpdateNode(time.Second); err != nil {
+				g.cfg.Logger.Debug(fmt.Sprintf("gossip: metadata update: %v", err), "node", g.cfg.Node)
+			}
+		}
+	}
+}
 
 // Leave announces departure; Shutdown stops.
-func (g *Gossip) Leave(timeout time.Duration) error { return g.ml.Leave(timeout) }
+func (g *Gossip) Leave(timeout time.Duration) error {
+	g.stopMeta()
+	return g.ml.Leave(timeout)
+}
 
 // Shutdown stops without announcing.
-func (g *Gossip) Shutdown() error { return g.ml.Shutdown() }
+func (g *Gossip) Shutdown() error {
+	g.stopMeta()
+	return g.ml.Shutdown()
+}
+
+func (g *Gossip) stopMeta() {
+	g.stopOnce.Do(func() { close(g.stop) })
+	<-g.metaDone
+}
 
 // dialTransport is memberlist's network transport with its outgoing
 // streams opened by a dial hook.

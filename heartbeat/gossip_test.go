@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -123,4 +124,44 @@ func loopbackPort() (netip.AddrPort, bool) {
 	}
 	u.Close()
 	return ap, true
+}
+
+// TestGossipUpdateMetaDoesNotWait: a metadata change returns at once and
+// reaches the peer. memberlist's UpdateNode waits for the next gossip
+// round, up to a second; the pinger called it and stopped pinging
+// meanwhile, so that its own ping node seemed to come and go.
+func TestGossipUpdateMetaDoesNotWait(t *testing.T) {
+	key := make([]byte, 32)
+	var ping atomic.Int32
+	var nodes []*Gossip
+	var addrs []netip.AddrPort
+	for i := range 2 {
+		ap := freeLoopbackPort(t)
+		g, err := NewGossip(GossipConfig{Node: fmt.Sprintf("g%d", i), Bind: ap, Advertise: ap, Key: key,
+			Meta: func() Meta { return Meta{Ping: int(ping.Load())} }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Shutdown()
+		nodes = append(nodes, g)
+		addrs = append(addrs, ap)
+	}
+	if err := nodes[1].Join(addrs[0]); err != nil {
+		t.Fatal(err)
+	}
+	for score := int32(1); score <= 5; score++ {
+		ping.Store(score)
+		start := time.Now()
+		nodes[0].UpdateMeta()
+		if took := time.Since(start); took > 50*time.Millisecond {
+			t.Fatalf("UpdateMeta took %v", took)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for nodes[1].Members()["g0"].Ping != 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("g1 sees g0's ping score %d, want 5", nodes[1].Members()["g0"].Ping)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

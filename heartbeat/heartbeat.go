@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -108,7 +109,9 @@ type Heartbeat struct {
 	// moves its next heartbeat.
 	senders [][]Link
 	nudges  []chan struct{}
-	rearm   chan struct{} // a heartbeat changed a state: the tracker's next due time moved
+	signer  atomic.Pointer[Signer] // cfg.Signer, or what SetSigner set since
+	peerKey map[string]uint8       // the key number each peer's newest heartbeat was signed with
+	rearm   chan struct{}          // a heartbeat changed a state: the tracker's next due time moved
 }
 
 // New checks cfg and makes an instance; Run starts it.
@@ -164,8 +167,11 @@ func New(cfg Config) (*Heartbeat, error) {
 		linkIDs:  linkIDs,
 		events:   make(chan Event, 1024),
 		rearm:    make(chan struct{}, 1),
+		peerKey:  map[string]uint8{},
 		counters: Counters{Links: map[string]LinkCounters{}, Dropped: map[string]uint64{}},
 	}
+	signer := cfg.Signer
+	h.signer.Store(&signer)
 	// One goroutine, one timer for every link whose Send never waits
 	// (UDP): a heartbeat round is one wakeup of the daemon, not one per
 	// link.
@@ -339,7 +345,7 @@ func (h *Heartbeat) sendOne(l Link) {
 	if h.cfg.App != nil {
 		p.App = h.cfg.App()
 	}
-	buf, err := h.cfg.Signer.Encode(make([]byte, 0, 256), &p)
+	buf, err := h.signer.Load().Encode(make([]byte, 0, 256), &p)
 	if err != nil {
 		h.mu.Lock()
 		if ok, n := h.limiter.allow("encode", h.now()); ok {
@@ -402,7 +408,7 @@ func (h *Heartbeat) recvLoop(ctx context.Context, l Link) {
 // receive handles one packet that arrived on the local link age ago (the
 // kernel's stamp; 0 when the link gives none).
 func (h *Heartbeat) receive(link string, b []byte, from string, age time.Duration) {
-	p, err := h.cfg.Signer.Decode(b, h.cfg.Cluster)
+	p, err := h.signer.Load().Decode(b, h.cfg.Cluster)
 	now := h.now().Add(-age)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -425,6 +431,9 @@ func (h *Heartbeat) receive(link string, b []byte, from string, age time.Duratio
 	var restarted bool
 	if err == nil {
 		restarted, err = h.hist.accept(p)
+	}
+	if err == nil {
+		h.peerKey[p.Node] = p.KeyNum
 	}
 	if err != nil {
 		reason := DropReason(err)
@@ -493,8 +502,19 @@ func (h *Heartbeat) dispatch(ctx context.Context) {
 func (h *Heartbeat) Status() []NodeStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.tracker.Snapshot()
+	out := h.tracker.Snapshot()
+	for i := range out {
+		out[i].Key = int(h.peerKey[out[i].Name])
+	}
+	return out
 }
+
+// SetSigner signs from now on with s and accepts what it accepts (a
+// reload of authkeys).
+func (h *Heartbeat) SetSigner(s Signer) { h.signer.Store(&s) }
+
+// KeyNum is the number of the key heartbeats are signed with.
+func (h *Heartbeat) KeyNum() int { return int(h.signer.Load().KeyNum) }
 
 // LinkNames lists this node's links in configuration order.
 func (h *Heartbeat) LinkNames() []string {

@@ -15,9 +15,12 @@ import (
 
 // LayerConfig is what the daemon hands the heartbeat layer.
 type LayerConfig struct {
-	Node     string
-	HA       *conf.HAConfig
-	Key      conf.AuthKey
+	Node string
+	HA   *conf.HAConfig
+	Key  conf.AuthKey
+	// Accept are the other keys of authkeys, accepted on every channel
+	// (heartbeats, gossip), so that a key is rotated node by node.
+	Accept   []conf.AuthKey
 	StateDir string
 	Role     string // "director" or "witness"
 	Version  string
@@ -57,9 +60,16 @@ type Layer struct {
 	ping int
 }
 
-// SignerFor turns an authkeys key into a packet signer.
-func SignerFor(k conf.AuthKey) Signer {
-	return Signer{KeyNum: uint8(k.Num), Method: string(k.Method), Secret: []byte(k.Secret)}
+// SignerFor turns an authkeys key into a packet signer; it accepts the
+// other keys given (every key authkeys defines).
+func SignerFor(k conf.AuthKey, accept ...conf.AuthKey) Signer {
+	s := Signer{KeyNum: uint8(k.Num), Method: string(k.Method), Secret: []byte(k.Secret)}
+	for _, a := range accept {
+		if a.Num != k.Num {
+			s.Accept = append(s.Accept, Signer{KeyNum: uint8(a.Num), Method: string(a.Method), Secret: []byte(a.Secret)})
+		}
+	}
+	return s
 }
 
 // Members returns the directors and witnesses of ha.cf.
@@ -111,7 +121,7 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 	hbcfg := Config{
 		Node: lc.Node, Peers: Members(ha), Autojoin: ha.Autojoin,
 		Cluster:    ClusterID(Members(ha), ha.Autojoin),
-		Signer:     SignerFor(lc.Key),
+		Signer:     SignerFor(lc.Key, lc.Accept...),
 		Generation: gen, Timing: TimingOf(ha), Links: links, Services: services,
 		Logger: lc.Logger, OnEvent: l.onEvent, App: lc.App, OnApp: lc.OnApp,
 		Follow: lc.Follow,
@@ -125,7 +135,8 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 			Node:      lc.Node,
 			Bind:      netip.AddrPortFrom(l.Addr, uint16(ha.GossipPort)),
 			Advertise: netip.AddrPortFrom(l.Addr, uint16(ha.GossipPort)),
-			Key:       lc.Key.Derive("hbgo gossip"),
+			Key:       lc.Key.Derive(GossipKeyPurpose),
+			Accept:    gossipKeys(lc.Key, lc.Accept),
 			Meta:      l.meta,
 			OnChange:  lc.OnMember,
 			Logger:    lc.Logger,
@@ -168,6 +179,30 @@ func clusterAddr(ha *conf.HAConfig) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// GossipKeyPurpose derives gossip's key from an authkeys key.
+const GossipKeyPurpose = "hbgo gossip"
+
+// gossipKeys derives the gossip keys of the accepted keys.
+func gossipKeys(active conf.AuthKey, accept []conf.AuthKey) [][]byte {
+	var out [][]byte
+	for _, a := range accept {
+		if a.Num != active.Num {
+			out = append(out, a.Derive(GossipKeyPurpose))
+		}
+	}
+	return out
+}
+
+// SetKeys makes key the one heartbeats and gossip are signed and
+// encrypted with, and accepts accept beside it (a reload of authkeys).
+func (l *Layer) SetKeys(key conf.AuthKey, accept []conf.AuthKey) error {
+	l.HB.SetSigner(SignerFor(key, accept...))
+	if l.Gossip != nil {
+		return l.Gossip.SetKeys(key.Derive(GossipKeyPurpose), gossipKeys(key, accept))
+	}
+	return nil
 }
 
 func (l *Layer) meta() Meta {

@@ -282,6 +282,7 @@ type NodeStatus struct {
 	Late     bool
 	LastSeen time.Time
 	Links    map[string]LinkState
+	Key      int // the authkeys key its newest heartbeat was signed with (0: none heard)
 }
 
 // Snapshot returns every peer's state, sorted by name.

@@ -158,6 +158,23 @@ type Signer struct {
 	KeyNum uint8
 	Method string // "sha1", "md5", "crc"
 	Secret []byte
+	// Accept are the other keys of authkeys: a packet signed with any of
+	// them is taken too, as Heartbeat takes any defined key, so that a
+	// key is rotated node by node.
+	Accept []Signer
+}
+
+// verifier is the signer of key number k: s itself or one it accepts.
+func (s Signer) verifier(k uint8) (Signer, bool) {
+	if k == s.KeyNum {
+		return s, true
+	}
+	for _, a := range s.Accept {
+		if a.KeyNum == k {
+			return a, true
+		}
+	}
+	return Signer{}, false
 }
 
 // macLen is the length of the MAC the signer appends.
@@ -231,7 +248,7 @@ func (s Signer) Decode(b []byte, cluster uint32) (*Packet, error) {
 	if len(b) > MaxPacket {
 		return nil, drop(DropOversize, "%d bytes", len(b))
 	}
-	if len(b) < headerLen+3+s.macLen() {
+	if len(b) < headerLen+3 {
 		return nil, drop(DropMalformed, "short packet of %d bytes", len(b))
 	}
 	if b[0] != magic0 || b[1] != magic1 {
@@ -250,11 +267,15 @@ func (s Signer) Decode(b []byte, cluster uint32) (*Packet, error) {
 	if p.Cluster != cluster {
 		return nil, drop(DropCluster, "cluster %08x", p.Cluster)
 	}
-	if p.KeyNum != s.KeyNum {
-		return nil, drop(DropKey, "key %d, ours is %d", p.KeyNum, s.KeyNum)
+	v, ok := s.verifier(p.KeyNum)
+	if !ok {
+		return nil, drop(DropKey, "key %d, not defined here (signing with %d)", p.KeyNum, s.KeyNum)
 	}
-	body, mac := b[:len(b)-s.macLen()], b[len(b)-s.macLen():]
-	if !hmac.Equal(mac, s.mac(body)) {
+	if len(b) < headerLen+3+v.macLen() {
+		return nil, drop(DropMalformed, "short packet of %d bytes", len(b))
+	}
+	body, mac := b[:len(b)-v.macLen()], b[len(b)-v.macLen():]
+	if !hmac.Equal(mac, v.mac(body)) {
 		return nil, drop(DropAuth, "signature does not match")
 	}
 	r := reader{b: body, off: headerLen}

@@ -97,12 +97,16 @@ func writeStatus(w io.Writer, st *crm.Status) {
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tTYPE\tSTATUS\tPING\tLINKS")
+	fmt.Fprintln(tw, "NODE\tTYPE\tSTATUS\tPING\tKEY\tLINKS")
 	for _, n := range st.Nodes {
 		t := clNodeTypeOf(n)
 		ping := "-"
 		if t == "normal" {
 			ping = strconv.Itoa(n.Ping)
+		}
+		key := "-"
+		if n.Key != 0 {
+			key = strconv.Itoa(n.Key)
 		}
 		names := make([]string, 0, len(n.Links))
 		for l := range n.Links {
@@ -113,7 +117,7 @@ func writeStatus(w io.Writer, st *crm.Status) {
 		for i, l := range names {
 			links[i] = l + " " + n.Links[l]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, t, orDash(n.Status), ping, orDash(strings.Join(links, ", ")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, t, orDash(n.Status), ping, key, orDash(strings.Join(links, ", ")))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -13,9 +13,11 @@ import (
 // process's threads other than the main one, the one started first (the
 // earliest start time; among threads started in the same clock tick, the
 // first ID after the process's own in the kernel's cyclic allocation).
-func Thread() (int, error) {
-	pid := os.Getpid()
-	ents, err := os.ReadDir("/proc/self/task")
+func Thread() (int, error) { return ThreadOf(os.Getpid()) }
+
+// ThreadOf is Thread for the Go process pid.
+func ThreadOf(pid int) (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -31,7 +33,7 @@ func Thread() (int, error) {
 		if err != nil || tid == pid {
 			continue
 		}
-		start, err := startTime(tid)
+		start, err := startTime(pid, tid)
 		if err != nil {
 			continue // ended meanwhile
 		}
@@ -47,9 +49,9 @@ func Thread() (int, error) {
 }
 
 // startTime reads a thread's start time (clock ticks after boot) from
-// /proc/self/task/TID/stat.
-func startTime(tid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
+// /proc/PID/task/TID/stat.
+func startTime(pid, tid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
 	if err != nil {
 		return 0, err
 	}
