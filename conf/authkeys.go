@@ -132,6 +132,13 @@ func ParseAuthkeys(file string, data []byte, ds *Diags) *Authkeys {
 			a.parseAuth(num, fields[1:], ds)
 			continue
 		}
+		if rest, ok := strings.CutPrefix(fields[0], "auth"); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+			// Heartbeat reads the line with sscanf("auth %d"), where the
+			// blank matches none: "auth1" selects key 1.
+			ds.Warnf(file, num, "%q read as \"auth %s\", as Heartbeat reads it", clipArg(fields[0]), rest)
+			a.parseAuth(num, append([]string{rest}, fields[1:]...), ds)
+			continue
+		}
 		n, err := strconv.Atoi(fields[0])
 		if err != nil {
 			ds.Errorf(file, num, "%q: want \"auth N\" or \"N METHOD [SECRET]\"%s", clipArg(fields[0]), didYouMean(fields[0], []string{"auth"}))

@@ -38,6 +38,13 @@ func TestAuthkeysParse(t *testing.T) {
 			},
 		},
 		{
+			name:   "auth1 as Heartbeat reads it",
+			in:     "auth1\n1 sha1 s3cr3t\n",
+			active: 1,
+			keys:   []AuthKey{{Num: 1, Method: AuthSHA1, Secret: "s3cr3t", Line: 2}},
+			diags:  []string{`authkeys:1: warning: "auth1" read as "auth 1", as Heartbeat reads it`},
+		},
+		{
 			name:   "crlf line ends",
 			in:     "auth 1\r\n1 sha1 abc\r\n",
 			active: 1,

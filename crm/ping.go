@@ -1,7 +1,9 @@
 package crm
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/icmp"
@@ -26,6 +29,13 @@ type pinger struct {
 	every, dead time.Duration
 	log         *slog.Logger
 	node        string
+
+	// token is this run's random payload and seq the sequence of the
+	// last round sent: a reply counts only when it carries the token and
+	// the sequence of a round recent enough to count, so that neither a
+	// forged reply nor an old one keeps a dead ping node up.
+	token [8]byte
+	seq   atomic.Uint32
 
 	mu      sync.Mutex
 	targets map[netip.Addr]*pingTarget
@@ -102,6 +112,21 @@ func (p *pinger) score() int {
 	return n
 }
 
+// ours says whether an echo reply answers one of this run's recent
+// rounds: it carries the run's token and the sequence of a round sent no
+// longer ago than deadping.
+func (p *pinger) ours(e *icmp.Echo) bool {
+	if len(e.Data) < len(p.token) || !bytes.Equal(e.Data[:len(p.token)], p.token[:]) {
+		return false
+	}
+	rounds := uint32(1)
+	if p.every > 0 {
+		rounds += uint32(p.dead / p.every)
+	}
+	age := (p.seq.Load() - uint32(e.Seq)) & 0xffff
+	return age <= rounds
+}
+
 // states lists each ping node and whether it answers.
 func (p *pinger) states() map[string]bool {
 	p.mu.Lock()
@@ -138,6 +163,10 @@ func (p *pinger) start(ctx context.Context, onChange func(int)) error {
 		}
 	}()
 	id := os.Getpid() & 0xffff
+	if _, err := rand.Read(p.token[:]); err != nil {
+		c4.Close()
+		return fmt.Errorf("ping: %w", err)
+	}
 	go p.recv(ctx, c4, 1, id)
 	if c6 != nil {
 		go p.recv(ctx, c6, 58, id)
@@ -152,9 +181,11 @@ func (p *pinger) loop(ctx context.Context, c4, c6 *icmp.PacketConn, id int, onCh
 	last := PingUnknown
 	started := time.Now()
 	for seq := 0; ; seq++ {
+		p.seq.Store(uint32(seq & 0xffff))
 		for a := range p.targets {
 			var msg icmp.Message
-			body := &icmp.Echo{ID: id, Seq: seq & 0xffff, Data: binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))}
+			data := binary.BigEndian.AppendUint64(append([]byte(nil), p.token[:]...), uint64(time.Now().UnixNano()))
+			body := &icmp.Echo{ID: id, Seq: seq & 0xffff, Data: data}
 			conn := c4
 			if a.Is6() {
 				msg = icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: body}
@@ -224,7 +255,7 @@ func (p *pinger) recv(ctx context.Context, c *icmp.PacketConn, proto, id int) {
 			continue
 		}
 		echo, ok := m.Body.(*icmp.Echo)
-		if !ok || echo.ID != id || (m.Type != ipv4.ICMPTypeEchoReply && m.Type != ipv6.ICMPTypeEchoReply) {
+		if !ok || echo.ID != id || (m.Type != ipv4.ICMPTypeEchoReply && m.Type != ipv6.ICMPTypeEchoReply) || !p.ours(echo) {
 			continue
 		}
 		ip, ok := from.(*net.IPAddr)
