@@ -163,12 +163,23 @@ func TestControlTimeout(t *testing.T) {
 // call at once.
 func TestControlCancel(t *testing.T) {
 	dir := t.TempDir()
-	controltest.Serve(t, dir, &controltest.Fake{Block: true})
+	fake := &controltest.Fake{Block: true, Ended: make(chan error, 1)}
+	controltest.Serve(t, dir, fake)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	_, err := dial(t, dir).Standby(ctx, crm.ScopeAll)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v", err)
+	}
+	// The client went away: the daemon withdraws the request at once,
+	// not when its own timeout ends.
+	select {
+	case err := <-fake.Ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the request ended with %v, want canceled", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the request still runs 3 s after its client went away")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hbgo/crm"
@@ -208,7 +209,33 @@ func (s *Server) handle(conn *net.UnixConn) {
 	case derr != nil:
 		resp.Error = &wireError{codeBadRequest, "bad request: " + derr.Error()}
 	default:
-		resp = s.do(req, p)
+		ctx, cancel := context.WithCancel(s.ctx)
+		defer cancel()
+		var gone atomic.Bool
+		if req.Op == opStandby || req.Op == opTakeover {
+			// A client that goes away (hb_standby interrupted) withdraws
+			// its request: the connection's end cancels it. A client
+			// sends nothing after its request; the read returns when it
+			// closes, or when this handler does.
+			conn.SetReadDeadline(time.Time{})
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					if _, err := conn.Read(buf); err != nil {
+						if ctx.Err() == nil {
+							gone.Store(true)
+						}
+						cancel()
+						return
+					}
+				}
+			}()
+		}
+		resp = s.do(ctx, req, p)
+		if gone.Load() {
+			s.log.Info(fmt.Sprintf("Control: %s %s withdrawn: the client went away.", req.Op, req.Scope), "node", s.opts.Node)
+			return
+		}
 	}
 	conn.SetWriteDeadline(time.Now().Add(ioTimeout))
 	b, _ := json.Marshal(resp)
@@ -229,12 +256,12 @@ func (s *Server) allowed(p peer) bool {
 }
 
 // do runs one request against the Controller.
-func (s *Server) do(req request, p peer) response {
+func (s *Server) do(ctx context.Context, req request, p peer) response {
 	timeout := time.Duration(req.Timeout)
 	if timeout <= 0 {
 		timeout = s.opts.DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var resp response
 	var err error

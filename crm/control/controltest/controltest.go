@@ -28,7 +28,9 @@ type Fake struct {
 	MoveErr error
 	// Block makes Standby and Takeover wait until their context ends, as
 	// a move that never completes, and fail with the context's error.
-	Block     bool
+	Block bool
+	// Ended, when set, hears the error a blocked move ended with.
+	Ended     chan error
 	ReloadErr error
 
 	mu    sync.Mutex
@@ -53,6 +55,9 @@ func (f *Fake) Calls() []string {
 func (f *Fake) move(ctx context.Context) (*crm.MoveResult, error) {
 	if f.Block {
 		<-ctx.Done()
+		if f.Ended != nil {
+			f.Ended <- ctx.Err()
+		}
 		return nil, ctx.Err()
 	}
 	if f.MoveErr != nil {
