@@ -131,6 +131,35 @@ func TestFallbackBeforeLastLeaves(t *testing.T) {
 	})
 }
 
+// TestFallbackCommandLeavingAChild: a fallback command that leaves a
+// child running in the background (holding its output open) holds up
+// neither the commands after it nor the checks. The runner once waited
+// for the child, so the next command came 30 s later.
+func TestFallbackCommandLeavingAChild(t *testing.T) {
+	rs, port := farm(t, 7, 1)
+	vip := ap("10.255.0.7", port)
+	out := filepath.Join(t.TempDir(), "fallback.out")
+	script := filepath.Join(t.TempDir(), "fb.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$1\" >> "+out+"\nsleep 30 &\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, cfgHead+"fallbackcommand = "+script+"\nvirtual = "+vip+"\n"+realLines(rs, "")+
+		"\tchecktype = connect\n\tfallback = 127.0.0.1 gate\n")
+	r.waitDests(vip, map[string]int{rs[0].addr.String(): 1})
+	start := time.Now()
+	rs[0].Close()
+	r.waitLog("Added fallback server: 127.0.0.1:" + fmt.Sprint(port) + " (" + vip + ") (Weight set to 1)")
+	rs[0] = startReal(t, rs[0].addr.String())
+	r.waitDests(vip, map[string]int{rs[0].addr.String(): 1})
+	r.waitFor("both fallback commands ran", func() bool {
+		b, _ := os.ReadFile(out)
+		return string(b) == "stop\nstart\nstop\n"
+	})
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the commands took %v: the runner waited for the background child", took)
+	}
+}
+
 func TestQuiescentLastGoesAfterFallback(t *testing.T) {
 	// Quiescing the last server (an edit to weight 0) must also come
 	// after the fallback is in.

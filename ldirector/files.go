@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"hbgo/conf"
@@ -176,19 +179,66 @@ func (l *loop) queueCommand(argv []string) {
 	}
 }
 
-// commandTimeout bounds a fallback command or callback.
-const commandTimeout = 60 * time.Second
+// commandTimeout bounds a fallback command or callback; commandWait is
+// how long its output is read after it ended (a child it left in the
+// background may hold the output open); commandOutput is how much of its
+// output is kept for the log.
+const (
+	commandTimeout = 60 * time.Second
+	commandWait    = 2 * time.Second
+	commandOutput  = 4 << 10
+)
 
 // runCommands runs queued commands one at a time, in order, so that a
-// slow script never holds up the checks.
+// slow script never holds up the checks. Each runs in a process group of
+// its own, killed whole at commandTimeout; its output is kept up to
+// commandOutput bytes and read for no longer than commandWait after it
+// ended, so a child it left running holds up nothing.
 func (l *loop) runCommands() {
 	for argv := range l.cmds {
 		cctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+		out := &cappedBuffer{max: commandOutput}
 		c := normalprio.Command(cctx, argv[0], argv[1:]...)
-		out, err := c.CombinedOutput()
+		c.Stdout, c.Stderr = out, out
+		inProcessGroup(c)
+		c.WaitDelay = commandWait
+		err := c.Run()
 		cancel()
+		if errors.Is(err, exec.ErrWaitDelay) {
+			err = nil // it ended; something it started still holds its output
+		}
 		if err != nil {
-			l.d.log.Error(fmt.Sprintf("system(%s) failed: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out))))
+			l.d.log.Error(fmt.Sprintf("system(%s) failed: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String())))
 		}
 	}
+}
+
+// cappedBuffer keeps the first max bytes written to it and takes (and
+// drops) the rest.
+type cappedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+	cut bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room < len(p) {
+		b.buf.Write(p[:max(room, 0)])
+		b.cut = true
+	} else {
+		b.buf.Write(p)
+	}
+	return len(p), nil
+}
+
+func (b *cappedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cut {
+		return b.buf.String() + " [...]"
+	}
+	return b.buf.String()
 }
