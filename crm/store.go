@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -63,6 +64,9 @@ func OpenStores(dir string) (*Stores, error) {
 	opts := *bbolt.DefaultOptions
 	opts.Timeout = dbLockTimeout
 	path := filepath.Join(dir, RaftDBFile)
+	if err := checkStore(path); err != nil {
+		return nil, err
+	}
 	db, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &opts})
 	if err != nil {
 		if errors.Is(err, bbolt.ErrTimeout) {
@@ -81,6 +85,72 @@ func OpenStores(dir string) (*Stores, error) {
 		return nil, fmt.Errorf("raft snapshots in %s: %w", dir, err)
 	}
 	return &Stores{Log: cache, Stable: db, Snapshots: snaps, db: db}, nil
+}
+
+// checkStore refuses a raft database that is empty or damaged, before
+// raft opens it: bbolt maps the file into memory, and a file cut short
+// (a full disk, a copy that stopped) faults on the first page read past
+// its end (SIGBUS), which killed the daemon at every start; an empty file
+// opened as a new database, losing the term and vote raft must keep. The
+// check reads every page with faults turned into panics (the runtime's
+// SetPanicOnFault, meant for mapped files) and says in one line which
+// file and what to do.
+func checkStore(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("raft log %s: %w", path, err)
+	}
+	const todo = "; stop hbgo on this node, move its raft directory aside (%s) while the other voters agree on a leader, " +
+		"and start it again: it rejoins with an empty log and the leader sends it the state"
+	if fi.Size() == 0 {
+		return fmt.Errorf("raft log %s is empty: it has lost the term and the vote raft must keep"+todo, path, filepath.Dir(path))
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("%v", r)
+			}
+		}()
+		debug.SetPanicOnFault(true)
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: dbLockTimeout})
+		if err != nil {
+			done <- err
+			return
+		}
+		defer db.Close()
+		done <- db.View(func(tx *bbolt.Tx) error {
+			if need := tx.Size(); need > fi.Size() {
+				return fmt.Errorf("%d bytes, its pages need %d", fi.Size(), need)
+			}
+			// Every bucket, key and value read here, in this goroutine:
+			// a fault or one of bbolt's assertions becomes a panic the
+			// deferred recover turns into the error.
+			var walk func(b *bbolt.Bucket) error
+			walk = func(b *bbolt.Bucket) error {
+				return b.ForEach(func(k, v []byte) error {
+					if v == nil {
+						if sub := b.Bucket(k); sub != nil {
+							return walk(sub)
+						}
+					}
+					return nil
+				})
+			}
+			return tx.ForEach(func(_ []byte, b *bbolt.Bucket) error { return walk(b) })
+		})
+	}()
+	err = <-done
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bbolt.ErrTimeout):
+		return fmt.Errorf("raft log %s: locked by another process: %w", path, err)
+	}
+	return fmt.Errorf("raft log %s is damaged (%v)"+todo, path, err, filepath.Dir(path))
 }
 
 // Close closes the database; raft must be shut down first. A second Close

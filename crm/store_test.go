@@ -299,3 +299,67 @@ func TestStoresRaftRestart(t *testing.T) {
 		t.Errorf("FSM replayed %q", got)
 	}
 }
+
+// TestOpenStoresRefusesDamage: a raft database cut short (which faulted
+// with SIGBUS when bbolt read past its end and killed the daemon at every
+// start) or emptied (which opened as a new database, its term and vote
+// lost) is refused with one error naming the file and what to do; the
+// process lives on.
+func TestOpenStoresRefusesDamage(t *testing.T) {
+	build := func(t *testing.T) string {
+		dir := t.TempDir()
+		st, err := OpenStores(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs []*raft.Log
+		for i := uint64(1); i <= 2000; i++ {
+			logs = append(logs, &raft.Log{Index: i, Term: 3, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(i)}, 200)})
+		}
+		if err := st.Log.StoreLogs(logs); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Stable.SetUint64([]byte("CurrentTerm"), 7); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	for _, c := range []struct {
+		name string
+		size func(int64) int64
+		want string
+	}{
+		{"cut to half", func(n int64) int64 { return n / 2 }, "is damaged"},
+		{"cut to its meta pages", func(int64) int64 { return 2 * int64(os.Getpagesize()) }, "is damaged"},
+		{"empty", func(int64) int64 { return 0 }, "is empty"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := build(t)
+			path := filepath.Join(dir, RaftDBFile)
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, c.size(fi.Size())); err != nil {
+				t.Fatal(err)
+			}
+			st, err := OpenStores(dir)
+			if err == nil {
+				st.Close()
+				t.Fatalf("a raft log %s opened", c.name)
+			}
+			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "move its raft directory aside") {
+				t.Fatalf("error %q: want the file, %q and what to do", err, c.want)
+			}
+		})
+	}
+	// An intact one still opens.
+	st, err := OpenStores(build(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+}
