@@ -1,12 +1,60 @@
 package conf
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
+
+// weakSecrets are secrets found in sample and public configs; a key with
+// one of them (or one of them with digits added) is as good as none.
+var weakSecrets = []string{"secret", "password", "passwd", "heartbeat", "linux", "cluster",
+	"changeme", "default", "admin", "test", "qwerty", "letmein", "hacluster", "ldirector", "abc", "mysecret"}
+
+// minSecret is the length below which a secret draws a warning.
+const minSecret = 16
+
+// checkSecrets judges the authkeys secrets against what they protect: the
+// heartbeats, and the keys of gossip and of the raft transport, derived
+// from the secret. The raft port shows a certificate derived from it to
+// whoever connects, so a guessable secret can be found offline. A crc
+// key, which has no secret, is an error where raft runs (quorum mode:
+// anyone could derive its key and join), a warning elsewhere.
+func checkSecrets(c *Config, ds *Diags) {
+	if c.Auth == nil {
+		return
+	}
+	quorum := c.HA != nil && (len(c.HA.Witnesses) > 0 || len(c.HA.Nodes) >= 3)
+	for _, k := range c.Auth.Defined() {
+		switch {
+		case k.Method == AuthCRC && quorum:
+			ds.Errorf(c.Auth.File, k.Line, "key %d is crc, which has no secret: in quorum mode (%s lists a witness or three nodes) the raft and gossip keys derive from the secret, so anyone could join; use sha1 with a random secret", k.Num, c.HA.File)
+		case k.Method == AuthCRC:
+		case isWeakSecret(k.Secret):
+			ds.Warnf(c.Auth.File, k.Line, "key %d: the secret is a common word; anyone who guesses it can sign heartbeats and join gossip and raft (whose port shows a certificate derived from it to whoever connects, so guesses can be tried offline); use 20 or more random characters (openssl rand -hex 20)", k.Num)
+		case len(k.Secret) < minSecret:
+			ds.Warnf(c.Auth.File, k.Line, "key %d: the secret has %d characters; the raft port shows a certificate derived from it to whoever connects, so a short one can be guessed offline; use 20 or more random characters (openssl rand -hex 20)", k.Num, len(k.Secret))
+		}
+	}
+}
+
+// isWeakSecret says whether s is a common word, in any case, with digits
+// or punctuation around it.
+func isWeakSecret(s string) bool {
+	w := strings.ToLower(strings.Trim(s, "0123456789!._-#@$"))
+	for _, weak := range weakSecrets {
+		if w == weak {
+			return true
+		}
+	}
+	return false
+}
 
 // crossCheck finds the problems no single file shows: a haresources node
 // that ha.cf does not list, a group homed on a witness, and an ldirectord.cf
 // virtual address that no IP resource brings up (the typo that keeps a VIP
 // dark).
 func crossCheck(c *Config, ds *Diags) {
+	checkSecrets(c, ds)
 	if c.HA != nil && c.Resources != nil {
 		for _, g := range c.Resources.Groups {
 			switch {
