@@ -54,6 +54,23 @@ type quorum struct {
 	hasState            bool
 }
 
+// voterAddr says whether a is the raft address a voter announces in its
+// heartbeats (authenticated): its connections get handshake slots of
+// their own.
+func (q *quorum) voterAddr(a netip.Addr) bool {
+	for _, v := range q.voters {
+		if v == q.n.cfg.Name {
+			continue
+		}
+		for _, s := range q.n.layer.HB.PeerServices(v) {
+			if s.Kind == heartbeat.ServiceRaft && s.Addr.Addr().Unmap() == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // raftKeys derives the raft transport keys of the accepted keys.
 func raftKeys(active conf.AuthKey, accept []conf.AuthKey) [][]byte {
 	var out [][]byte
@@ -88,7 +105,7 @@ func startQuorum(n *Node, key conf.AuthKey, accept []conf.AuthKey) (*quorum, err
 		return nil, err
 	}
 	q.trans, err = NewTransport(TransportConfig{
-		Bind: addr, Advertise: addr, Keys: q.keys,
+		Bind: addr, Advertise: addr, Keys: q.keys, Trusted: q.voterAddr,
 		MaxPool: 3, Timeout: max(q.timing.HeartbeatTimeout, time.Second), Dial: n.cfg.Dial,
 		Logger: SlogHCLogger(n.log),
 	})

@@ -32,10 +32,14 @@ const RaftKeyPurpose = "hbgo raft"
 
 // Transport defaults, used where TransportConfig leaves a field zero.
 const (
-	DefaultTransportMaxPool   = 3
-	DefaultTransportTimeout   = 2 * time.Second
-	DefaultHandshakeTimeout   = 2 * time.Second
-	DefaultMaxPendingAccepts  = 32
+	DefaultTransportMaxPool  = 3
+	DefaultTransportTimeout  = 2 * time.Second
+	DefaultHandshakeTimeout  = 2 * time.Second
+	DefaultMaxPendingAccepts = 32
+	// DefaultMaxPendingPerSource bounds one address's handshakes.
+	DefaultMaxPendingPerSource = 4
+	// DefaultFirstByteTimeout bounds the wait for a client's first byte.
+	DefaultFirstByteTimeout   = 500 * time.Millisecond
 	transportALPN             = "hbgo-raft/1"
 	transportReady            = 0x01 // server to client, once it has verified the client
 	handshakeLogEvery         = 5 * time.Second
@@ -75,8 +79,18 @@ type TransportConfig struct {
 	// silent or slow peer cannot hold a goroutine.
 	HandshakeTimeout time.Duration
 	// MaxPendingAccepts bounds the incoming connections in handshake at
-	// once; beyond it new connections are closed at once.
-	MaxPendingAccepts int
+	// once; beyond it new connections are closed at once. Each source
+	// address has at most MaxPendingPerSource of them (default 4), and
+	// the addresses Trusted names (the voters, learned from authenticated
+	// heartbeats) have MaxPendingAccepts slots of their own, so that no
+	// flood from elsewhere keeps a voter out.
+	MaxPendingAccepts   int
+	MaxPendingPerSource int
+	Trusted             func(netip.Addr) bool
+	// FirstByteTimeout bounds the wait for an incoming connection's first
+	// byte (its TLS ClientHello; default 500 ms): a silent connection
+	// gives its slot back that soon, not after HandshakeTimeout.
+	FirstByteTimeout time.Duration
 	// Logger receives raft's transport logs and handshake failures; nil
 	// discards them. SlogHCLogger adapts a *slog.Logger.
 	Logger hclog.Logger
@@ -167,7 +181,13 @@ type tlsStreamLayer struct {
 
 	dial             func(network, addr string, timeout time.Duration) (net.Conn, error)
 	handshakeTimeout time.Duration
+	firstByte        time.Duration
 	pending          chan struct{} // semaphore of handshakes in progress
+	trustedPending   chan struct{} // the same for the voters' addresses
+	perSource        int
+	trusted          func(netip.Addr) bool
+	sourcesMu        sync.Mutex
+	sources          map[netip.Addr]int // handshakes in progress by source
 	accepted         chan net.Conn
 	done             chan struct{}
 	ctx              context.Context // canceled by Close, ends handshakes
@@ -276,6 +296,14 @@ func newTLSStreamLayer(cfg TransportConfig) (*tlsStreamLayer, error) {
 	if maxPending <= 0 {
 		maxPending = DefaultMaxPendingAccepts
 	}
+	perSource := cfg.MaxPendingPerSource
+	if perSource <= 0 {
+		perSource = DefaultMaxPendingPerSource
+	}
+	firstByte := cfg.FirstByteTimeout
+	if firstByte <= 0 {
+		firstByte = DefaultFirstByteTimeout
+	}
 
 	if !cfg.Bind.IsValid() {
 		return nil, errors.New("raft transport: no bind address")
@@ -302,7 +330,12 @@ func newTLSStreamLayer(cfg TransportConfig) (*tlsStreamLayer, error) {
 		client:           client,
 		dial:             dial,
 		handshakeTimeout: hs,
+		firstByte:        firstByte,
 		pending:          make(chan struct{}, maxPending),
+		trustedPending:   make(chan struct{}, maxPending),
+		perSource:        perSource,
+		trusted:          cfg.Trusted,
+		sources:          map[netip.Addr]int{},
 		accepted:         make(chan net.Conn),
 		done:             make(chan struct{}),
 		logger:           logger.Named("raft-net"),
@@ -340,25 +373,71 @@ func (s *tlsStreamLayer) acceptLoop() {
 			continue
 		}
 		delay = 0
-		select {
-		case s.pending <- struct{}{}:
-		default:
-			s.handshakeFailed(c.RemoteAddr(), true, errors.New("too many connections in handshake"))
+		release, err := s.admit(c.RemoteAddr())
+		if err != nil {
+			s.handshakeFailed(c.RemoteAddr(), true, err)
 			c.Close()
 			continue
 		}
 		s.wg.Add(1)
-		go s.handshake(c)
+		go s.handshake(c, release)
 	}
 }
 
+// admit takes a handshake slot for a connection from remote: one of the
+// voters' own slots when remote is a voter's address, else a shared one,
+// within the per-source bound. release gives it back.
+func (s *tlsStreamLayer) admit(remote net.Addr) (release func(), err error) {
+	var src netip.Addr
+	if ta, ok := remote.(*net.TCPAddr); ok {
+		src = ta.AddrPort().Addr().Unmap()
+	}
+	s.sourcesMu.Lock()
+	if s.sources[src] >= s.perSource {
+		s.sourcesMu.Unlock()
+		return nil, fmt.Errorf("%d connections from %s in handshake already", s.perSource, src)
+	}
+	s.sources[src]++
+	s.sourcesMu.Unlock()
+	unsource := func() {
+		s.sourcesMu.Lock()
+		if s.sources[src]--; s.sources[src] <= 0 {
+			delete(s.sources, src)
+		}
+		s.sourcesMu.Unlock()
+	}
+	sem := s.pending
+	if s.trusted != nil && src.IsValid() && s.trusted(src) {
+		sem = s.trustedPending
+	}
+	select {
+	case sem <- struct{}{}:
+	default:
+		unsource()
+		return nil, errors.New("too many connections in handshake")
+	}
+	return func() { <-sem; unsource() }, nil
+}
+
 // handshake authenticates one incoming connection within the handshake
-// timeout and queues it for Accept.
-func (s *tlsStreamLayer) handshake(c net.Conn) {
+// timeout and queues it for Accept. A connection that sends nothing
+// within firstByte is closed then.
+func (s *tlsStreamLayer) handshake(c net.Conn, release func()) {
 	defer s.wg.Done()
-	defer func() { <-s.pending }()
+	defer release()
 	ctx, cancel := context.WithTimeout(s.ctx, s.handshakeTimeout)
 	defer cancel()
+	wait := min(s.firstByte, s.handshakeTimeout)
+	c.SetReadDeadline(time.Now().Add(wait))
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(c, first); err != nil {
+		if s.ctx.Err() == nil {
+			s.handshakeFailed(c.RemoteAddr(), true, fmt.Errorf("nothing sent within %v: %w", wait, err))
+		}
+		c.Close()
+		return
+	}
+	c = &prefixConn{Conn: c, prefix: first}
 	tc := tls.Server(c, s.server)
 	c.SetDeadline(time.Now().Add(s.handshakeTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -381,6 +460,21 @@ func (s *tlsStreamLayer) handshake(c net.Conn) {
 	case <-s.done:
 		tc.Close()
 	}
+}
+
+// prefixConn is a connection whose first bytes were read already.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
 }
 
 // handshakeFailed reports a refused connection; callers report before they

@@ -853,3 +853,81 @@ func BenchmarkRaftTransportRPC(b *testing.B) {
 		})
 	}
 }
+
+// TestRaftTransportFloodKeepsVotersIn: 200 silent connections from
+// addresses that are not voters (50 sources, 4 each) fill the shared
+// handshake slots; a voter still connects at once through its own, a
+// source gets no more than its share, and silent ones give their slot
+// back at the first-byte timeout, not the handshake timeout.
+func TestRaftTransportFloodKeepsVotersIn(t *testing.T) {
+	voter := netip.MustParseAddr("127.0.0.1")
+	cfg := TransportConfig{Bind: rtLoopback, Key: rtKey("flood"), HandshakeTimeout: 5 * time.Second,
+		FirstByteTimeout: time.Second, Trusted: func(a netip.Addr) bool { return a == voter }}
+	srv, err := newTLSStreamLayer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go func() { // raft's accept loop
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	addr := srv.Addr().String()
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	refused := 0
+	for i := range 50 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(i+2))}}
+		for range 5 { // one more than a source's share
+			c, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flood = append(flood, c)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	// The fifth of each source, and everything past the 32 shared
+	// slots, was closed at once.
+	for _, c := range flood {
+		c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err == io.EOF {
+			refused++
+		}
+	}
+	if refused < 250-DefaultMaxPendingAccepts {
+		t.Errorf("%d of 250 silent connections refused at once, want at least %d", refused, 250-DefaultMaxPendingAccepts)
+	}
+	cfg.Bind = netip.MustParseAddrPort("127.0.0.1:0")
+	cli, err := newTLSStreamLayer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	start := time.Now()
+	c, err := cli.Dial(raft.ServerAddress(addr), 2*time.Second)
+	if err != nil {
+		t.Fatalf("the voter could not connect during the flood: %v", err)
+	}
+	c.Close()
+	t.Logf("voter connected in %v during a flood of 250", time.Since(start))
+	// The silent ones that got a slot are closed at the first-byte
+	// timeout.
+	start = time.Now()
+	for _, c := range flood {
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		io.Copy(io.Discard, c)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("silent connections held their slots %v", took)
+	}
+}
