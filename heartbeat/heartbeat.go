@@ -24,8 +24,12 @@ type Config struct {
 	Signer   Signer
 	// Generation must rise at every start (NextGeneration).
 	Generation uint64
-	Timing     Timing
-	Links      []Link
+	// HistoryFile, when set, keeps each peer's generation and sequences
+	// across restarts of this node (see history.save); the layer puts it
+	// in the state directory.
+	HistoryFile string
+	Timing      Timing
+	Links       []Link
 	// Services are the addresses of this node's cluster services, sent in
 	// every heartbeat so that peers need no address lines.
 	Services []Service
@@ -172,6 +176,11 @@ func New(cfg Config) (*Heartbeat, error) {
 	}
 	signer := cfg.Signer
 	h.signer.Store(&signer)
+	if cfg.HistoryFile != "" {
+		if err := h.hist.load(cfg.HistoryFile); err != nil {
+			h.log.Warn(fmt.Sprintf("Peer history not read, starting without it: %v", err), "node", cfg.Node)
+		}
+	}
 	// One goroutine, one timer for every link whose Send never waits
 	// (UDP): a heartbeat round is one wakeup of the daemon, not one per
 	// link.
@@ -233,6 +242,25 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 	// heartbeat that changes a state (a node up) re-arms it at once.
 	t := time.NewTimer(0)
 	defer t.Stop()
+	// The peers' history is saved every historyEvery, and at once when a
+	// peer dies (its last sequences are what a replay would reuse).
+	save := time.NewTicker(historyEvery)
+	defer save.Stop()
+	saveHistory := func() {
+		if h.cfg.HistoryFile == "" {
+			return
+		}
+		h.mu.Lock()
+		err := h.hist.save(h.cfg.HistoryFile)
+		h.mu.Unlock()
+		if err != nil {
+			h.mu.Lock()
+			if ok, n := h.limiter.allow("history", h.now()); ok {
+				h.log.Warn(fmt.Sprintf("Cannot save the peers' history: %v", err), "node", h.cfg.Node, "suppressed", n)
+			}
+			h.mu.Unlock()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -240,7 +268,11 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 				l.Close()
 			}
 			wg.Wait()
+			saveHistory()
 			return nil
+		case <-save.C:
+			saveHistory()
+			continue
 		case <-t.C:
 		case <-h.rearm:
 		}
@@ -248,6 +280,12 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 		now := h.now()
 		evs := h.tracker.Tick(now)
 		h.emit(evs)
+		for _, e := range evs {
+			if e.Kind == EventNodeDead && h.cfg.HistoryFile != "" {
+				h.hist.save(h.cfg.HistoryFile)
+				break
+			}
+		}
 		due := h.tracker.NextDue()
 		h.mu.Unlock()
 		wait := time.Hour
@@ -265,6 +303,9 @@ func (h *Heartbeat) Run(ctx context.Context) error {
 		t.Reset(wait)
 	}
 }
+
+// historyEvery is how often the peers' history is saved.
+const historyEvery = 10 * time.Second
 
 // Leave tells every peer at once that this node is going away on purpose,
 // so that they need not wait for deadtime. Heartbeats go on saying so until

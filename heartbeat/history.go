@@ -1,5 +1,11 @@
 package heartbeat
 
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
 // maxSenderLinks bounds the per-peer sequence table, so that even an
 // authenticated peer cannot grow it without limit.
 const maxSenderLinks = 32
@@ -43,4 +49,55 @@ func (h *history) accept(p *Packet) (restarted bool, err error) {
 	}
 	ph.seq[p.Link] = p.Seq
 	return restarted, nil
+}
+
+// savedPeer is one peer's history as the history file keeps it.
+type savedPeer struct {
+	Gen uint64            `json:"gen"`
+	Seq map[string]uint64 `json:"seq"`
+}
+
+// save writes the history to path (replaced atomically): after a restart
+// of this node, a recording of a peer's packets from before it is stale,
+// not news. It is kept in the state directory.
+func (h *history) save(path string) error {
+	out := map[string]savedPeer{}
+	for name, ph := range h.peers {
+		out[name] = savedPeer{Gen: ph.gen, Seq: ph.seq}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// load reads what save wrote; a missing file is an empty history.
+func (h *history) load(path string) error {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var in map[string]savedPeer
+	if err := json.Unmarshal(b, &in); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for name, sp := range in {
+		if len(sp.Seq) > maxSenderLinks {
+			continue
+		}
+		seq := map[string]uint64{}
+		for l, n := range sp.Seq {
+			seq[l] = n
+		}
+		h.peers[name] = &peerHistory{gen: sp.Gen, seq: seq}
+	}
+	return nil
 }

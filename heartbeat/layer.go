@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -122,7 +123,8 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 		Node: lc.Node, Peers: Members(ha), Autojoin: ha.Autojoin,
 		Cluster:    ClusterID(Members(ha), ha.Autojoin),
 		Signer:     SignerFor(lc.Key, lc.Accept...),
-		Generation: gen, Timing: TimingOf(ha), Links: links, Services: services,
+		Generation: gen, HistoryFile: historyFile(lc.StateDir),
+		Timing: TimingOf(ha), Links: links, Services: services,
 		Logger: lc.Logger, OnEvent: l.onEvent, App: lc.App, OnApp: lc.OnApp,
 		Follow: lc.Follow,
 	}
@@ -179,6 +181,19 @@ func clusterAddr(ha *conf.HAConfig) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// HistoryFileName is the file of the state directory that keeps the
+// peers' generations and sequences across restarts.
+const HistoryFileName = "peers"
+
+// historyFile is the peers' history file of a state directory ("" for
+// none when the directory is not set).
+func historyFile(stateDir string) string {
+	if stateDir == "" {
+		return ""
+	}
+	return filepath.Join(stateDir, HistoryFileName)
 }
 
 // GossipKeyPurpose derives gossip's key from an authkeys key.

@@ -580,3 +580,88 @@ func TestNetnsBcastSkipsOwnPackets(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// TestNetnsReplayAfterRestart: a recording of r2's heartbeats, replayed
+// after r2 died and r1 restarted, does not bring r2 back: r1 kept r2's
+// generation and sequences in its state directory.
+func TestNetnsReplayAfterRestart(t *testing.T) {
+	hosts := twoSegments(t, "r1", "r2", "evil")
+	ha := parseHA(t, haTimings+"bcast eth0\nnode r1 r2\n")
+	state := t.TempDir()
+	start := func(h *netns.Host, name, stateDir string) *heartbeat.Layer {
+		var l *heartbeat.Layer
+		err := h.Do(func() (err error) {
+			l, err = heartbeat.StartLayer(heartbeat.LayerConfig{Node: name, HA: ha, Key: testKey, StateDir: stateDir,
+				Role: "director", Version: "test", NoGossip: true,
+				Logger: slog.New(slog.NewTextHandler(testWriter{t, name}, nil))})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	stateOf := func(l *heartbeat.Layer, peer string) heartbeat.NodeState {
+		for _, s := range l.HB.Status() {
+			if s.Name == peer {
+				return s.State
+			}
+		}
+		return heartbeat.NodeInit
+	}
+	r1 := start(hosts[0], "r1", state)
+	r2 := start(hosts[1], "r2", t.TempDir())
+	waitFor(t, 10*time.Second, "r1 sees r2", func() bool { return stateOf(r1, "r2") == heartbeat.NodeUp })
+	// The intruder records r2's heartbeats.
+	var captured [][]byte
+	err := hosts[2].Do(func() error {
+		c, err := net.ListenPacket("udp4", "0.0.0.0:694")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 2048)
+		deadline := time.Now().Add(5 * time.Second)
+		for len(captured) < 30 && time.Now().Before(deadline) {
+			c.SetReadDeadline(deadline)
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return err
+			}
+			if from.(*net.UDPAddr).IP.Equal(net.IPv4(10, 91, 0, 2)) {
+				captured = append(captured, append([]byte(nil), buf[:n]...))
+			}
+		}
+		return nil
+	})
+	if err != nil || len(captured) < 10 {
+		t.Fatalf("recorded %d packets: %v", len(captured), err)
+	}
+	r2.Stop(false) // dies without a word
+	waitFor(t, 10*time.Second, "r1 sees r2 dead", func() bool { return stateOf(r1, "r2") == heartbeat.NodeDead })
+	r1.Stop(false)
+	r1 = start(hosts[0], "r1", state)
+	defer r1.Stop(false)
+	err = hosts[2].Do(func() error {
+		out, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(10, 91, 0, 1), Port: 694})
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		for _, p := range captured {
+			out.Write(p)
+			time.Sleep(20 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if s := stateOf(r1, "r2"); s == heartbeat.NodeUp {
+		t.Fatalf("after r1's restart, a replay of r2's recorded heartbeats made r2 %v", s)
+	}
+	if d := r1.HB.Counters().Dropped[heartbeat.DropReplay]; d < uint64(len(captured)) {
+		t.Errorf("%d of %d replayed packets dropped as replays", d, len(captured))
+	}
+}
