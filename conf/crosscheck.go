@@ -55,6 +55,13 @@ func isWeakSecret(s string) bool {
 // dark).
 func crossCheck(c *Config, ds *Diags) {
 	checkSecrets(c, ds)
+	if c.HA != nil && c.Resources != nil && c.HA.CrmLine != 0 && len(c.Resources.Groups) > 0 {
+		// Heartbeat with a CRM ignores haresources (Pacemaker's CIB holds
+		// the resources): running its groups here would start what the
+		// cluster did not run before.
+		ds.Errorf(c.HA.File, c.HA.CrmLine, "crm %s: Heartbeat ignores haresources when a CRM runs, so its %d group(s) in %s were not what this cluster ran; move the resources from the CIB into haresources and remove this line (or set crm off) to run them with hbgo",
+			c.HA.Crm, len(c.Resources.Groups), c.Resources.File)
+	}
 	if c.HA != nil && c.Resources != nil {
 		for _, g := range c.Resources.Groups {
 			switch {

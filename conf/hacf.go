@@ -889,6 +889,7 @@ func (p *hacfParser) crm(l Line, args []string) {
 		p.enum(l, name, args[0], []string{"on", "off", "respawn", "minimal", "manual", "ccm-only", "valgrind"})
 		return
 	}
+	p.c.CrmLine = l.Num
 	p.warnf(l.Num, "%s %s ignored: %s", name, args[0], hacfReplacement["crm"])
 }
 

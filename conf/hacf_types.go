@@ -161,7 +161,8 @@ type HAConfig struct {
 	ConnLogdTime   time.Duration // accepted for compatibility; logd is not used
 	MaxRexmitDelay time.Duration // accepted for compatibility; 0: not set
 	Memreserve     int           // accepted for compatibility; 0: not set
-	Crm            string        // crm/pacemaker value as written, "" if unset; ignored
+	Crm            string        // crm/pacemaker value as written, "" if unset
+	CrmLine        int           // its line; haresources groups are refused when it is not off
 
 	RaftPort   int    // hbgo
 	GossipPort int    // hbgo
