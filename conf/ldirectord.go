@@ -46,6 +46,7 @@ type LdirectordConfig struct {
 	AutoReload       bool
 	Callback         string
 	LogFile          string // an absolute path, or a syslog facility; default /var/log/ldirectord.log
+	LogFileLine      int    // its line, 0 when not set
 	EmailAlert       []string
 	EmailAlertFreq   time.Duration // 0: no repeated alerts
 	EmailAlertStatus AlertStatus   // default AlertAll

@@ -644,7 +644,7 @@ func (p *ldParser) logfile(kv ldKV) {
 		p.errorf(kv.num, "logfile %q is neither an absolute path nor a syslog facility%s", ldClip(s), didYouMean(s, ldSyslogFacilities))
 		return
 	}
-	p.c.LogFile = s
+	p.c.LogFile, p.c.LogFileLine = s, kv.num
 }
 
 func (p *ldParser) execute(kv ldKV) {

@@ -135,6 +135,16 @@ func Load(dir string, opt LoadOptions) (*Config, Diags, error) {
 		}
 	}
 
+	// ldirectord refuses a log file whose directory does not exist.
+	for _, lc := range c.Ldirectord {
+		if lc == nil || lc.LogFileLine == 0 || !strings.HasPrefix(lc.LogFile, "/") {
+			continue
+		}
+		d := filepath.Dir(lc.LogFile)
+		if fi, err := opt.Stat(d); err != nil || !fi.IsDir() {
+			ds.Errorf(lc.File, lc.LogFileLine, "logfile %s: directory %s does not exist (ldirectord refuses to start so); create it or log to a syslog facility (logfile = \"local0\")", lc.LogFile, d)
+		}
+	}
 	crossCheck(c, &ds)
 	ds.Sort()
 	return c, ds, nil

@@ -143,6 +143,7 @@ func TestCheckConfigCases(t *testing.T) {
 		{name: "missing-authkeys"},
 		{name: "ldirectord-config-missing"},
 		{name: "warnings-only"},
+		{name: "ldirectord-logfile-dir"},
 	}
 	root := filepath.Join("testdata", "checkconfig")
 
