@@ -15,6 +15,9 @@ TEST_DEPS := ip:iproute2 unshare:util-linux socat:socat iptables:iptables nft:nf
 TEST_DEPS += nginx:nginx dnsmasq:dnsmasq-base mariadbd:mariadb-server /usr/lib/postgresql/15/bin/postgres:postgresql \
 	/usr/lib/dovecot/imap:dovecot-imapd /usr/lib/dovecot/pop3:dovecot-pop3d vsftpd:vsftpd exim4:exim4-daemon-light \
 	slapd:slapd freeradius:freeradius
+# What the demo needs: namespaces and links (iproute2), the harness's cuts
+# (nftables). Its real servers are hbgo's own; IPVS is its in-memory table.
+DEMO_DEPS := ip:iproute2 nft:nftables
 FUZZTIME ?= 20s
 
 .PHONY: all build test unit fuzz sim demo bench install uninstall deps clean vet
@@ -53,7 +56,8 @@ fuzz:
 	  done; \
 	done
 
-demo: deps build
+demo: build
+	@scripts/deps.sh $(DEMO_DEPS)
 	$(GO) run ./test/demo
 
 bench: deps build
