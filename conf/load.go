@@ -94,6 +94,9 @@ func Load(dir string, opt LoadOptions) (*Config, Diags, error) {
 	if data, path, ok := read(HaresourcesName, false); ok {
 		c.Resources = ParseHaresources(path, data, &ds)
 		ResolveResources(c.Resources, ScriptLookup(dir, opt.InitDir), &ds)
+	} else if _, err := opt.Stat(path); errors.Is(err, fs.ErrNotExist) && c.HA != nil && c.HA.CrmLine == 0 {
+		// Heartbeat without a CRM refuses to start with no haresources.
+		ds.Errorf(path, 0, "missing: Heartbeat without a CRM does not start without it, nor does hbgo; create it (empty on a node that runs no group, a witness)")
 	}
 
 	// ldirectord.cf files: the default one, and those haresources names.
