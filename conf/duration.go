@@ -9,7 +9,8 @@ import (
 )
 
 // ParseDuration reads a time value as Heartbeat does: a bare number is
-// seconds ("2", "0.5"), and a unit may follow: "ms", "s", "us", "m" ("500ms",
+// seconds ("2", "0.5"), and a unit may follow: "ms" or "msec", "us" or
+// "usec" (as Heartbeat), and "s", "m" (which Heartbeat refuses; "500ms",
 // "2s"). Negative values and values past a day are refused.
 func ParseDuration(s string) (time.Duration, error) {
 	orig := s
@@ -19,6 +20,10 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	unit := time.Second
 	switch {
+	case strings.HasSuffix(s, "msec"): // Heartbeat's cl_get_msec reads "ms..." and "us..."
+		unit, s = time.Millisecond, strings.TrimSuffix(s, "msec")
+	case strings.HasSuffix(s, "usec"):
+		unit, s = time.Microsecond, strings.TrimSuffix(s, "usec")
 	case strings.HasSuffix(s, "ms"):
 		unit, s = time.Millisecond, strings.TrimSuffix(s, "ms")
 	case strings.HasSuffix(s, "us"):

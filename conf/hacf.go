@@ -137,6 +137,7 @@ func init() {
 		"crm":                     d("on|off|respawn|minimal|manual|ccm-only|valgrind", 1, true, (*hacfParser).crm),
 		"pacemaker":               d("on|off|respawn|minimal|manual|ccm-only|valgrind", 1, true, (*hacfParser).crm),
 		"respawn":                 d("USER PROGRAM ARGS...", 2, false, (*hacfParser).respawn),
+		"failfast":                d("USER PROGRAM ARGS...", 2, false, (*hacfParser).replaced),
 		"apiauth":                 d("CLIENT IDS...", 2, false, (*hacfParser).apiauth),
 		"stonith":                 d("TYPE FILE", 2, false, (*hacfParser).replaced),
 		"stonith_host":            d("HOST TYPE PARAMS...", 2, false, (*hacfParser).replaced),
@@ -191,6 +192,7 @@ var hacfReplacement = map[string]string{
 	"hbaping":                 "Fibre Channel ping is not supported; use ping or ping_group",
 	"use_apphbd":              "apphbd is not used; let systemd supervise hbgo",
 	"env":                     "hbgo starts no respawn clients to pass it to",
+	"failfast":                "hbgo starts no respawn clients; run the program under systemd (Restart=, or a unit that stops hbgo when it fails)",
 	"quorum_server":           "declare a witness instead",
 	"crm_daemon_dir":          "hbgo runs no Pacemaker daemons",
 	"crmd_spawns_pengine":     "hbgo runs no Pacemaker daemons",
@@ -244,6 +246,19 @@ func (p *hacfParser) line(l Line) {
 	if a, ok := hacfAliases[name]; ok {
 		key = a
 	}
+	if hacfCommaLists[key] {
+		// Heartbeat splits these values on commas too (its DELIMS):
+		// "node alice,bob", "bcast eth0, eth1".
+		var split []string
+		for _, a := range args {
+			for _, f := range strings.Split(a, ",") {
+				if f != "" {
+					split = append(split, f)
+				}
+			}
+		}
+		args = split
+	}
 	if len(args) < d.min {
 		p.errorf(l.Num, "%s: missing %s (syntax: %s)", name, strings.TrimSuffix(d.args[len(args)], "..."), hacfUsage(name, d))
 		return
@@ -270,6 +285,10 @@ func (p *hacfParser) line(l Line) {
 		p.warnf(l.Num, "%s ignored: %s", name, why)
 	}
 }
+
+// hacfCommaLists are the list directives whose values Heartbeat also
+// splits on commas.
+var hacfCommaLists = map[string]bool{"node": true, "bcast": true, "serial": true, "ping": true, "ping6": true}
 
 // hacfCustomWarning marks replaced directives whose handler words its own
 // warning, because some of their values are harmless.

@@ -64,7 +64,7 @@ func hacfWantEq[T any](t *testing.T, what string, got, want T) {
 func TestHACFTiming(t *testing.T) {
 	runHACFCases(t, []hacfCase{
 		{name: "defaults", check: func(t *testing.T, c *HAConfig) {
-			hacfWantEq(t, "Keepalive", c.Keepalive, 2*time.Second)
+			hacfWantEq(t, "Keepalive", c.Keepalive, time.Second) // Heartbeat's default
 			hacfWantEq(t, "Deadtime", c.Deadtime, 30*time.Second)
 			hacfWantEq(t, "Warntime", c.Warntime, time.Duration(0))
 			hacfWantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 30*time.Second)
@@ -86,7 +86,11 @@ func TestHACFTiming(t *testing.T) {
 				hacfWantEq(t, "Deadtime", c.Deadtime, 500*time.Millisecond)
 			}},
 		{name: "deadtime below keepalive", lines: []string{"deadtime 1"},
-			want: []string{"ha.cf:1: error: deadtime 1s must exceed keepalive 2s"}},
+			want: []string{"ha.cf:1: error: deadtime 1s must exceed keepalive 1s"}},
+		{name: "initdead defaults as Heartbeat's", lines: []string{"deadtime 5"},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 12*time.Second) }},
+		{name: "initdead default between 6 and 10 s", lines: []string{"deadtime 8"},
+			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 16*time.Second) }},
 		{name: "deadtime equal keepalive reported at later line", lines: []string{"deadtime 2", "keepalive 2000ms"},
 			want: []string{"ha.cf:2: error: deadtime 2s must exceed keepalive 2s"}},
 		{name: "bad time", lines: []string{"keepalive 2x"},
@@ -101,13 +105,13 @@ func TestHACFTiming(t *testing.T) {
 		{name: "extra value", lines: []string{"deadtime 30 seconds"},
 			want: []string{`ha.cf:1: error: deadtime: unexpected extra value "seconds" (syntax: deadtime TIME)`}},
 		{name: "warntime above deadtime", lines: []string{"warntime 40"},
-			want: []string{"ha.cf:1: warning: warntime 40s should lie between keepalive 2s and deadtime 30s"}},
+			want: []string{"ha.cf:1: warning: warntime 40s should lie between keepalive 1s and deadtime 30s"}},
 		{name: "warntime below keepalive", lines: []string{"keepalive 1", "warntime 500ms"},
 			want: []string{"ha.cf:2: warning: warntime 500ms should lie between keepalive 1s and deadtime 30s"}},
 		{name: "initdead short", lines: []string{"deadtime 10", "initdead 5"},
 			want: []string{"ha.cf:2: warning: initdead 5s is shorter than deadtime 10s; make it at least twice deadtime (20s)"}},
 		{name: "deadping not above keepalive", lines: []string{"deadping 1"},
-			want: []string{"ha.cf:1: error: deadping 1s must exceed keepalive 2s"}},
+			want: []string{"ha.cf:1: error: deadping 1s must exceed keepalive 1s"}},
 		{name: "repeated", lines: []string{"keepalive 1", "# comment", "keepalive 3"},
 			want: []string{"ha.cf:3: warning: keepalive repeated; this overrides line 1"},
 			check: func(t *testing.T, c *HAConfig) {

@@ -12,7 +12,7 @@ const (
 	DefaultBaud       = 19200
 	DefaultRaftPort   = 695 // hbgo: raft transport, on each node's heartbeat address
 	DefaultGossipPort = 696 // hbgo: memberlist gossip
-	DefaultKeepalive  = 2 * time.Second
+	DefaultKeepalive  = time.Second // Heartbeat's init_config: 1000 ms
 	DefaultDeadtime   = 30 * time.Second
 
 	DefaultAutoFailback         = "legacy" // Heartbeat's default, with a warning
@@ -218,12 +218,19 @@ func (c *HAConfig) EffectiveDeadping() time.Duration {
 	return c.Deadtime
 }
 
-// EffectiveInitdead is initdead, or deadtime when initdead is not set.
+// EffectiveInitdead is initdead; unset, it is Heartbeat's default: deadtime when deadtime is over 10 s,
+// 12 s when deadtime is under 6 s, twice deadtime between.
 func (c *HAConfig) EffectiveInitdead() time.Duration {
 	if c.Initdead > 0 {
 		return c.Initdead
 	}
-	return c.Deadtime
+	switch {
+	case c.Deadtime > 10*time.Second:
+		return c.Deadtime
+	case c.Deadtime < 6*time.Second:
+		return 12 * time.Second
+	}
+	return 2 * c.Deadtime
 }
 
 // EffectiveWarntime is warntime, or half-way between keepalive and deadtime
