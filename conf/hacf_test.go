@@ -88,9 +88,13 @@ func TestHACFTiming(t *testing.T) {
 		{name: "deadtime below keepalive", lines: []string{"deadtime 1"},
 			want: []string{"ha.cf:1: error: deadtime 1s must exceed keepalive 1s"}},
 		{name: "initdead defaults as Heartbeat's", lines: []string{"deadtime 5"},
-			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 12*time.Second) }},
+			check: func(t *testing.T, c *HAConfig) {
+				hacfWantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 12*time.Second)
+			}},
 		{name: "initdead default between 6 and 10 s", lines: []string{"deadtime 8"},
-			check: func(t *testing.T, c *HAConfig) { hacfWantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 16*time.Second) }},
+			check: func(t *testing.T, c *HAConfig) {
+				hacfWantEq(t, "EffectiveInitdead", c.EffectiveInitdead(), 16*time.Second)
+			}},
 		{name: "deadtime equal keepalive reported at later line", lines: []string{"deadtime 2", "keepalive 2000ms"},
 			want: []string{"ha.cf:2: error: deadtime 2s must exceed keepalive 2s"}},
 		{name: "bad time", lines: []string{"keepalive 2x"},

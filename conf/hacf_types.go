@@ -10,8 +10,8 @@ import (
 const (
 	DefaultUDPPort    = 694
 	DefaultBaud       = 19200
-	DefaultRaftPort   = 695 // hbgo: raft transport, on each node's heartbeat address
-	DefaultGossipPort = 696 // hbgo: memberlist gossip
+	DefaultRaftPort   = 695         // hbgo: raft transport, on each node's heartbeat address
+	DefaultGossipPort = 696         // hbgo: memberlist gossip
 	DefaultKeepalive  = time.Second // Heartbeat's init_config: 1000 ms
 	DefaultDeadtime   = 30 * time.Second
 
