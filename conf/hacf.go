@@ -690,7 +690,7 @@ func (p *hacfParser) node(l Line, args []string) {
 			continue
 		}
 		p.nodeLines[k] = l.Num
-		p.c.Nodes = append(p.c.Nodes, n)
+		p.c.Nodes = append(p.c.Nodes, k) // lowercased, as Heartbeat's add_node does
 	}
 }
 
@@ -708,7 +708,7 @@ func (p *hacfParser) witness(l Line, args []string) {
 			continue
 		}
 		p.witnessLines[k] = l.Num
-		p.c.Witnesses = append(p.c.Witnesses, n)
+		p.c.Witnesses = append(p.c.Witnesses, k)
 	}
 }
 

@@ -105,7 +105,8 @@ func ParseHaresources(file string, data []byte, ds *Diags) *Haresources {
 			ds.Errorf(file, l.Num, "node %s lists no resources", clipArg(home))
 			continue
 		}
-		g := ResourceGroup{Name: l.Fields[1], Home: home, Line: l.Num}
+		// Node names compare as Heartbeat compares them: lowercased.
+		g := ResourceGroup{Name: l.Fields[1], Home: strings.ToLower(home), Line: l.Num}
 		if prev, ok := groupLines[g.Name]; ok {
 			ds.Errorf(file, nums[1], "group %s repeats line %d; the first resource names a group and must be unique", clipArg(g.Name), prev)
 		} else {

@@ -45,3 +45,18 @@ func TestHACFHeartbeatForms(t *testing.T) {
 		t.Errorf("%d serial media, want 2", serial)
 	}
 }
+
+// TestNodeNamesCompareLowercased: as in Heartbeat, node names are
+// lowercased in ha.cf and haresources, so their case need not agree.
+func TestNodeNamesCompareLowercased(t *testing.T) {
+	var ds Diags
+	cfg := &Config{HA: ParseHACF("ha.cf", []byte("keepalive 1\ndeadtime 10\nbcast eth0\nnode LVS1 lvs2\n"), &ds),
+		Resources: ParseHaresources("haresources", []byte("lvs1 IPaddr::10.0.0.100\nLVS2 IPaddr::10.0.0.101\n"), &ds)}
+	crossCheck(cfg, &ds)
+	if ds.HasErrors() {
+		t.Fatalf("errors:\n%s", ds.String())
+	}
+	if !slices.Equal(cfg.HA.Nodes, []string{"lvs1", "lvs2"}) || cfg.Resources.Groups[1].Home != "lvs2" {
+		t.Errorf("nodes %q, second group's home %q", cfg.HA.Nodes, cfg.Resources.Groups[1].Home)
+	}
+}

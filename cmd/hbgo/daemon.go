@@ -56,15 +56,6 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "heartbeat: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *node == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			fmt.Fprintf(stderr, "heartbeat: cannot read the host name: %v\n", err)
-			return 2
-		}
-		*node = strings.ToLower(strings.SplitN(h, ".", 2)[0])
-	}
-
 	cfg, ds, err := conf.Load(*dir, conf.LoadOptions{})
 	if err != nil {
 		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
@@ -74,6 +65,15 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "heartbeat: configuration has errors; not starting")
 		return 1
 	}
+	if *node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			fmt.Fprintf(stderr, "heartbeat: cannot read the host name: %v\n", err)
+			return 2
+		}
+		*node = localNodeName(h, cfg.HA)
+	}
+	*node = strings.ToLower(*node)
 	if !cfg.HA.IsNode(*node) && !cfg.HA.IsWitness(*node) {
 		fmt.Fprintf(stderr, "heartbeat: node %s is neither a node nor a witness in %s; not starting\n", *node, cfg.HA.File)
 		return 1
@@ -259,6 +259,21 @@ func stopCode(err error, logger *slog.Logger, node string) int {
 		return 1
 	}
 	return 0
+}
+
+// localNodeName is this node's name from its host name (uname -n): as
+// Heartbeat, the whole name, lowercased, as ha.cf's node and witness
+// names are. When only the name's first label is a member of ha.cf (a
+// host that prints its FQDN, listed by its short name, as hbgo once
+// required), that is taken.
+func localNodeName(host string, ha *conf.HAConfig) string {
+	full := strings.ToLower(host)
+	short := strings.SplitN(full, ".", 2)[0]
+	member := func(n string) bool { return ha.IsNode(n) || ha.IsWitness(n) }
+	if !member(full) && member(short) {
+		return short
+	}
+	return full
 }
 
 // writePidFile refuses to start when another live daemon holds the file.
