@@ -102,11 +102,17 @@ func Load(dir string, opt LoadOptions) (*Config, Diags, error) {
 	// ldirectord.cf files: the default one, and those haresources names.
 	seen := map[string]bool{}
 	names := []string{LdirectordName}
+	defaultNamed := false // a bare "ldirectord" resource uses the default file
 	if c.Resources != nil {
 		for _, g := range c.Resources.Groups {
 			for _, r := range g.Resources {
-				if r.Name == "ldirectord" && len(r.Args) > 0 && r.Args[0] != "" {
+				if r.Name != "ldirectord" {
+					continue
+				}
+				if len(r.Args) > 0 && r.Args[0] != "" {
 					names = append(names, r.Args[0])
+				} else {
+					defaultNamed = true
 				}
 			}
 		}
@@ -133,7 +139,7 @@ func Load(dir string, opt LoadOptions) (*Config, Diags, error) {
 			c.Ldirectord = append(c.Ldirectord, ParseLdirectord(rel, data, &ds))
 			continue
 		}
-		if data, path, ok := read(rel, i > 0); ok {
+		if data, path, ok := read(rel, i > 0 || defaultNamed); ok {
 			c.Ldirectord = append(c.Ldirectord, ParseLdirectord(path, data, &ds))
 		}
 	}

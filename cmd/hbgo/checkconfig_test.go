@@ -144,6 +144,7 @@ func TestCheckConfigCases(t *testing.T) {
 		{name: "ldirectord-config-missing"},
 		{name: "warnings-only"},
 		{name: "ldirectord-logfile-dir"},
+		{name: "ldirectord-default-missing"},
 	}
 	root := filepath.Join("testdata", "checkconfig")
 
