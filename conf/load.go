@@ -117,7 +117,18 @@ func Load(dir string, opt LoadOptions) (*Config, Diags, error) {
 			}
 		}
 	}
-	for i, name := range names {
+	// The list grows with the configurations their execute lines name
+	// (ldirectord starts one ldirector for each), read like the others.
+	parsed := func(lc *LdirectordConfig) *LdirectordConfig {
+		if lc != nil {
+			for _, e := range lc.Execute {
+				names = append(names, e.Config)
+			}
+		}
+		return lc
+	}
+	for i := 0; i < len(names); i++ {
+		name := names[i]
 		rel := name
 		if filepath.IsAbs(name) {
 			if r, err := filepath.Rel(dir, name); err == nil && !strings.HasPrefix(r, "..") {
@@ -136,11 +147,11 @@ func Load(dir string, opt LoadOptions) (*Config, Diags, error) {
 				continue
 			}
 			c.Digests[rel] = digest(data)
-			c.Ldirectord = append(c.Ldirectord, ParseLdirectord(rel, data, &ds))
+			c.Ldirectord = append(c.Ldirectord, parsed(ParseLdirectord(rel, data, &ds)))
 			continue
 		}
 		if data, path, ok := read(rel, i > 0 || defaultNamed); ok {
-			c.Ldirectord = append(c.Ldirectord, ParseLdirectord(path, data, &ds))
+			c.Ldirectord = append(c.Ldirectord, parsed(ParseLdirectord(path, data, &ds)))
 		}
 	}
 

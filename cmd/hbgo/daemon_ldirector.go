@@ -29,9 +29,10 @@ type warmLdirectors struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu   sync.Mutex
-	runs map[string]*warmRun // by the config's file as conf read it
-	dir  string
+	mu      sync.Mutex
+	runs    map[string]*warmRun // by the config's file as conf read it
+	dir     string
+	closers []func() // the ldirectord-style logs
 }
 
 type warmRun struct {
@@ -55,12 +56,23 @@ func ldirectorConfigs(cfg *conf.Config, dir string) map[string]*conf.LdirectordC
 			if len(r.Args) > 0 && r.Args[0] != "" {
 				name = r.Args[0]
 			}
-			if lc := findLdirectorConfig(cfg, dir, name); lc != nil {
-				out[lc.File] = lc
-			}
+			add(cfg, dir, name, out)
 		}
 	}
 	return out
+}
+
+// add puts the configuration name and those its execute lines name
+// (ldirectord starts an ldirector for each) into out.
+func add(cfg *conf.Config, dir, name string, out map[string]*conf.LdirectordConfig) {
+	lc := findLdirectorConfig(cfg, dir, name)
+	if lc == nil || out[lc.File] != nil {
+		return
+	}
+	out[lc.File] = lc
+	for _, e := range lc.Execute {
+		add(cfg, dir, e.Config, out)
+	}
 }
 
 func findLdirectorConfig(cfg *conf.Config, dir, name string) *conf.LdirectordConfig {
@@ -114,7 +126,17 @@ func startWarmLdirectors(cfg *conf.Config, dir, node string, log *slog.Logger, o
 	}
 	table, dry := openTable(log)
 	for file, lc := range configs {
-		d, err := ldirector.New(lc, ldirector.Options{Table: table, Logger: log.With("ldirector", filepath.Base(file)), Hostname: node, DryRun: dry, OnCheck: onCheck})
+		logger := log.With("ldirector", filepath.Base(file))
+		if lc.LogFileLine != 0 {
+			// The file's logfile gets the ldirector's lines as
+			// ldirectord writes them, beside the daemon's log.
+			own := *lc
+			own.Supervised = false
+			ldl, closeLog := ldLogger(&own, filepath.Base(file), false, false, nil)
+			w.closers = append(w.closers, closeLog)
+			logger = slog.New(slog.NewMultiHandler(logger.Handler(), ldl.Handler()))
+		}
+		d, err := ldirector.New(lc, ldirector.Options{Table: table, Logger: logger, Hostname: node, DryRun: dry, OnCheck: onCheck})
 		run := &warmRun{d: d, err: err}
 		w.runs[file] = run
 		if err != nil {
@@ -173,6 +195,9 @@ func (w *warmLdirectors) Reload(cfg *conf.Config) {
 func (w *warmLdirectors) Stop() {
 	w.cancel()
 	w.wg.Wait()
+	for _, c := range w.closers {
+		c()
+	}
 }
 
 // openKernelTable opens this namespace's IPVS table, loading ip_vs with

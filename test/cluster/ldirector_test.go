@@ -90,3 +90,60 @@ func TestClusterWarmLdirector(t *testing.T) {
 		waitLog(t, c, n, bound, "ipvsadm (dry run)", del)
 	}
 }
+
+// TestClusterLdirectorExecuteAndLogfile: under the daemon, an
+// ldirectord.cf's execute line starts an ldirector for the configuration
+// it names, as ldirectord does, and its logfile gets the ldirector's
+// lines in ldirectord's shape, beside the daemon's log.
+func TestClusterLdirectorExecuteAndLogfile(t *testing.T) {
+	vip := netip.MustParseAddr("10.81.0.100")
+	vip2 := netip.MustParseAddr("10.81.0.101")
+	const real = "10.81.0.50"
+	logDir := t.TempDir()
+	svc := func(v netip.Addr) string {
+		return fmt.Sprintf("virtual=%s:80\n\treal=%s:80 gate\n\tchecktype=connect\n", v, real)
+	}
+	main := fmt.Sprintf("checkinterval=1\nchecktimeout=1\nlogfile=\"%s/ld.log\"\nexecute = other.cf\n", logDir) + svc(vip)
+	other := "checkinterval=1\nchecktimeout=1\n" + svc(vip2)
+	c := New(t, Spec{Directors: []string{"n1", "n2"},
+		Haresources: fmt.Sprintf("n1 IPaddr::%s/24/eth0 IPaddr::%s/24/eth0 ldirectord::ldirectord.cf\n", vip, vip2),
+		Files:       map[string]string{"ldirectord.cf": main, "other.cf": other}})
+	rs, err := c.Lab.AddHost("rs1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Attach(c.Lab.Segment("hb0"), "eth0", netip.MustParsePrefix(real+"/24")); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := rs.Do(func() (err error) { ln, err = net.Listen("tcp", real+":80"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	c.StartAll()
+	for _, v := range []netip.Addr{vip, vip2} {
+		waitLog(t, c, "n1", bound, "ipvsadm (dry run)", fmt.Sprintf("-a -t %s:80 -r %s:80 -g -w 1", v, real))
+	}
+	// Both directors write the file (one path here, as on one machine);
+	// a line of ldirectord's shape names the configuration.
+	deadline := time.Now().Add(bound)
+	for {
+		b, _ := os.ReadFile(filepath.Join(logDir, "ld.log"))
+		if strings.Contains(string(b), "|ldirectord.cf|") && strings.Contains(string(b), vip.String()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the logfile of ldirectord.cf has no ldirector line after %v:\n%s", bound, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
