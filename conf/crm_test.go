@@ -34,3 +34,26 @@ func TestCrmRefusesHaresources(t *testing.T) {
 		}
 	}
 }
+
+// TestAutojoinWithHaresources: autojoin other/any is refused without a
+// CRM, as Heartbeat refuses it, so check-config and the daemon (which
+// starts only as a listed member) agree.
+func TestAutojoinWithHaresources(t *testing.T) {
+	for _, c := range []struct {
+		lines string
+		want  bool
+	}{
+		{"autojoin any\n", true},
+		{"autojoin other\nnode a b\n", true},
+		{"autojoin none\nnode a b\n", false},
+		{"autojoin any\ncrm on\n", false},
+	} {
+		var ds Diags
+		cfg := &Config{HA: ParseHACF("ha.cf", []byte("keepalive 1\ndeadtime 10\nbcast eth0\n"+c.lines), &ds)}
+		crossCheck(cfg, &ds)
+		got := strings.Contains(ds.String(), "Heartbeat refuses it with haresources")
+		if got != c.want {
+			t.Errorf("%q: refused %v, want %v:\n%s", c.lines, got, c.want, ds.String())
+		}
+	}
+}

@@ -55,6 +55,12 @@ func isWeakSecret(s string) bool {
 // dark).
 func crossCheck(c *Config, ds *Diags) {
 	checkSecrets(c, ds)
+	if c.HA != nil && c.HA.CrmLine == 0 && (c.HA.Autojoin == "other" || c.HA.Autojoin == "any") {
+		// Heartbeat refuses autojoin without a CRM (r1_style_valid): with
+		// haresources every director is listed. hbgo places groups on
+		// listed directors only, and a director must be listed to start.
+		ds.Errorf(c.HA.File, c.HA.Lines["autojoin"], "autojoin %s: Heartbeat refuses it with haresources (no CRM), and hbgo runs groups only on the directors ha.cf lists; list every director and witness (node NAME, witness NAME) and remove this line", c.HA.Autojoin)
+	}
 	if c.HA != nil && c.Resources != nil && c.HA.CrmLine != 0 && len(c.Resources.Groups) > 0 {
 		// Heartbeat with a CRM ignores haresources (Pacemaker's CIB holds
 		// the resources): running its groups here would start what the
