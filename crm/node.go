@@ -740,8 +740,25 @@ func (n *Node) Reload(ctx context.Context) error {
 	if err := n.reloadKeys(c.Auth); err != nil {
 		return err
 	}
-	n.log.Info("Configuration checked; changes to ha.cf and haresources take effect at restart", "node", n.cfg.Name)
+	if n.pinger != nil {
+		switch changed, err := n.pinger.reconfigure(c.HA); {
+		case err != nil:
+			n.log.Warn(fmt.Sprintf("Ping nodes kept as they were: %v", err), "node", n.cfg.Name)
+		case changed:
+			n.log.Info(fmt.Sprintf("Ping nodes applied: %s", strings.Join(append(append([]string(nil), c.HA.Ping...), pingGroupNames(c.HA)...), " ")), "node", n.cfg.Name)
+		}
+	}
+	n.log.Info("Configuration checked; authkeys and ping nodes are applied, other changes to ha.cf and haresources take effect at restart", "node", n.cfg.Name)
 	return nil
+}
+
+// pingGroupNames lists ha's ping groups as "group:NAME".
+func pingGroupNames(ha *conf.HAConfig) []string {
+	var out []string
+	for _, g := range ha.PingGroups {
+		out = append(out, "group:"+g.Name)
+	}
+	return out
 }
 
 // reloadKeys applies authkeys at once, as Heartbeat does on a reload:

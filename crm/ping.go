@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,6 +37,8 @@ type pinger struct {
 	// forged reply nor an old one keeps a dead ping node up.
 	token [8]byte
 	seq   atomic.Uint32
+
+	has6 bool // an IPv6 socket was opened at start
 
 	mu      sync.Mutex
 	targets map[netip.Addr]*pingTarget
@@ -88,8 +91,47 @@ func newPinger(ha *conf.HAConfig, node string, log *slog.Logger) (*pinger, error
 	return p, nil
 }
 
+// reconfigure takes ha's ping nodes and groups (a reload), keeping what is
+// known of the nodes that stay. Going from none to some, or from some to
+// none, changes what the cluster decides on and needs a restart; so does a
+// first IPv6 ping node (no socket for it).
+func (p *pinger) reconfigure(ha *conf.HAConfig) (changed bool, err error) {
+	np, err := newPinger(ha, p.node, p.log)
+	if err != nil {
+		return false, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if np.configured() != (len(p.targets) > 0) {
+		return false, errors.New("ping nodes where there were none, or none left: that takes a restart")
+	}
+	same := len(np.targets) == len(p.targets)
+	for a := range np.targets {
+		if a.Is6() && !p.has6 {
+			return false, errors.New("a first IPv6 ping node takes a restart")
+		}
+		if p.targets[a] == nil {
+			same = false
+		}
+	}
+	if same && fmt.Sprint(np.singles, np.groups) == fmt.Sprint(p.singles, p.groups) {
+		return false, nil
+	}
+	for a, t := range np.targets {
+		if old := p.targets[a]; old != nil {
+			*t = *old
+		}
+	}
+	p.targets, p.singles, p.groups, p.names = np.targets, np.singles, np.groups, np.names
+	return true, nil
+}
+
 // configured reports whether there is anything to ping.
-func (p *pinger) configured() bool { return len(p.targets) > 0 }
+func (p *pinger) configured() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.targets) > 0
+}
 
 // score is the current connectivity score.
 func (p *pinger) score() int {
@@ -153,6 +195,7 @@ func (p *pinger) start(ctx context.Context, onChange func(int)) error {
 				c4.Close()
 				return fmt.Errorf("ping6: %w", err)
 			}
+			p.has6 = true
 		}
 	}
 	go func() {
@@ -182,7 +225,13 @@ func (p *pinger) loop(ctx context.Context, c4, c6 *icmp.PacketConn, id int, onCh
 	started := time.Now()
 	for seq := 0; ; seq++ {
 		p.seq.Store(uint32(seq & 0xffff))
+		p.mu.Lock()
+		addrs := make([]netip.Addr, 0, len(p.targets))
 		for a := range p.targets {
+			addrs = append(addrs, a)
+		}
+		p.mu.Unlock()
+		for _, a := range addrs {
 			var msg icmp.Message
 			data := binary.BigEndian.AppendUint64(append([]byte(nil), p.token[:]...), uint64(time.Now().UnixNano()))
 			body := &icmp.Echo{ID: id, Seq: seq & 0xffff, Data: data}

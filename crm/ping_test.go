@@ -1,10 +1,13 @@
 package crm
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
 	"golang.org/x/net/icmp"
+
+	"hbgo/conf"
 )
 
 // TestPingRepliesAreOurs: a reply counts only with this run's token and
@@ -37,5 +40,46 @@ func TestPingRepliesAreOurs(t *testing.T) {
 	p.seq.Store(2)
 	if !p.ours(&icmp.Echo{Seq: 0xffff, Data: data}) {
 		t.Error("a reply from just before the sequence wrapped is refused")
+	}
+}
+
+// TestPingReconfigure: a reload takes new ping nodes and keeps what is
+// known of those that stay; none to some, some to none, and a first IPv6
+// node take a restart.
+func TestPingReconfigure(t *testing.T) {
+	ha := func(lines string) *conf.HAConfig {
+		var ds conf.Diags
+		h := conf.ParseHACF("ha.cf", []byte("keepalive 1\ndeadtime 10\nbcast eth0\nnode a b\n"+lines), &ds)
+		if ds.HasErrors() {
+			t.Fatal(ds.String())
+		}
+		return h
+	}
+	p, err := newPinger(ha("ping 10.0.0.1 10.0.0.2\n"), "a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.targets[netip.MustParseAddr("10.0.0.1")].up = true
+	if changed, err := p.reconfigure(ha("ping 10.0.0.1 10.0.0.2\n")); changed || err != nil {
+		t.Errorf("the same nodes: changed %v, %v", changed, err)
+	}
+	if changed, err := p.reconfigure(ha("ping 10.0.0.1 10.0.0.3\n")); !changed || err != nil {
+		t.Fatalf("a node replaced: changed %v, %v", changed, err)
+	}
+	if !p.targets[netip.MustParseAddr("10.0.0.1")].up || p.targets[netip.MustParseAddr("10.0.0.3")].up {
+		t.Error("the node that stayed lost its state, or the new one has some")
+	}
+	if p.score() != 1 {
+		t.Errorf("score %d, want 1", p.score())
+	}
+	if _, err := p.reconfigure(ha("")); err == nil {
+		t.Error("every ping node removed without a restart")
+	}
+	if _, err := p.reconfigure(ha("ping fd00::1\n")); err == nil {
+		t.Error("a first IPv6 ping node without a socket for it")
+	}
+	q, _ := newPinger(ha(""), "a", nil)
+	if _, err := q.reconfigure(ha("ping 10.0.0.1\n")); err == nil {
+		t.Error("ping nodes where there were none without a restart")
 	}
 }

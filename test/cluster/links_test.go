@@ -1,6 +1,10 @@
 package cluster
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -49,4 +53,40 @@ func TestClusterPingScore(t *testing.T) {
 			c.CheckInvariant()
 		})
 	}
+}
+
+// TestClusterReloadPingNodes: ping nodes changed in ha.cf and applied by
+// a reload (SIGHUP) take effect without a restart: n1, told to ping an
+// address nobody has, loses its score and gives g1 to n2; given its ping
+// node back, it takes g1 home.
+func TestClusterReloadPingNodes(t *testing.T) {
+	spec := Spec{Directors: []string{"n1", "n2"}, Groups: []string{"n1 g1", "n2 g2"}, Router: true, Extra: "ping " + RouterAddr + "\n"}
+	c := New(t, spec)
+	c.StartAll()
+	c.WaitOwner("g1", "n1", bound)
+	c.WaitOwner("g2", "n2", bound)
+	path := filepath.Join(c.Members["n1"].ConfDir, "ha.cf")
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := strings.Replace(string(orig), "ping "+RouterAddr, "ping 10.81.0.249", 1)
+	if nobody == string(orig) {
+		t.Fatal("no ping line to change")
+	}
+	if err := os.WriteFile(path, []byte(nobody), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Signal("n1", syscall.SIGHUP)
+	took := c.WaitOwner("g1", "n2", bound)
+	t.Logf("g1 moved to n2 %v after n1 reloaded a ping node nobody answers", took)
+	if !strings.Contains(c.DaemonLog("n1"), "Ping nodes applied: 10.81.0.249") {
+		t.Error("n1 does not log the ping nodes it applied")
+	}
+	if err := os.WriteFile(path, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Signal("n1", syscall.SIGHUP)
+	c.WaitOwner("g1", "n1", bound)
+	c.CheckInvariant()
 }
