@@ -83,6 +83,7 @@ type Node struct {
 	intents    intents         // two-node handshake; its lock also orders claims with nonces
 	mayRun     []atomic.Bool   // per group: the last decision lets it run here (GroupLease)
 	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
+	heartbeat3 map[string]bool // live peers that run Heartbeat 3, as last logged
 	bellMu     sync.Mutex
 	leaseBell  chan struct{} // closed when the lease holds again (LeaseResumed)
 	unacked    int           // two-node: the peer's claims did not acknowledge us (1; 2: and it is silent), as last logged
@@ -122,7 +123,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	ha := c.HA
 	n := &Node{cfg: cfg, log: cfg.Logger, ha: ha, mode: ModeOf(ha), start: time.Now(),
 		wake: make(chan struct{}, 1), peerUpAt: map[string]time.Time{}, ping: PingUnknown,
-		nonces: newNonceBook(randomNonce()), aliens: map[string]bool{}}
+		nonces: newNonceBook(randomNonce()), aliens: map[string]bool{}, heartbeat3: map[string]bool{}}
 	switch {
 	case ha.IsNode(cfg.Name):
 		n.role = "director"
@@ -187,6 +188,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		Node: cfg.Name, HA: ha, Key: key, Accept: c.Auth.Defined(), StateDir: cfg.StateDir, Role: n.role, Version: cfg.Version,
 		Digests: c.Digests, Logger: n.log, OnEvent: n.onEvent, Links: cfg.Links,
 		GossipDial: cfg.Dial, App: n.appState, OnApp: n.onApp, Follow: follow,
+		HearHeartbeat: n.mode == ModeTwoNode, OnHeartbeat3: n.onHeartbeat3,
 	})
 	if err != nil {
 		n.cancel()
@@ -242,6 +244,14 @@ func (n *Node) claimsChanged() {
 // waits on an acknowledgement or a lease: at rest the loop sleeps.
 func (n *Node) onApp(node string, gen uint64, app []byte, at time.Time) {
 	if newer, changed := n.book.offer(node, gen, app, at); changed || newer && n.restless.Load() {
+		n.poke()
+	}
+}
+
+// onHeartbeat3 hears a status message of a peer that runs Linux-HA
+// Heartbeat 3 (two-node mode, during a migration).
+func (n *Node) onHeartbeat3(node string, gen uint64, at time.Time) {
+	if n.book.offerHeartbeat3(node, gen, at) {
 		n.poke()
 	}
 }
@@ -530,6 +540,7 @@ func (n *Node) decideTwoNode() time.Time {
 	now := time.Now()
 	v := n.twoNodeView(now)
 	n.noteAlien(v.Peer, v.PeerAlien)
+	n.noteHeartbeat3(v.Peer, v.PeerAlive && v.PeerHeartbeat3)
 	unacked := 0
 	if v.PeerAlive && v.PeerClaims != nil && !v.Acked {
 		unacked = 1
@@ -615,6 +626,24 @@ func (n *Node) noteAlien(peer string, alien bool) {
 	case !alien && was:
 		n.log.Info(fmt.Sprintf("Claims of %s can be compared again: placement resumes", peer), "node", n.cfg.Name)
 	}
+}
+
+// noteHeartbeat3 logs, once per change, a live peer that runs Heartbeat.
+func (n *Node) noteHeartbeat3(peer string, live bool) {
+	n.mu.Lock()
+	was := n.heartbeat3[peer]
+	n.heartbeat3[peer] = live
+	n.mu.Unlock()
+	switch {
+	case live && !was:
+		n.log.Warn(heartbeat3Warning(n.cfg.Name, peer), "node", n.cfg.Name)
+	case !live && was:
+		n.log.Info(fmt.Sprintf("Heartbeat on %s is gone: %s places the groups again", peer, n.cfg.Name), "node", n.cfg.Name)
+	}
+}
+
+func heartbeat3Warning(me, peer string) string {
+	return fmt.Sprintf("%s runs Linux-HA Heartbeat, which may hold every group and cannot hear hbgo: %s runs no group while it lives (stop Heartbeat there to hand the groups over)", peer, me)
 }
 
 func alienWarning(me, peer string) string {
@@ -832,6 +861,9 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		if m, ok := members[hs.Name]; ok {
 			ns.Version, ns.Digests = m.Version, m.Digests
 		}
+		if hs.Heartbeat3 {
+			ns.Version = "Heartbeat 3"
+		}
 		if c := n.peerClaims(hs.Name); c != nil {
 			ns.Ping = int(c.Ping)
 			if hs.State == heartbeat.NodeUp {
@@ -909,6 +941,9 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	st.Warnings = append(held, n.digestWarnings(st.Nodes)...)
 	for _, p := range n.peers() {
+		if e := n.book.get(p); e.heartbeat3 && n.peerAlive(p) {
+			st.Warnings = append(st.Warnings, heartbeat3Warning(n.cfg.Name, p))
+		}
 		if e := n.book.get(p); e.alien && n.peerAlive(p) {
 			st.Blocked = append(st.Blocked, alienWarning(n.cfg.Name, p))
 			st.Warnings = append(st.Warnings, alienWarning(n.cfg.Name, p))

@@ -36,6 +36,9 @@ type peerEntry struct {
 	// compared with ours (another group layout, or another claims
 	// version).
 	alien bool
+	// heartbeat3: the run is Linux-HA Heartbeat 3's (a migration); it
+	// carries no claims and may hold every group.
+	heartbeat3 bool
 }
 
 func newPeerBook(layout uint32) *peerBook {
@@ -52,10 +55,14 @@ func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) (new
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e := b.peers[node]
-	if e != nil && gen < e.gen {
+	if e != nil && gen < e.gen && !e.heartbeat3 {
 		return false, false
 	}
-	if e == nil || gen > e.gen {
+	// A Heartbeat run ends where hbgo is heard from the node again (the
+	// heartbeat layer takes no Heartbeat message from a node that spoke
+	// hbgo within deadtime): its number, from this node's clock, does
+	// not compare with an hbgo generation.
+	if e == nil || gen > e.gen || e.heartbeat3 {
 		e = &peerEntry{gen: gen, firstAt: at}
 		b.peers[node] = e
 	}
@@ -85,6 +92,22 @@ func (b *peerBook) offer(node string, gen uint64, app []byte, at time.Time) (new
 	}
 	e.claims, e.at, e.alien, e.ackAt = c, at, alien, ackAt
 	return true, changed
+}
+
+// offerHeartbeat3 takes a status message of a Heartbeat 3 peer's run gen
+// that arrived at at; it reports whether the run is new here (an hbgo run
+// of the node before it has ended: the heartbeat layer takes Heartbeat
+// messages only from a node silent in hbgo for deadtime).
+func (b *peerBook) offerHeartbeat3(node string, gen uint64, at time.Time) (changed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.peers[node]
+	if e != nil && e.heartbeat3 && gen <= e.gen {
+		e.at = at
+		return false
+	}
+	b.peers[node] = &peerEntry{gen: gen, firstAt: at, at: at, heartbeat3: true}
+	return true
 }
 
 // get returns a copy of a peer's entry (the zero entry when never heard).

@@ -3,6 +3,8 @@ package crm
 import (
 	"testing"
 	"time"
+
+	"hbgo/conf"
 )
 
 func claimsBytes(layout, nonce uint32, st ClaimState) []byte {
@@ -118,5 +120,50 @@ func TestPeerSilent(t *testing.T) {
 		if got := peerSilent(e, 0, k); got != s.silent {
 			t.Errorf("step %d (ack %d at %v): silent %v, want %v", i, s.ack, s.at, got, s.silent)
 		}
+	}
+}
+
+// A Heartbeat 3 run and an hbgo run of one node replace each other by
+// arrival (their numbers do not compare), and the view built on a live
+// Heartbeat peer runs nothing, with the lease ended at its first word.
+func TestPeerBookHeartbeat3(t *testing.T) {
+	b := newPeerBook(7)
+	t0 := time.Unix(1_900_000_000, 0)
+	hb := &Claims{Layout: 7, Nonce: 5, Groups: []Claim{{State: ClaimRunning}}}
+	b.offer("a", uint64(t0.UnixNano()), hb.Encode(nil), t0)
+	if !b.offerHeartbeat3("a", 100, t0.Add(time.Second)) {
+		t.Fatal("a Heartbeat run after an hbgo run is not new")
+	}
+	if b.offerHeartbeat3("a", 100, t0.Add(2*time.Second)) {
+		t.Error("the same Heartbeat run again is new")
+	}
+	e := b.get("a")
+	if !e.heartbeat3 || e.claims != nil || !e.firstAt.Equal(t0.Add(time.Second)) || !e.at.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("entry %+v", e)
+	}
+	ha := &conf.HAConfig{Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond, Initdead: time.Second, AutoFailback: "on", Nodes: []string{"a", "b"}}
+	in := twoNodeInput{Me: "b", Peer: "a", Ready: true, PeerAlive: true, PeerEntry: e, MyIndex: 1,
+		Mine: []Claim{{State: ClaimRunning}, {State: ClaimStopped}}, IntentFrom: []uint32{0, 0},
+		Homes: []string{"a", "b"}, HA: ha, Away: []bool{false, false}, Now: t0.Add(2 * time.Second)}
+	v := buildTwoNodeView(in, newNonceBook(1))
+	for i := range in.Mine {
+		if d := v.Decide(i); d.Run || d.Intend {
+			t.Errorf("group %d with a live Heartbeat peer: %+v", i, d)
+		}
+	}
+	if until := twoNodeLease(DeriveTiming(ha), t0.Add(2*time.Second), true, e, newNonceBook(1), 1); !until.Equal(e.firstAt) {
+		t.Errorf("lease with a live Heartbeat peer until %v, want its first word %v", until, e.firstAt)
+	}
+	in.PeerAlive = false
+	v = buildTwoNodeView(in, newNonceBook(1))
+	for i := range in.Mine {
+		if d := v.Decide(i); !d.Run {
+			t.Errorf("group %d with the Heartbeat peer gone: %+v", i, d)
+		}
+	}
+	// hbgo again on that node, numbered lower than the Heartbeat run.
+	b.offer("a", 50, hb.Encode(nil), t0.Add(3*time.Second))
+	if e := b.get("a"); e.heartbeat3 || e.claims == nil {
+		t.Errorf("hbgo after Heartbeat: %+v", e)
 	}
 }

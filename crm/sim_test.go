@@ -77,6 +77,10 @@ type simPacket struct {
 	seq     uint64
 	app     []byte
 	leaving bool
+	// hb3: a Linux-HA Heartbeat 3 message (gen is its hg) of kind
+	// "status", "resource" (its shutdown begins) or "shutdone".
+	hb3  bool
+	kind string
 }
 
 type simRunner struct {
@@ -134,6 +138,31 @@ type simNode struct {
 	runners []*simRunner
 	ghost   []time.Duration // per group: held (as the invariant counts) until, after a crash
 	wakeAt  time.Duration
+
+	// hb3: this node runs Linux-HA Heartbeat 3 in haresources mode (a
+	// migration): it hears nothing of hbgo, takes every group after its
+	// initdead, and on a graceful stop releases them, says shutdone and
+	// goes on sending statuses for a moment. switchNext: the next boot
+	// runs the other software.
+	hb3, switchNext bool
+	hbSeq           uint64
+	hbBootAt        time.Duration // world time of the Heartbeat run's start
+	hbLeaving       bool
+	// What the hbgo side's heartbeat layer keeps of a Heartbeat peer
+	// (heartbeat3.go): its run, per link the sequence, shutdone seen,
+	// and when hbgo was last heard from the node.
+	hbPeer *simHB3Peer
+	hbgoAt time.Time
+	// delivered: the last new status of a Heartbeat peer's run the
+	// network delivered here, taken or not (local time; a late
+	// duplicate is not new).
+	delivered time.Time
+}
+
+type simHB3Peer struct {
+	hg, gen uint64
+	seq     map[int]uint64
+	left    bool
 }
 
 type simWorld struct {
@@ -160,6 +189,12 @@ type simWorld struct {
 	// legacy runs the rules as they were before the handshake: a ping
 	// score of 0 until the first round, no intent, no acknowledgement.
 	legacy bool
+	// hbHeardAt: when the hbgo side first heard the current Heartbeat
+	// run of its peer (world time).
+	hbHeardAt time.Duration
+	// deafHB3: the hbgo side ignores Heartbeat's statuses (a test that
+	// the simulation sees what hearing them prevents).
+	deafHB3 bool
 }
 
 type simConfig struct {
@@ -251,6 +286,13 @@ func (n *simNode) boot() {
 			return
 		}
 	}
+	if n.switchNext {
+		n.hb3, n.switchNext = !n.hb3, false
+	}
+	if n.hb3 {
+		n.bootHB3()
+		return
+	}
 	n.up = true
 	n.run++
 	n.gen++
@@ -266,6 +308,7 @@ func (n *simNode) boot() {
 	n.linkSeq = make([]uint64, len(w.dirs))
 	n.peerSeq = map[[2]uint64]uint64{}
 	n.lastSent = time.Time{}
+	n.hbPeer, n.hbgoAt, n.delivered = nil, time.Time{}, time.Time{}
 	n.restless, n.deadCheck = false, false
 	n.wakeAt = 0 // a wake-up of the last run does nothing and must not stand in for this run's
 	n.request, n.scope, n.leaving = RequestNone, "", false
@@ -327,6 +370,11 @@ func (n *simNode) boot() {
 // down ends the daemon: killed (resources stay) or powered off (they go).
 func (n *simNode) down(powerOff bool) {
 	w := n.w
+	if n.hb3 {
+		// Heartbeat killed with -9 leaves its resources for good, with
+		// Heartbeat's peer as with hbgo: not modelled.
+		powerOff = true
+	}
 	until := n.leaseTrue()
 	for i, r := range n.runners {
 		held := r.state.Holds() || r.leftover
@@ -434,7 +482,11 @@ func (n *simNode) transmit(p simPacket) {
 }
 
 func (n *simNode) receive(p simPacket) {
-	if !n.up {
+	if !n.up || n.hb3 {
+		return // Heartbeat cannot read hbgo's heartbeats
+	}
+	if p.hb3 {
+		n.receiveHB3(p)
 		return
 	}
 	// The heartbeat layer's replay check (history.accept): an older
@@ -449,6 +501,7 @@ func (n *simNode) receive(p simPacket) {
 	}
 	n.peerSeq[k] = p.seq
 	now := n.local()
+	n.hbgoAt = now
 	if p.leaving {
 		n.leftAt = now
 		n.w.logf("%s hears %s leave", n.name, n.peer().name)
@@ -493,7 +546,7 @@ func (n *simNode) watchDeadtime() {
 
 // pass is one pass of the node's loop in two-node mode (Node.decideTwoNode).
 func (n *simNode) pass() {
-	if !n.up {
+	if !n.up || n.hb3 {
 		return
 	}
 	w := n.w
@@ -538,6 +591,9 @@ func (n *simNode) pass() {
 	n.restless = twoNodeRestless(v, n.intents.from, n.request)
 	for i, r := range n.runners {
 		switch {
+		case v.PeerAlive && v.PeerHeartbeat3:
+			// It hears the Heartbeat peer: nothing held here is blind.
+			r.blind = false
 		case ds[i].Run && !n.mayRun[i]:
 			r.blind = !v.PeerAlive
 		case ds[i].Run && v.PeerAlive && !v.Acked && v.PeerSilent:
@@ -580,6 +636,9 @@ func (n *simNode) pass() {
 // changed: a claim changed here; the heartbeat goes at once (SendNow)
 // and the loop runs.
 func (n *simNode) changed() {
+	if n.hb3 {
+		return
+	}
 	n.send()
 	n.pass()
 }
@@ -656,6 +715,10 @@ func (n *simNode) kick(i int) {
 // gracefulStop is SIGTERM: every group given away (standby all, with the
 // leaving flag), then, once every group stopped here, a leave message.
 func (n *simNode) gracefulStop() {
+	if n.hb3 {
+		n.hbStop()
+		return
+	}
 	if !n.up || n.leaving {
 		return
 	}
@@ -689,7 +752,7 @@ func (w *simWorld) holders(g int) []int {
 		r := n.runners[g]
 		switch {
 		case n.up && r.state.Holds():
-			if (r.hung || r.sweeping) && !(n.mayRun[g] && w.now < n.leaseTrue()) {
+			if !n.hb3 && (r.hung || r.sweeping) && !(n.mayRun[g] && w.now < n.leaseTrue()) {
 				continue // a hung stop, or leftovers, without a lease: the VIP is dark
 			}
 			out = append(out, n.idx)
@@ -729,7 +792,11 @@ func (w *simWorld) check() {
 			w.excused[g] = false
 			continue
 		}
-		if w.splitBrain() || w.allBlind(g, h) {
+		excused := w.splitBrain() || w.allBlind(g, h)
+		if w.nodes[0].hb3 {
+			excused = w.hb3Cut() || w.hb3Unheard()
+		}
+		if excused {
 			w.excused[g] = true
 		}
 		if !w.excused[g] && w.failure == "" {
@@ -895,19 +962,19 @@ func (w *simWorld) fault(kind int) {
 			n.boot()
 		}
 	case 6:
-		if n.up {
+		if n.up && !n.hb3 {
 			n.request, n.scope = RequestStandby, []Scope{ScopeAll, ScopeLocal, ScopeForeign}[w.rng.IntN(3)]
 			w.logf("%s: hb_standby %s", n.name, n.scope)
 			n.changed()
 		}
 	case 7:
-		if n.up {
+		if n.up && !n.hb3 {
 			n.request, n.scope = RequestTakeover, []Scope{ScopeAll, ScopeLocal, ScopeForeign}[w.rng.IntN(3)]
 			w.logf("%s: hb_takeover %s", n.name, n.scope)
 			n.changed()
 		}
 	case 8:
-		if n.up && w.ping {
+		if n.up && w.ping && !n.hb3 {
 			n.ping = w.rng.IntN(3)
 			w.logf("%s: ping score %d", n.name, n.ping)
 			n.changed()
@@ -916,6 +983,9 @@ func (w *simWorld) fault(kind int) {
 		n.runners[g].hangNext = true
 		w.logf("%s: the next stop of g%d hangs", n.name, g)
 	case 10:
+		if n.hb3 {
+			break // Heartbeat's failed start is not modelled
+		}
 		n.runners[g].failNext = true
 		w.logf("%s: the next start of g%d fails", n.name, g)
 	case 11:
@@ -940,7 +1010,7 @@ func (w *simWorld) fault(kind int) {
 			w.logf("every link back")
 		})
 	case 14: // restart: kill -9 and start again at once
-		if n.up {
+		if n.up && !n.hb3 {
 			n.down(false)
 			w.at(time.Duration(w.rng.IntN(2000))*time.Millisecond, func() {
 				if !n.up {

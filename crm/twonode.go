@@ -15,6 +15,8 @@ package crm
 //     keeps what it holds and waits for it).
 //  4. A peer alive whose claims cannot be compared with ours (its
 //     haresources or version differ): keep what runs here, start nothing.
+//     A peer that runs Linux-HA Heartbeat 3 (a migration) may hold every
+//     group and cannot hear us: run nothing while it lives.
 //  5. A peer alive that does not acknowledge our heartbeats (one-way loss):
 //     it may declare us dead at any moment, so stop everything before its
 //     deadtime can end (the ack lease).
@@ -57,6 +59,10 @@ type TwoNodeView struct {
 	// cannot be compared with ours (its haresources differ, or its
 	// version speaks another claims format).
 	PeerAlien bool
+	// PeerHeartbeat3: the peer runs Linux-HA Heartbeat 3 (a migration):
+	// it may hold every group, hears nothing of ours and carries no
+	// claims.
+	PeerHeartbeat3 bool
 	// Acked: the peer's claims acknowledge a heartbeat of ours recent
 	// enough that the peer cannot have declared us dead (see
 	// Timing.AckLease).
@@ -176,6 +182,13 @@ func (v *TwoNodeView) Decide(i int) Decision {
 			return Decision{Run: iHold}
 		}
 		return Decision{Run: true}
+	}
+	if v.PeerHeartbeat3 {
+		// Heartbeat holds or takes every group it is named in and
+		// cannot hear us: run nothing while it lives. It gives the
+		// groups up when it shuts down (shutdone: the peer leaves) or
+		// dies.
+		return Decision{}
 	}
 	if v.PeerAlien || v.PeerClaims == nil {
 		// It might hold any group: start nothing, keep what runs here.

@@ -38,9 +38,12 @@ func buildTwoNodeView(in twoNodeInput, nonces *nonceBook) *TwoNodeView {
 		MyRequest: in.MyRequest, MyScope: in.MyScope, AwayFromHome: append([]bool(nil), in.Away...),
 		Mine: in.Mine, IntentAcked: make([]bool, len(in.Mine)),
 	}
-	if in.PeerEntry.alien {
+	switch {
+	case in.PeerEntry.heartbeat3:
+		v.PeerHeartbeat3 = true
+	case in.PeerEntry.alien:
 		v.PeerAlien = true
-	} else {
+	default:
 		v.PeerClaims = in.PeerEntry.claims
 	}
 	if v.PeerClaims != nil {
@@ -165,7 +168,14 @@ func ackAnchor(e peerEntry, ack uint32, nonces *nonceBook, t Timing) time.Time {
 // The acknowledged lease alone is safe, and it is not shortened by the
 // time since the last send: the two together left a keepalive of slack
 // at deadtime = 3 x keepalive, which the jitter of a busy machine ate.
+//
+// A live Heartbeat 3 peer may hold every group and hears nothing of ours:
+// the lease ended when its run was first heard, so that the VIPs here go
+// dark at once, even while a stop hangs.
 func twoNodeLease(t Timing, lastPass time.Time, peerAlive bool, e peerEntry, nonces *nonceBook, myIndex int) time.Time {
+	if peerAlive && e.heartbeat3 {
+		return e.firstAt
+	}
 	if peerAlive && e.claims != nil && !e.alien {
 		return ackAnchor(e, ackOf(e.claims, myIndex), nonces, t).Add(t.AckLease)
 	}

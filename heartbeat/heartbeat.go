@@ -57,6 +57,18 @@ type Config struct {
 	// Intervals stay between half a keepalive and a keepalive and an
 	// eighth (the peer's jitter).
 	Follow string
+	// HearHeartbeat: take the status messages of Linux-HA Heartbeat 3
+	// from the peers of ha.cf (two-node mode, during a migration): a
+	// live Heartbeat peer counts as up, and its shutdone message as
+	// leaving (see legacyPeer). Nothing is ever sent in its format.
+	HearHeartbeat bool
+	// OnHeartbeat3, when set, hears each status message accepted from a
+	// Heartbeat 3 peer, with this node's number for that peer's run (the
+	// arrival of its first message here, in nanoseconds: later than the
+	// generation of any hbgo run of that node that ended before it) and
+	// its arrival. It is called with the instance's lock held and must
+	// not block.
+	OnHeartbeat3 func(node string, gen uint64, at time.Time)
 }
 
 // ClusterID identifies a cluster by its member names, so that two clusters
@@ -116,6 +128,8 @@ type Heartbeat struct {
 	signer  atomic.Pointer[Signer] // cfg.Signer, or what SetSigner set since
 	peerKey map[string]uint8       // the key number each peer's newest heartbeat was signed with
 	rearm   chan struct{}          // a heartbeat changed a state: the tracker's next due time moved
+	legacy  map[string]*legacyPeer // Heartbeat 3 peers heard (HearHeartbeat)
+	hbgoAt  map[string]time.Time   // arrival of each peer's newest hbgo heartbeat
 }
 
 // New checks cfg and makes an instance; Run starts it.
@@ -172,6 +186,8 @@ func New(cfg Config) (*Heartbeat, error) {
 		events:   make(chan Event, 1024),
 		rearm:    make(chan struct{}, 1),
 		peerKey:  map[string]uint8{},
+		legacy:   map[string]*legacyPeer{},
+		hbgoAt:   map[string]time.Time{},
 		counters: Counters{Links: map[string]LinkCounters{}, Dropped: map[string]uint64{}},
 	}
 	signer := cfg.Signer
@@ -449,14 +465,15 @@ func (h *Heartbeat) recvLoop(ctx context.Context, l Link) {
 // receive handles one packet that arrived on the local link age ago (the
 // kernel's stamp; 0 when the link gives none).
 func (h *Heartbeat) receive(link string, b []byte, from string, age time.Duration) {
+	if IsHeartbeat3(b) {
+		h.receiveHeartbeat3(link, b, from, h.now().Add(-age))
+		return
+	}
 	p, err := h.signer.Load().Decode(b, h.cfg.Cluster)
 	now := h.now().Add(-age)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c := h.counters.Links[link]
-	c.RecvPackets++
-	c.RecvBytes += uint64(len(b))
-	h.counters.Links[link] = c
+	h.countRecv(link, len(b))
 	if err == nil && p.Node == h.cfg.Node {
 		if p.Generation == h.cfg.Generation {
 			return // our own broadcast or multicast, looped back
@@ -475,13 +492,13 @@ func (h *Heartbeat) receive(link string, b []byte, from string, age time.Duratio
 	}
 	if err == nil {
 		h.peerKey[p.Node] = p.KeyNum
+		h.hbgoAt[p.Node] = now
+		if lp := h.legacy[p.Node]; lp != nil {
+			lp.newest = false
+		}
 	}
 	if err != nil {
-		reason := DropReason(err)
-		h.counters.Dropped[reason]++
-		if ok, n := h.limiter.allow("drop:"+reason, now); ok {
-			h.log.Warn(fmt.Sprintf("Dropped heartbeat on %s from %s: %v (%d dropped for %s so far)", link, from, err, h.counters.Dropped[reason], reason), "suppressed", n)
-		}
+		h.dropped(link, from, err, now)
 		return
 	}
 	if p.Node == h.cfg.Follow && h.cfg.Follow != "" {
@@ -498,8 +515,32 @@ func (h *Heartbeat) receive(link string, b []byte, from string, age time.Duratio
 	if h.cfg.OnApp != nil {
 		h.cfg.OnApp(p.Node, p.Generation, p.App, now)
 	}
-	late := h.tracker.nodes[p.Node] != nil && h.tracker.nodes[p.Node].late
-	evs := h.tracker.Heard(p.Node, link, p.Status, restarted, now)
+	h.heard(p.Node, link, p.Status, restarted, now)
+}
+
+// countRecv counts a packet received on link; called with h.mu held.
+func (h *Heartbeat) countRecv(link string, n int) {
+	c := h.counters.Links[link]
+	c.RecvPackets++
+	c.RecvBytes += uint64(n)
+	h.counters.Links[link] = c
+}
+
+// dropped counts and logs (rate-limited) a refused packet; called with
+// h.mu held.
+func (h *Heartbeat) dropped(link, from string, err error, now time.Time) {
+	reason := DropReason(err)
+	h.counters.Dropped[reason]++
+	if ok, n := h.limiter.allow("drop:"+reason, now); ok {
+		h.log.Warn(fmt.Sprintf("Dropped heartbeat on %s from %s: %v (%d dropped for %s so far)", link, from, err, h.counters.Dropped[reason], reason), "suppressed", n)
+	}
+}
+
+// heard hands an accepted packet's liveness to the tracker and re-arms
+// its timer when a state changed; called with h.mu held.
+func (h *Heartbeat) heard(node, link string, status Status, restarted bool, now time.Time) {
+	late := h.tracker.nodes[node] != nil && h.tracker.nodes[node].late
+	evs := h.tracker.Heard(node, link, status, restarted, now)
 	h.emit(evs)
 	if len(evs) > 0 || late {
 		select {
@@ -546,6 +587,10 @@ func (h *Heartbeat) Status() []NodeStatus {
 	out := h.tracker.Snapshot()
 	for i := range out {
 		out[i].Key = int(h.peerKey[out[i].Name])
+		if lp := h.legacy[out[i].Name]; lp != nil && lp.newest {
+			out[i].Heartbeat3 = true
+			out[i].Key = lp.key
+		}
 	}
 	return out
 }

@@ -44,6 +44,9 @@ type LayerConfig struct {
 	GossipDial func(network, addr string, timeout time.Duration) (net.Conn, error)
 	// Follow: see Config.Follow.
 	Follow string
+	// HearHeartbeat and OnHeartbeat3: see Config.
+	HearHeartbeat bool
+	OnHeartbeat3  func(node string, gen uint64, at time.Time)
 }
 
 // Layer is a running heartbeat layer: the heartbeat instance on every
@@ -126,7 +129,7 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 		Generation: gen, HistoryFile: historyFile(lc.StateDir),
 		Timing: TimingOf(ha), Links: links, Services: services,
 		Logger: lc.Logger, OnEvent: l.onEvent, App: lc.App, OnApp: lc.OnApp,
-		Follow: lc.Follow,
+		Follow: lc.Follow, HearHeartbeat: lc.HearHeartbeat, OnHeartbeat3: lc.OnHeartbeat3,
 	}
 	if l.HB, err = New(hbcfg); err != nil {
 		closeLinks()

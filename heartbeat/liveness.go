@@ -283,6 +283,8 @@ type NodeStatus struct {
 	LastSeen time.Time
 	Links    map[string]LinkState
 	Key      int // the authkeys key its newest heartbeat was signed with (0: none heard)
+	// Heartbeat3: its newest message was Linux-HA Heartbeat 3's, not hbgo's.
+	Heartbeat3 bool
 }
 
 // Snapshot returns every peer's state, sorted by name.

@@ -120,6 +120,9 @@ const (
 	DropFutureGen     = "future-generation"
 	DropUnknownNode   = "unknown-node"
 	DropDuplicateName = "duplicate-name"
+	// DropHeartbeat3: a Heartbeat 3 message where none is heard (quorum
+	// mode, or the node speaks hbgo at the same time).
+	DropHeartbeat3 = "heartbeat3"
 )
 
 // DropError says why a packet was refused; Reason is one of the Drop constants.
