@@ -57,6 +57,24 @@ type Controller interface {
 	Reload(ctx context.Context) error
 }
 
+type acceptedKey struct{}
+
+// WithAccepted returns ctx carrying accepted, which Standby and Takeover
+// call (through Accepted) once they have taken their request on and
+// before they wait for the move, so that a caller that does not wait
+// (hb_standby --no-wait) hears that the request was not refused. accepted
+// may be called more than once.
+func WithAccepted(ctx context.Context, accepted func()) context.Context {
+	return context.WithValue(ctx, acceptedKey{}, accepted)
+}
+
+// Accepted calls the function WithAccepted put in ctx, if any.
+func Accepted(ctx context.Context) {
+	if f, ok := ctx.Value(acceptedKey{}).(func()); ok {
+		f()
+	}
+}
+
 // MoveResult says what a standby or takeover moved.
 type MoveResult struct {
 	Moved []GroupMove `json:"moved"`

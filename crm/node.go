@@ -707,6 +707,7 @@ func (n *Node) move(ctx context.Context, kind RequestKind, scope Scope) (*MoveRe
 	if n.quorum != nil {
 		n.quorum.submitRequest(kind, scope)
 	}
+	Accepted(ctx)
 	select {
 	case res := <-ch:
 		if res.impossible {

@@ -12,6 +12,11 @@ import (
 	"strings"
 )
 
+// exitStatus marks the constants that name a command's exit codes; the
+// mains return them as ints. docs/commands.md lists every one of them, and
+// commands_doc_test.go holds the page to these constants.
+type exitStatus = int
+
 // command is one subcommand: its main and a one-line summary.
 type command struct {
 	main    func(args []string, stdout, stderr io.Writer) int
@@ -26,9 +31,9 @@ var commands = map[string]command{
 	"cl_status":    {clStatusMain, "Heartbeat's cl_status: node, link and resource status for scripts"},
 	"realserver":   {realserverMain, "on an LVS-DR real server: realserver [--state FILE] start|stop|status VIP..."},
 	"serialtest":   {serialtestMain, "test a serial heartbeat cable (recv, send, echo, ping)"},
-	"standby":      {standbyMain, "hb_standby [all|foreign|local|failback]: give groups away and wait"},
+	"standby":      {standbyMain, "hb_standby [--no-wait] [all|foreign|local|failback]: give groups away (and wait)"},
 	"status":       {statusMain, "the cluster as this node sees it, on one screen"},
-	"takeover":     {takeoverMain, "hb_takeover [all|foreign|local|failback]: take groups and wait"},
+	"takeover":     {takeoverMain, "hb_takeover [--no-wait] [all|foreign|local|failback]: take groups (and wait)"},
 	"version":      {versionMain, "print the version"},
 }
 

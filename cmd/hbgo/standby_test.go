@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -53,6 +55,17 @@ func TestStandbyAndTakeover(t *testing.T) {
 			code: moveUsage, stderr: "hb_takeover: too many arguments\nusage: hb_takeover "},
 		{name: "bad timeout", args: []string{"--timeout", "0s"}, fake: &controltest.Fake{},
 			code: moveUsage, stderr: "hb_standby: --timeout must be positive\n"},
+
+		{name: "no wait", args: []string{"--no-wait", "local"}, fake: &controltest.Fake{Block: true},
+			stdout: "Going standby [local].\nAsked; not waiting for the move (hbgo status shows it).\n", call: "standby local"},
+		{name: "no wait, done at once", takeover: true, args: []string{"failback", "--no-wait"}, fake: &controltest.Fake{Moves: moves},
+			stdout: "Taking over [failback].\nAsked; not waiting for the move (hbgo status shows it).\n", call: "takeover failback"},
+		{name: "no wait, refused", args: []string{"--no-wait"}, fake: &controltest.Fake{MoveErr: crm.ErrShuttingDown},
+			code: moveFailed, stdout: "Going standby [all].\n", stderr: "hb_standby: shutting down\n", call: "standby all"},
+		{name: "no wait, not running", args: []string{"--no-wait"}, fake: nil,
+			code: moveUnreachable, stderr: "hb_standby: hbgo is not running (no socket at RUNDIR/hbgo.sock)\n"},
+		{name: "no wait, bad scope", takeover: true, args: []string{"--no-wait", "sideways"}, fake: &controltest.Fake{},
+			code: moveUsage, stderr: "hb_takeover: wrong resources (sideways): say all, foreign, local or failback\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -83,5 +96,50 @@ func TestStandbyAndTakeover(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStandbyNoWait: hb_standby --no-wait returns as soon as the daemon
+// has taken the request on, and its going away does not withdraw the
+// request: the daemon pursues it until its own timeout (the client's
+// --timeout), and logs how it ended.
+func TestStandbyNoWait(t *testing.T) {
+	dir := t.TempDir()
+	fake := &controltest.Fake{Block: true, Ended: make(chan error, 1)}
+	_, log := controltest.Serve(t, dir, fake)
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := standbyMain([]string{"--run-dir", dir, "--no-wait", "--timeout", "1500ms"}, &stdout, &stderr)
+	returned := time.Since(start)
+	if code != moveAccepted || returned > 500*time.Millisecond {
+		t.Fatalf("exit %d after %v, want %d at once\n%s%s", code, returned, moveAccepted, stdout.String(), stderr.String())
+	}
+	// The client is gone; a waited-for request would end now (see
+	// TestControlCancel in crm/control).
+	select {
+	case err := <-fake.Ended:
+		t.Fatalf("the request ended %v after its client returned (%v): %v", time.Since(start)-returned, returned, err)
+	case <-time.After(700 * time.Millisecond):
+	}
+	select {
+	case err := <-fake.Ended:
+		took := time.Since(start)
+		if !errors.Is(err, context.DeadlineExceeded) || took < 1100*time.Millisecond || took > 2500*time.Millisecond {
+			t.Errorf("the request ended after %v with %v; want the daemon's timeout, about 1.25s", took, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request did not end at the daemon's timeout")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(log.String(), "Control: standby all failed: ") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range []string{"Control: standby all asked by uid", ", not waiting).", "Control: standby all failed: "} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	if strings.Contains(log.String(), "withdrawn") {
+		t.Errorf("log says withdrawn:\n%s", log.String())
 	}
 }

@@ -69,6 +69,20 @@ func (c *Client) Takeover(ctx context.Context, scope crm.Scope) (*crm.MoveResult
 	return moveOf(resp), nil
 }
 
+// Submit asks the daemon for a standby (takeover false) or takeover of
+// scope without waiting for the move: it returns once the daemon has
+// taken the request on, or with the reason it refused it. The daemon
+// pursues the request for as long as ctx allows, whether or not this
+// client is still there.
+func (c *Client) Submit(ctx context.Context, takeover bool, scope crm.Scope) error {
+	req := request{Op: opStandby, Scope: scope, NoWait: true}
+	if takeover {
+		req.Op = opTakeover
+	}
+	var resp response
+	return c.call(ctx, req, &resp)
+}
+
 // Status asks the daemon how it sees the cluster.
 func (c *Client) Status(ctx context.Context) (*crm.Status, error) {
 	var resp response

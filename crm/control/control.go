@@ -14,6 +14,8 @@
 //
 //	→ {"op":"standby","scope":"all","timeout":"59.75s"}
 //	← {"move":{"moved":[{"group":"web","from":"alice","to":"bob"}],"took":"1.2s"}}
+//	→ {"op":"standby","scope":"all","timeout":"59.75s","no_wait":true}
+//	← {"accepted":true}
 //	→ {"op":"status"}
 //	← {"status":{"node":"alice",...}}
 //	→ {"op":"reload"}
@@ -23,6 +25,13 @@
 // Ops are standby, takeover (both with a scope and an optional timeout),
 // status and reload. An error's code names one of crm's sentinel errors
 // (see codes), so errors.Is works on the client's side of the socket.
+//
+// A standby or takeover ends with its connection: a client that goes away
+// withdraws it. One with no_wait is answered as soon as the daemon has
+// taken it on (or refused it), and the daemon pursues it for its timeout
+// whether or not the client is still there; how it ended is logged. A
+// daemon from before no_wait ignores the field and answers when the move
+// is done.
 package control
 
 import (
@@ -56,9 +65,12 @@ type request struct {
 	Op    string    `json:"op"`
 	Scope crm.Scope `json:"scope,omitempty"`
 	// Timeout is how long the client waits; the server gives up a little
-	// before, so that its own answer arrives. Zero means the server's
-	// default.
+	// before, so that its own answer arrives. With NoWait it is how long
+	// the server pursues the request. Zero means the server's default.
 	Timeout crm.Duration `json:"timeout,omitempty"`
+	// NoWait asks for a standby or takeover to be answered once taken on,
+	// and not withdrawn when the client goes away.
+	NoWait bool `json:"no_wait,omitempty"`
 }
 
 // Ops of request.
@@ -71,9 +83,11 @@ const (
 
 // response is what the server answers; at most one field is set.
 type response struct {
-	Move   *crm.MoveResult `json:"move,omitempty"`
-	Status *crm.Status     `json:"status,omitempty"`
-	Error  *wireError      `json:"error,omitempty"`
+	// Accepted answers a no_wait request the daemon took on.
+	Accepted bool            `json:"accepted,omitempty"`
+	Move     *crm.MoveResult `json:"move,omitempty"`
+	Status   *crm.Status     `json:"status,omitempty"`
+	Error    *wireError      `json:"error,omitempty"`
 }
 
 type wireError struct {

@@ -208,6 +208,8 @@ func (s *Server) handle(conn *net.UnixConn) {
 		return // a probe, such as clearStale's
 	case derr != nil:
 		resp.Error = &wireError{codeBadRequest, "bad request: " + derr.Error()}
+	case req.NoWait && (req.Op == opStandby || req.Op == opTakeover):
+		resp = s.submit(req, p)
 	default:
 		ctx, cancel := context.WithCancel(s.ctx)
 		defer cancel()
@@ -242,6 +244,30 @@ func (s *Server) handle(conn *net.UnixConn) {
 	conn.Write(append(b, '\n'))
 }
 
+// submit runs a standby or takeover that its client does not wait for:
+// under the server's context rather than the connection's, so that the
+// client's going away does not withdraw it, for the request's timeout.
+// The answer goes out once the Controller has taken the request on
+// (crm.Accepted), or as soon as the request ends if that is sooner (a
+// refusal); how it ends is logged by do.
+func (s *Server) submit(req request, p peer) response {
+	taken := make(chan struct{})
+	var once sync.Once
+	ctx := crm.WithAccepted(s.ctx, func() { once.Do(func() { close(taken) }) })
+	ended := make(chan response, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ended <- s.do(ctx, req, p)
+	}()
+	select {
+	case resp := <-ended:
+		return resp
+	case <-taken:
+		return response{Accepted: true}
+	}
+}
+
 // allowed says whether p may use the socket.
 func (s *Server) allowed(p peer) bool {
 	if p.uid == 0 || slices.Contains(s.gids, p.gid) {
@@ -271,7 +297,11 @@ func (s *Server) do(ctx context.Context, req request, p peer) response {
 		if scope, err = crm.ParseScope(string(req.Scope)); err != nil {
 			break
 		}
-		s.log.Info(fmt.Sprintf("Control: %s %s asked by uid %d (pid %d).", req.Op, scope, p.uid, p.pid), "node", s.opts.Node)
+		how := ""
+		if req.NoWait {
+			how = ", not waiting"
+		}
+		s.log.Info(fmt.Sprintf("Control: %s %s asked by uid %d (pid %d%s).", req.Op, scope, p.uid, p.pid, how), "node", s.opts.Node)
 		if req.Op == opStandby {
 			resp.Move, err = s.c.Standby(ctx, scope)
 		} else {

@@ -28,6 +28,8 @@ type Fake struct {
 	MoveErr error
 	// Block makes Standby and Takeover wait until their context ends, as
 	// a move that never completes, and fail with the context's error.
+	// A blocked move, or one without MoveErr, is taken on first
+	// (crm.Accepted); MoveErr without Block is a refusal.
 	Block bool
 	// Ended, when set, hears the error a blocked move ended with.
 	Ended     chan error
@@ -54,6 +56,7 @@ func (f *Fake) Calls() []string {
 
 func (f *Fake) move(ctx context.Context) (*crm.MoveResult, error) {
 	if f.Block {
+		crm.Accepted(ctx)
 		<-ctx.Done()
 		if f.Ended != nil {
 			f.Ended <- ctx.Err()
@@ -63,6 +66,7 @@ func (f *Fake) move(ctx context.Context) (*crm.MoveResult, error) {
 	if f.MoveErr != nil {
 		return nil, f.MoveErr
 	}
+	crm.Accepted(ctx)
 	return &crm.MoveResult{Moved: f.Moves, Took: crm.Duration(f.Took)}, nil
 }
 
