@@ -11,6 +11,9 @@ BIN_LINKS  := hb_standby hb_takeover cl_status hb_serialtest
 # What the tests need, as command:debian-package (a path is checked as it
 # is: iputils' ping by its doc dir, since inetutils-ping also has a ping).
 TEST_DEPS := ip:iproute2 unshare:util-linux socat:socat iptables:iptables nft:nftables /usr/share/doc/iputils-ping:iputils-ping qemu-system-x86_64:qemu-system-x86 depmod:kmod xz:xz-utils dpkg-deb:dpkg perl:perl-base ipvsadm:ipvsadm keepalived:keepalived
+# Heartbeat 3 itself, for the migration test (its IPaddr agent calls
+# ifconfig; net-tools is only recommended).
+TEST_DEPS += /usr/libexec/heartbeat/heartbeat:heartbeat ifconfig:net-tools nsenter:util-linux
 # Real servers the health checks and mail tests run against.
 TEST_DEPS += nginx:nginx dnsmasq:dnsmasq-base mariadbd:mariadb-server /usr/lib/postgresql/15/bin/postgres:postgresql \
 	/usr/lib/dovecot/imap:dovecot-imapd /usr/lib/dovecot/pop3:dovecot-pop3d vsftpd:vsftpd exim4:exim4-daemon-light \

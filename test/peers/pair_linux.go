@@ -251,7 +251,7 @@ func (p *Pair) Exec(name string, bound time.Duration, args ...string) (string, i
 
 func (p *Pair) dumpLogs() {
 	for _, n := range p.Nodes {
-		for _, f := range []string{"daemon.log", "ha-log"} {
+		for _, f := range []string{"daemon.log", "ha-log", "hbgo.log"} {
 			b, err := os.ReadFile(filepath.Join(n.Dir, f))
 			if err != nil {
 				continue
