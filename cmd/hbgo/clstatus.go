@@ -29,6 +29,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -41,12 +42,23 @@ import (
 
 // Heartbeat's cl_status exit codes.
 const (
-	clOK           = 0  // the node, link or daemon is up; the query succeeded
-	clFail         = 1  // it is down or dead; the daemon is stopped; no such parameter
-	clParamError   = 11 // bad sub-command, option or node name
-	clTimeout      = 12 // the daemon did not answer in time
-	clUnknownError = 13 // no such node or link for the link queries
+	clOK           exitStatus = 0  // the node, link or daemon is up; the query succeeded
+	clFail         exitStatus = 1  // it is down or dead; the daemon is stopped; no such parameter
+	clParamError   exitStatus = 11 // bad sub-command, option or node name
+	clTimeout      exitStatus = 12 // the daemon did not answer in time
+	clUnknownError exitStatus = 13 // no such node or link for the link queries
 )
+
+// clFlags is cl_status's flag set: the long options every sub-command
+// takes. parseClArgs finds them among the sub-command's own options (which
+// follow getopt, not this set) and sets them here.
+func clFlags(runDir *string, timeout *time.Duration) *flag.FlagSet {
+	fs := flag.NewFlagSet("cl_status", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(runDir, "run-dir", control.DefaultRunDir, "directory of the daemon's socket")
+	fs.DurationVar(timeout, "timeout", 5*time.Second, "how long to wait for the daemon")
+	return fs
+}
 
 // clSub is one sub-command: the option letters it takes (a letter followed
 // by ':' takes a value) and what it does with the daemon's status.
@@ -154,12 +166,13 @@ func clStatusMain(args []string, stdout, stderr io.Writer) int {
 // exit code when the command line is wrong, and no sub-command when help
 // was asked for (no arguments, or -h alone).
 func parseClArgs(args []string, stderr io.Writer) (*clArgs, int) {
-	a := &clArgs{runDir: control.DefaultRunDir, timeout: 5 * time.Second}
+	a := &clArgs{}
+	fs := clFlags(&a.runDir, &a.timeout)
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		name, val, hasVal := strings.Cut(arg, "=")
-		if name != "--run-dir" && name != "--timeout" {
+		if !strings.HasPrefix(name, "--") || fs.Lookup(name[2:]) == nil {
 			rest = append(rest, arg)
 			continue
 		}
@@ -171,16 +184,16 @@ func parseClArgs(args []string, stderr io.Writer) (*clArgs, int) {
 			i++
 			val = args[i]
 		}
-		if name == "--run-dir" {
-			a.runDir = val
-			continue
+		if name == "--timeout" {
+			if d, err := time.ParseDuration(val); err != nil || d <= 0 {
+				fmt.Fprintf(stderr, "cl_status: --timeout %q is not a positive duration\n", val)
+				return nil, clParamError
+			}
 		}
-		d, err := time.ParseDuration(val)
-		if err != nil || d <= 0 {
-			fmt.Fprintf(stderr, "cl_status: --timeout %q is not a positive duration\n", val)
+		if err := fs.Set(name[2:], val); err != nil {
+			fmt.Fprintf(stderr, "cl_status: %s %q: %v\n", name, val, err)
 			return nil, clParamError
 		}
-		a.timeout = d
 	}
 	if len(rest) == 0 || (len(rest) == 1 && (rest[0] == "-h" || rest[0] == "--help")) {
 		return a, clOK // no sub-command: help

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,6 +33,34 @@ const (
 	defaultRunDir   = "/var/run/heartbeat"
 )
 
+// Exit codes of hbgo daemon (heartbeat).
+const (
+	daemonStopped exitStatus = 0 // stopped on SIGTERM or SIGINT, every group given away or stopped
+	daemonFailed  exitStatus = 1 // refused to start, or stopped with errors
+	daemonUsage   exitStatus = 2 // bad arguments, no configuration directory
+)
+
+// daemonOptions are the daemon's flags.
+type daemonOptions struct {
+	dir, node, stateDir, runDir string
+	debug                       bool
+	stopTimeout                 time.Duration
+}
+
+// daemonFlags is the daemon's flag set.
+func daemonFlags(stderr io.Writer) (*flag.FlagSet, *daemonOptions) {
+	o := &daemonOptions{}
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.dir, "c", conf.DefaultDir, "configuration directory")
+	fs.StringVar(&o.node, "node", "", "this node's name (default: uname -n)")
+	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir, "where raft and the generation are kept")
+	fs.StringVar(&o.runDir, "run-dir", defaultRunDir, "where the control socket and pid file live")
+	fs.BoolVar(&o.debug, "d", false, "debug logging")
+	fs.DurationVar(&o.stopTimeout, "stop-timeout", 60*time.Second, "how long SIGTERM waits for groups to move away")
+	return fs, o
+}
+
 // daemonMain implements `hbgo daemon` (and `heartbeat`): run this node.
 func daemonMain(args []string, stdout, stderr io.Writer) int {
 	// Signals are caught from the first instant: a SIGTERM that arrives
@@ -41,52 +70,47 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("c", conf.DefaultDir, "configuration directory")
-	node := fs.String("node", "", "this node's name (default: uname -n)")
-	stateDir := fs.String("state-dir", defaultStateDir, "where raft and the generation are kept")
-	runDir := fs.String("run-dir", defaultRunDir, "where the control socket and pid file live")
-	debug := fs.Bool("d", false, "debug logging")
-	stopTimeout := fs.Duration("stop-timeout", 60*time.Second, "how long SIGTERM waits for groups to move away")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs, o := daemonFlags(stderr)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return daemonStopped
+	} else if err != nil {
+		return daemonUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "heartbeat: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return daemonUsage
 	}
-	cfg, ds, err := conf.Load(*dir, conf.LoadOptions{})
+	cfg, ds, err := conf.Load(o.dir, conf.LoadOptions{})
 	if err != nil {
 		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
-		return 2
+		return daemonUsage
 	}
-	if printDiags(ds, false, stderr) != 0 {
+	if printDiags(ds, false, stderr) != checkClean {
 		fmt.Fprintln(stderr, "heartbeat: configuration has errors; not starting")
-		return 1
+		return daemonFailed
 	}
-	if *node == "" {
+	if o.node == "" {
 		h, err := os.Hostname()
 		if err != nil {
 			fmt.Fprintf(stderr, "heartbeat: cannot read the host name: %v\n", err)
-			return 2
+			return daemonUsage
 		}
-		*node = localNodeName(h, cfg.HA)
+		o.node = localNodeName(h, cfg.HA)
 	}
-	*node = strings.ToLower(*node)
-	if !cfg.HA.IsNode(*node) && !cfg.HA.IsWitness(*node) {
-		fmt.Fprintf(stderr, "heartbeat: node %s is neither a node nor a witness in %s; not starting\n", *node, cfg.HA.File)
-		return 1
+	o.node = strings.ToLower(o.node)
+	if !cfg.HA.IsNode(o.node) && !cfg.HA.IsWitness(o.node) {
+		fmt.Fprintf(stderr, "heartbeat: node %s is neither a node nor a witness in %s; not starting\n", o.node, cfg.HA.File)
+		return daemonFailed
 	}
 
 	level := slog.LevelInfo
-	if *debug || cfg.HA.Debug > 0 {
+	if o.debug || cfg.HA.Debug > 0 {
 		level = slog.LevelDebug
 	}
-	logger, closeLog, err := openLog(cfg.HA, *node, level, stderr)
+	logger, closeLog, err := openLog(cfg.HA, o.node, level, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
-		return 1
+		return daemonFailed
 	}
 	defer closeLog()
 
@@ -95,7 +119,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	// under which the kernel gives no timer slack.
 	sysmonTID, err := sysmon.Calm()
 	if err != nil {
-		logger.Debug(fmt.Sprintf("runtime monitor thread left as it is: %v", err), "node", *node)
+		logger.Debug(fmt.Sprintf("runtime monitor thread left as it is: %v", err), "node", o.node)
 	}
 	if cfg.HA.Realtime {
 		prio := cfg.HA.Rtprio
@@ -104,45 +128,45 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		}
 		rtCtx, rtStop := context.WithCancel(context.Background())
 		defer rtStop()
-		if err := goRealtime(rtCtx, prio, sysmonTID, logger, *node); err != nil {
-			logger.Warn(fmt.Sprintf("realtime on, but running at normal priority: %v", err), "node", *node)
+		if err := goRealtime(rtCtx, prio, sysmonTID, logger, o.node); err != nil {
+			logger.Warn(fmt.Sprintf("realtime on, but running at normal priority: %v", err), "node", o.node)
 		} else {
-			logger.Info(fmt.Sprintf("Running at realtime priority %d (SCHED_RR; realtime on in ha.cf)", prio), "node", *node)
+			logger.Info(fmt.Sprintf("Running at realtime priority %d (SCHED_RR; realtime on in ha.cf)", prio), "node", o.node)
 		}
 	}
-	for _, d := range []string{*stateDir, *runDir} {
+	for _, d := range []string{o.stateDir, o.runDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			fmt.Fprintf(stderr, "heartbeat: %v\n", err)
-			return 1
+			return daemonFailed
 		}
 	}
-	if stop, err := startCPUProfile(*node); err != nil {
-		logger.Warn(fmt.Sprintf("No CPU profile: %v", err), "node", *node)
+	if stop, err := startCPUProfile(o.node); err != nil {
+		logger.Warn(fmt.Sprintf("No CPU profile: %v", err), "node", o.node)
 	} else {
 		defer stop()
 	}
-	pidFile := filepath.Join(*runDir, "heartbeat.pid")
+	pidFile := filepath.Join(o.runDir, "heartbeat.pid")
 	if err := writePidFile(pidFile); err != nil {
 		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
-		return 1
+		return daemonFailed
 	}
 	defer os.Remove(pidFile)
 
-	obs := newObserver(cfg, *node, logger)
+	obs := newObserver(cfg, o.node, logger)
 	defer obs.stop()
 	reloadLdirectors := func() {}
-	env := resources.Env{ConfDir: *dir, Node: *node, Logger: logger,
+	env := resources.Env{ConfDir: o.dir, Node: o.node, Logger: logger,
 		Announce: resources.AnnounceOptionsOf(cfg.HA),
 		Mail:     resources.MailOptions{Server: cfg.HA.MailServer, From: cfg.HA.MailFrom},
 		LVSSync:  resources.LVSSyncOptions{Interface: cfg.HA.LVSSyncInterface, SyncID: uint8(cfg.HA.LVSSyncID)},
 	}
-	if cfg.HA.IsNode(*node) {
-		warm := startWarmLdirectors(cfg, *dir, *node, logger, obs.checkObserver())
+	if cfg.HA.IsNode(o.node) {
+		warm := startWarmLdirectors(cfg, o.dir, o.node, logger, obs.checkObserver())
 		defer warm.Stop()
 		env.Ldirector = warm.Running
 		obs.warm = warm
 		reloadLdirectors = func() {
-			if c, ds, err := conf.Load(*dir, conf.LoadOptions{}); err == nil && !ds.HasErrors() {
+			if c, ds, err := conf.Load(o.dir, conf.LoadOptions{}); err == nil && !ds.HasErrors() {
 				warm.Reload(c)
 			}
 		}
@@ -152,7 +176,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	var leaser atomic.Pointer[crm.Node]
 	leased := crm.ModeOf(cfg.HA) != crm.ModeSingle
 	n, err := crm.StartNode(crm.NodeConfig{
-		Name: *node, Config: cfg, StateDir: *stateDir, Version: version, Logger: logger,
+		Name: o.node, Config: cfg, StateDir: o.stateDir, Version: version, Logger: logger,
 		NewChain: func(g conf.ResourceGroup) (crm.Chain, error) {
 			genv := env
 			if leased {
@@ -173,26 +197,26 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		},
 	})
 	if err != nil {
-		logger.Error(fmt.Sprintf("Cannot start: %v", err), "node", *node)
+		logger.Error(fmt.Sprintf("Cannot start: %v", err), "node", o.node)
 		fmt.Fprintf(stderr, "heartbeat: %v\n", err)
-		return 1
+		return daemonFailed
 	}
 	leaser.Store(n)
 	obs.start(n)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := control.Serve(ctx, filepath.Join(*runDir, control.SocketName), obs.controller(n), control.ServerOptions{Logger: logger, Node: *node})
+	srv, err := control.Serve(ctx, filepath.Join(o.runDir, control.SocketName), obs.controller(n), control.ServerOptions{Logger: logger, Node: o.node})
 	if err != nil {
-		logger.Error(fmt.Sprintf("Cannot open the control socket: %v", err), "node", *node)
-		n.Stop(false, *stopTimeout)
-		return 1
+		logger.Error(fmt.Sprintf("Cannot open the control socket: %v", err), "node", o.node)
+		n.Stop(false, o.stopTimeout)
+		return daemonFailed
 	}
 	defer srv.Close()
 	// systemd (Type=notify) and ha.cf's watchdog device are fed only while
 	// the node's decision loop runs; a clean stop disarms both.
-	sd := sdnotify.Start(ctx, n, sdnotify.Options{Name: *node, Logger: logger, Keepalive: cfg.HA.Keepalive, Stale: cfg.HA.Deadtime})
+	sd := sdnotify.Start(ctx, n, sdnotify.Options{Name: o.node, Logger: logger, Keepalive: cfg.HA.Keepalive, Stale: cfg.HA.Deadtime})
 	defer sd.Close()
-	dog := watchdog.Start(ctx, cfg.HA.Watchdog, n, watchdog.Options{Name: *node, Logger: logger, Keepalive: cfg.HA.Keepalive, Deadtime: cfg.HA.Deadtime})
+	dog := watchdog.Start(ctx, cfg.HA.Watchdog, n, watchdog.Options{Name: o.node, Logger: logger, Keepalive: cfg.HA.Keepalive, Deadtime: cfg.HA.Deadtime})
 	defer dog.Close()
 
 	done := make(chan error, 1)
@@ -202,7 +226,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 			switch sig {
 			case syscall.SIGHUP:
 				if err := n.Reload(ctx); err != nil {
-					logger.Warn(fmt.Sprintf("Reload refused: %v", err), "node", *node)
+					logger.Warn(fmt.Sprintf("Reload refused: %v", err), "node", o.node)
 					continue
 				}
 				reloadLdirectors()
@@ -212,14 +236,14 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 				case <-done:
 				default:
 				}
-				logger.Info(fmt.Sprintf("Received %v: giving groups away, then stopping (a second signal stops at once)", sig), "node", *node)
-				go func() { done <- n.Stop(true, *stopTimeout) }()
+				logger.Info(fmt.Sprintf("Received %v: giving groups away, then stopping (a second signal stops at once)", sig), "node", o.node)
+				go func() { done <- n.Stop(true, o.stopTimeout) }()
 				select {
 				case err := <-done:
-					return stopCode(err, logger, *node)
+					return stopCode(err, logger, o.node)
 				case <-sigs:
-					logger.Warn("Second signal: stopping without waiting", "node", *node)
-					return stopCode(n.Stop(false, 10*time.Second), logger, *node)
+					logger.Warn("Second signal: stopping without waiting", "node", o.node)
+					return stopCode(n.Stop(false, 10*time.Second), logger, o.node)
 				}
 			}
 		}
@@ -256,9 +280,9 @@ func startCPUProfile(node string) (stop func(), err error) {
 func stopCode(err error, logger *slog.Logger, node string) int {
 	if err != nil {
 		logger.Error(fmt.Sprintf("Stopped with errors: %v", err), "node", node)
-		return 1
+		return daemonFailed
 	}
-	return 0
+	return daemonStopped
 }
 
 // localNodeName is this node's name from its host name (uname -n): as

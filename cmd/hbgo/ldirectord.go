@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,27 +42,47 @@ CONFIG is a path, or a name looked up in /etc/ha.d and /etc/ha.d/conf
 and prints every change as the ipvsadm command that would make it.
 `
 
+// Exit codes of ldirectord, as ldirectord's (but bad usage: 2, not 255).
+const (
+	ldOK         exitStatus = 0 // done; status: running
+	ldFailed     exitStatus = 1 // config file not found; reload while stopped; a stale pid file; start or stop failed
+	ldBadConfig  exitStatus = 2 // the configuration has errors (start, restart, reload, --dry-run)
+	ldBadUsage   exitStatus = 2 // bad arguments
+	ldNotRunning exitStatus = 3 // status: stopped
+)
+
+// ldOptions are ldirectord's flags.
+type ldOptions struct {
+	debug, dryRun bool
+}
+
+// ldirectordFlags is ldirectord's flag set; -d and --debug are one flag,
+// --dry-run and -n another.
+func ldirectordFlags(stderr io.Writer) (*flag.FlagSet, *ldOptions) {
+	o := &ldOptions{}
+	fs := flag.NewFlagSet("ldirectord", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.debug, "d", false, "stay in the foreground with debug logs")
+	fs.BoolVar(&o.debug, "debug", false, "the same as -d")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "check CONFIG against an in-memory table and print ipvsadm commands")
+	fs.BoolVar(&o.dryRun, "n", false, "the same as --dry-run")
+	fs.Usage = func() {}
+	return fs, o
+}
+
 // ldirectordMain implements ldirectord's command line.
 func ldirectordMain(args []string, stdout, stderr io.Writer) int {
-	var debug, dryRun bool
-	var pos []string
-	for _, a := range args {
-		switch a {
-		case "-d", "--debug":
-			debug = true
-		case "--dry-run", "-dry-run", "-n":
-			dryRun = true
-		case "-h", "--help", "-help":
-			fmt.Fprint(stdout, ldUsage)
-			return 0
-		default:
-			if strings.HasPrefix(a, "-") && a != "-" {
-				fmt.Fprintf(stderr, "ldirectord: unknown option %s\n%s", a, ldUsage)
-				return 2
-			}
-			pos = append(pos, a)
-		}
+	fs, o := ldirectordFlags(stderr)
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, ldUsage)
+		return ldOK
 	}
+	if err != nil {
+		fmt.Fprint(stderr, ldUsage)
+		return ldBadUsage
+	}
+	debug, dryRun := o.debug, o.dryRun
 	config, cfgName, cmd := "ldirectord.cf", "ldirectord", ""
 	switch {
 	case dryRun && len(pos) <= 1:
@@ -74,18 +95,18 @@ func ldirectordMain(args []string, stdout, stderr io.Writer) int {
 		config, cfgName, cmd = pos[0], filepath.Base(pos[0]), pos[1]
 	default:
 		fmt.Fprint(stderr, ldUsage)
-		return 2
+		return ldBadUsage
 	}
 	switch cmd {
 	case "", "start", "stop", "restart", "try-restart", "reload", "force-reload", "status":
 	default:
 		fmt.Fprint(stderr, ldUsage)
-		return 2
+		return ldBadUsage
 	}
 	path, err := ldFindConfig(config)
 	if err != nil {
 		fmt.Fprintf(stderr, "ldirectord: %v\n", err)
-		return 1
+		return ldFailed
 	}
 	lc := &ldCommand{config: path, cfgName: cfgName, debug: debug, stdout: stdout, stderr: stderr}
 	lc.runDir = os.Getenv(envLdRunDir)
@@ -175,42 +196,42 @@ func (lc *ldCommand) control(cmd string) int {
 	case "status":
 		if pid != 0 {
 			fmt.Fprintf(lc.stderr, "ldirectord for %s is running with pid: %d\n", lc.config, pid)
-			return 0
+			return ldOK
 		}
-		code := 3
+		code := ldNotRunning
 		if file {
 			fmt.Fprintf(lc.stderr, "ldirectord stale pid file %s for %s\n", lc.pidFile, lc.config)
-			code = 1
+			code = ldFailed
 		}
 		fmt.Fprintf(lc.stdout, "ldirectord is stopped for %s\n", lc.config)
 		return code
 	case "stop":
 		if pid == 0 {
-			return 0
+			return ldOK
 		}
 		return lc.stop(pid)
 	case "reload", "force-reload":
 		if pid == 0 {
 			fmt.Fprintf(lc.stderr, "ldirectord is stopped for %s\n", lc.config)
-			return 1
+			return ldFailed
 		}
 		if lc.load() == nil {
 			fmt.Fprintf(lc.stderr, "ldirectord: %s has errors; not reloading\n", lc.config)
-			return 2
+			return ldBadConfig
 		}
 		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 			fmt.Fprintf(lc.stderr, "ldirectord: reload pid %d: %v\n", pid, err)
-			return 1
+			return ldFailed
 		}
-		return 0
+		return ldOK
 	case "try-restart":
 		if pid == 0 {
-			return 0
+			return ldOK
 		}
 		fallthrough
 	case "restart":
 		if pid != 0 {
-			if code := lc.stop(pid); code != 0 {
+			if code := lc.stop(pid); code != ldOK {
 				return code
 			}
 		}
@@ -218,7 +239,7 @@ func (lc *ldCommand) control(cmd string) int {
 	}
 	// start
 	if pid != 0 {
-		return 0
+		return ldOK
 	}
 	if lc.debug {
 		return lc.foreground()
@@ -230,40 +251,40 @@ func (lc *ldCommand) control(cmd string) int {
 func (lc *ldCommand) stop(pid int) int {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		fmt.Fprintf(lc.stderr, "ldirectord: stop pid %d: %v\n", pid, err)
-		return 1
+		return ldFailed
 	}
 	deadline := time.Now().Add(ldStopWait)
 	for time.Now().Before(deadline) {
 		if p, _ := lc.running(); p != pid {
-			return 0
+			return ldOK
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	fmt.Fprintf(lc.stderr, "ldirectord: pid %d still running %v after TERM\n", pid, ldStopWait)
-	return 1
+	return ldFailed
 }
 
 // start checks the configuration and forks the daemon, which reports on
 // a pipe once its pid file is written and its table is open.
 func (lc *ldCommand) start() int {
 	if lc.load() == nil {
-		return 2
+		return ldBadConfig
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
-		return 1
+		return ldFailed
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
-		return 1
+		return ldFailed
 	}
 	defer r.Close()
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
-		return 1
+		return ldFailed
 	}
 	defer null.Close()
 	c := &exec.Cmd{
@@ -280,21 +301,21 @@ func (lc *ldCommand) start() int {
 	if err := c.Start(); err != nil {
 		w.Close()
 		fmt.Fprintf(lc.stderr, "ldirectord: start the daemon: %v\n", err)
-		return 1
+		return ldFailed
 	}
 	w.Close()
 	// The daemon writes "ok" or why it failed, then closes the pipe.
 	msg, _ := io.ReadAll(bufio.NewReader(io.LimitReader(r, 64<<10)))
 	if strings.TrimSpace(string(msg)) == "ok" {
 		_ = c.Process.Release()
-		return 0
+		return ldOK
 	}
 	_ = c.Wait()
 	if len(msg) == 0 {
 		msg = []byte("the daemon exited before it was ready\n")
 	}
 	fmt.Fprintf(lc.stderr, "ldirectord: %s", msg)
-	return 1
+	return ldFailed
 }
 
 // ldTable opens the table the daemon programs.
@@ -317,7 +338,7 @@ func (lc *ldCommand) daemon() int {
 			fmt.Fprintf(ready, format+"\n", args...)
 			ready.Close()
 		}
-		return 1
+		return ldFailed
 	}
 	cfg := lc.load()
 	if cfg == nil {
@@ -344,14 +365,14 @@ func (lc *ldCommand) daemon() int {
 func (lc *ldCommand) foreground() int {
 	cfg := lc.load()
 	if cfg == nil {
-		return 2
+		return ldBadConfig
 	}
 	logger, closeLog := ldLogger(cfg, lc.cfgName, true, true, lc.stderr)
 	defer closeLog()
 	logger.Info(fmt.Sprintf("Starting Linux Director %s with pid: %d", version, os.Getpid()))
 	return lc.serve(cfg, logger, func() {}, func(format string, args ...any) int {
 		fmt.Fprintf(lc.stderr, "ldirectord: "+format+"\n", args...)
-		return 1
+		return ldFailed
 	})
 }
 
@@ -436,10 +457,10 @@ func (lc *ldCommand) runDirector(d *ldirector.Director, logger *slog.Logger, rea
 		case err := <-done:
 			if err != nil {
 				logger.Error(err.Error())
-				return 1
+				return ldFailed
 			}
 			logger.Info(fmt.Sprintf("Linux Director Daemon terminated on signal: %s", ldSigName(sig)))
-			return 0
+			return ldOK
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				logger.Info("Reloading Linux Director Daemon config on signal")
@@ -519,7 +540,7 @@ func ldSigName(s os.Signal) string {
 func (lc *ldCommand) dryRun() int {
 	cfg := lc.load()
 	if cfg == nil {
-		return 2
+		return ldBadConfig
 	}
 	logger, closeLog := ldLogger(cfg, lc.cfgName, true, lc.debug, lc.stderr)
 	defer closeLog()
@@ -527,7 +548,7 @@ func (lc *ldCommand) dryRun() int {
 	d, err := ldirector.New(cfg, ldirector.Options{Table: lvs.NewMemory(), Logger: logger, Hostname: host, DryRun: lc.stdout})
 	if err != nil {
 		fmt.Fprintf(lc.stderr, "ldirectord: %v\n", err)
-		return 1
+		return ldFailed
 	}
 	return lc.runDirector(d, logger, func() {}, nil)
 }

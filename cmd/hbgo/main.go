@@ -17,6 +17,12 @@ import (
 // commands_doc_test.go holds the page to these constants.
 type exitStatus = int
 
+// Exit codes of hbgo itself.
+const (
+	hbgoOK    exitStatus = 0 // help or version printed
+	hbgoUsage exitStatus = 2 // no command, or one hbgo does not have
+)
+
 // command is one subcommand: its main and a one-line summary.
 type command struct {
 	main    func(args []string, stdout, stderr io.Writer) int
@@ -66,14 +72,14 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	if !ok {
 		if len(args) == 0 {
 			usage(stderr)
-			return 2
+			return hbgoUsage
 		}
 		sub, args = args[0], args[1:]
 	}
 	switch sub {
 	case "-h", "--help", "help":
 		usage(stdout)
-		return 0
+		return hbgoOK
 	case "-v", "--version":
 		sub = "version"
 	}
@@ -82,11 +88,11 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	if what, ok := pending[sub]; ok {
 		fmt.Fprintf(stderr, "hbgo: %s is not in this build yet\n", what)
-		return 2
+		return hbgoUsage
 	}
 	fmt.Fprintf(stderr, "hbgo: unknown command %q\n", sub)
 	usage(stderr)
-	return 2
+	return hbgoUsage
 }
 
 func usage(w io.Writer) {
@@ -109,5 +115,5 @@ func usage(w io.Writer) {
 
 func versionMain(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "hbgo %s\n", version)
-	return 0
+	return hbgoOK
 }

@@ -17,44 +17,65 @@ import (
 	"hbgo/crm/control"
 )
 
+// Exit codes of hbgo status.
+const (
+	statusShown       exitStatus = 0 // the status was printed
+	statusUnreachable exitStatus = 1 // the daemon could not be asked
+	statusUsage       exitStatus = 2 // bad arguments
+)
+
+// statusOptions are hbgo status's flags.
+type statusOptions struct {
+	runDir  string
+	timeout time.Duration
+	json    bool
+}
+
+// statusFlags is hbgo status's flag set.
+func statusFlags(stderr io.Writer) (*flag.FlagSet, *statusOptions) {
+	o := &statusOptions{}
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.runDir, "run-dir", control.DefaultRunDir, "directory of the daemon's socket")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for the daemon")
+	fs.BoolVar(&o.json, "json", false, "print the daemon's status as JSON")
+	return fs, o
+}
+
 // statusMain implements `hbgo status [--run-dir DIR] [--timeout 5s]
 // [--json]`: the cluster as this node sees it, on one screen. Exit 0 when
 // shown, 1 when the daemon could not be asked, 2 on bad arguments.
 func statusMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	runDir := fs.String("run-dir", control.DefaultRunDir, "directory of the daemon's socket")
-	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the daemon")
-	asJSON := fs.Bool("json", false, "print the daemon's status as JSON")
+	fs, o := statusFlags(stderr)
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return statusShown
 	}
 	if err != nil {
-		return 2
+		return statusUsage
 	}
 	if len(pos) > 0 {
 		fmt.Fprintf(stderr, "hbgo status: unexpected argument %q\n", pos[0])
-		return 2
+		return statusUsage
 	}
-	c, err := control.Dial(control.SocketPath(*runDir))
+	c, err := control.Dial(control.SocketPath(o.runDir))
 	var st *crm.Status
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 		st, err = c.Status(ctx)
 		cancel()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "hbgo status: %v\n", err)
-		return 1
+		return statusUnreachable
 	}
-	if *asJSON {
+	if o.json {
 		b, _ := json.MarshalIndent(st, "", "  ")
 		fmt.Fprintf(stdout, "%s\n", b)
-		return 0
+		return statusShown
 	}
 	writeStatus(stdout, st)
-	return 0
+	return statusShown
 }
 
 // writeStatus lays st out: this node, raft and lease, the nodes with their
