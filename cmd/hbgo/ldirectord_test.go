@@ -18,8 +18,8 @@ import (
 	"time"
 )
 
-// buildHbgo builds the binary once for the tests that run it, with an
-// ldirectord link beside it.
+// buildHbgo builds the binary once for the tests that run it, with a link
+// beside it for every name it answers to (ldirectord, hb_standby, ...).
 var buildHbgo = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "hbgo-ldtest-")
 	if err != nil {
@@ -29,8 +29,10 @@ var buildHbgo = sync.OnceValues(func() (string, error) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	if err := os.Symlink("hbgo", filepath.Join(dir, "ldirectord")); err != nil {
-		return "", err
+	for name := range aliases {
+		if err := os.Symlink("hbgo", filepath.Join(dir, name)); err != nil {
+			return "", err
+		}
 	}
 	return bin, nil
 })
