@@ -99,6 +99,10 @@ type simRunner struct {
 	// limit (each side heard nothing of the other for deadtime), even if
 	// a heartbeat got through between their two passes.
 	blind bool
+	// gateUntil: the latest the VIP gate may have been renewed to while
+	// the group might run here (the lease, after every event, while
+	// mayRun): a stop that hangs keeps the VIP lit until then.
+	gateUntil time.Duration
 }
 
 type simNode struct {
@@ -328,6 +332,7 @@ func (n *simNode) boot() {
 	}
 	for _, r := range n.runners {
 		r.state, r.want, r.busy, r.hung, r.swept, r.sweeping = ClaimStopping, false, false, false, false, true
+		r.gateUntil = 0
 	}
 	w.logf("%s boots (gen %d)", n.name, n.gen)
 	run := n.run
@@ -752,7 +757,7 @@ func (w *simWorld) holders(g int) []int {
 		r := n.runners[g]
 		switch {
 		case n.up && r.state.Holds():
-			if !n.hb3 && (r.hung || r.sweeping) && !(n.mayRun[g] && w.now < n.leaseTrue()) {
+			if !n.hb3 && (r.hung || r.sweeping) && !(n.mayRun[g] && w.now < n.leaseTrue()) && w.now >= r.gateUntil {
 				continue // a hung stop, or leftovers, without a lease: the VIP is dark
 			}
 			out = append(out, n.idx)
@@ -786,6 +791,16 @@ func (w *simWorld) allBlind(g int, holders []int) bool {
 }
 
 func (w *simWorld) check() {
+	for _, n := range w.nodes {
+		if !n.up || n.hb3 {
+			continue
+		}
+		for g, r := range n.runners {
+			if n.mayRun[g] {
+				r.gateUntil = max(r.gateUntil, n.leaseTrue())
+			}
+		}
+	}
 	for g := range w.homes {
 		h := w.holders(g)
 		if len(h) < 2 {
