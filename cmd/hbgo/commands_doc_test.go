@@ -671,7 +671,7 @@ func TestCommandsDocExitCodes(t *testing.T) {
 	})
 	add("ldirectord", 0, "status after the refused reload: running", ld(ldCfg, "status"))
 	add("ldirectord", 2, "restart with errors", ld(ldCfg, "restart"))
-	add("ldirectord", 3, "status after the refused restart: nothing runs", ld(ldCfg, "status"))
+	add("ldirectord", 0, "status after the refused restart: still running", ld(ldCfg, "status"))
 
 	// The daemon's clean stop: a node alone in a network namespace,
 	// stopped with SIGTERM once its group runs.

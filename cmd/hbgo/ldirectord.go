@@ -231,6 +231,12 @@ func (lc *ldCommand) control(cmd string) int {
 		fallthrough
 	case "restart":
 		if pid != 0 {
+			// As ldirectord: a configuration with errors leaves the
+			// running daemon alone.
+			if lc.load() == nil {
+				fmt.Fprintf(lc.stderr, "ldirectord: %s has errors; not restarting\n", lc.config)
+				return ldBadConfig
+			}
 			if code := lc.stop(pid); code != ldOK {
 				return code
 			}

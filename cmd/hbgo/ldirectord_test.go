@@ -248,6 +248,23 @@ func TestLdirectordDaemon(t *testing.T) {
 	}
 	waitLog("Reloading Linux Director Daemon config on signal")
 	waitLog(fmt.Sprintf("Added real server: 127.78.2.2:%d", port))
+	// A restart with a configuration that has errors keeps the running
+	// daemon, as ldirectord does.
+	good, _ := os.ReadFile(cfgFile)
+	if err := os.WriteFile(cfgFile, []byte("virtual = nonsense\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"restart", "try-restart"} {
+		if code, out := ld(cfgFile, cmd); code != 2 || !strings.Contains(out, "not restarting") {
+			t.Errorf("%s with errors: exit %d %q, want 2", cmd, code, out)
+		}
+		if code, out := ld(cfgFile, "status"); code != 0 || !strings.Contains(out, fmt.Sprintf("is running with pid: %d", pid)) {
+			t.Errorf("status after %s with errors: exit %d %q, want the same daemon running", cmd, code, out)
+		}
+	}
+	if err := os.WriteFile(cfgFile, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if code, out := ld(cfgFile, "stop"); code != 0 {
 		t.Errorf("stop: exit %d %q", code, out)
 	}
