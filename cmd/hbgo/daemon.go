@@ -93,7 +93,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		h, err := os.Hostname()
 		if err != nil {
 			fmt.Fprintf(stderr, "heartbeat: cannot read the host name: %v\n", err)
-			return daemonUsage
+			return daemonFailed
 		}
 		o.node = localNodeName(h, cfg.HA)
 	}
