@@ -14,6 +14,7 @@ TEST_DEPS := ip:iproute2 unshare:util-linux socat:socat iptables:iptables nft:nf
 # Heartbeat 3 itself, for the migration test (its IPaddr agent calls
 # ifconfig; net-tools is only recommended).
 TEST_DEPS += /usr/libexec/heartbeat/heartbeat:heartbeat ifconfig:net-tools nsenter:util-linux
+TEST_DEPS += /usr/lib/frr/bgpd:frr # FRR, the router of test/bgp (zebra, bgpd, vtysh)
 # Real servers the health checks and mail tests run against.
 TEST_DEPS += nginx:nginx dnsmasq:dnsmasq-base mariadbd:mariadb-server /usr/lib/postgresql/15/bin/postgres:postgresql \
 	/usr/lib/dovecot/imap:dovecot-imapd /usr/lib/dovecot/pop3:dovecot-pop3d vsftpd:vsftpd exim4:exim4-daemon-light \
