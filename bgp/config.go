@@ -54,6 +54,11 @@ type Config struct {
 	Neighbors []Neighbor
 	// Communities are attached to every announced prefix.
 	Communities []Community
+	// AcceptRoutes keeps the routes neighbours send. Off, the import
+	// policy rejects them all: a director announces, it does not route by
+	// BGP. (They are still received and counted; a router should send a
+	// director nothing.)
+	AcceptRoutes bool
 	// CallTimeout bounds a call whose context has no deadline; zero means
 	// DefaultCallTimeout.
 	CallTimeout time.Duration

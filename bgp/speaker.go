@@ -40,6 +40,9 @@ const withdrawShare = 2
 // pollEvery is how often Stop looks whether the withdrawals were sent.
 const pollEvery = 10 * time.Millisecond
 
+// announceOnly names the import policy that drops learned routes.
+const announceOnly = "hbgo-announce-only"
+
 // Speaker is one BGP speaker: its sessions with the configured neighbours
 // and the host prefixes it announces on all of them, next hop self. Its
 // methods may be called from several goroutines; every one returns by its
@@ -84,8 +87,9 @@ type SessionStatus struct {
 	// HoldTime is the negotiated hold time while Established.
 	HoldTime time.Duration
 	// Sent is how many prefixes this speaker advertises to the
-	// neighbour; Accepted how many of the neighbour's it took in.
-	Sent, Accepted uint64
+	// neighbour; Received how many the neighbour sent, Accepted how many
+	// of those it keeps: none unless Config.AcceptRoutes.
+	Sent, Received, Accepted uint64
 	// LastError says why the session last went down, empty if it never
 	// did.
 	LastError string
@@ -158,6 +162,30 @@ func (s *Speaker) start(ctx context.Context) error {
 		return s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: global})
 	}); err != nil {
 		return err
+	}
+	if !s.cfg.AcceptRoutes {
+		// The global import policy also judges the paths added here, so
+		// it rejects by route type, learned ones only.
+		reject := func(name string, typ api.Conditions_RouteType) *api.Statement {
+			return &api.Statement{Name: name, Conditions: &api.Conditions{RouteType: typ},
+				Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_REJECT}}
+		}
+		policy := &api.Policy{Name: announceOnly, Statements: []*api.Statement{
+			reject(announceOnly+"-external", api.Conditions_ROUTE_TYPE_EXTERNAL),
+			reject(announceOnly+"-internal", api.Conditions_ROUTE_TYPE_INTERNAL),
+		}}
+		if err := s.call(ctx, "reject received routes", func() error {
+			if err := s.srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
+				return err
+			}
+			return s.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+				Direction:     api.PolicyDirection_POLICY_DIRECTION_IMPORT,
+				Policies:      []*api.Policy{{Name: announceOnly}},
+				DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT,
+			}})
+		}); err != nil {
+			return err
+		}
 	}
 	watchCtx, unwatch := context.WithCancel(context.Background())
 	s.unwatch = unwatch
@@ -329,6 +357,11 @@ func (s *Speaker) Sessions(ctx context.Context) ([]SessionStatus, error) {
 		if p := peers[n.Addr]; p != nil {
 			fillStatus(&st, p)
 		}
+		if !s.cfg.AcceptRoutes {
+			// GoBGP counts what passed its loop checks; the import
+			// policy drops all of it afterwards.
+			st.Accepted = 0
+		}
 		out = append(out, st)
 	}
 	return out, nil
@@ -347,6 +380,7 @@ func fillStatus(st *SessionStatus, p *api.Peer) {
 	}
 	for _, af := range p.GetAfiSafis() {
 		st.Sent += af.GetState().GetAdvertised()
+		st.Received += af.GetState().GetReceived()
 		st.Accepted += af.GetState().GetAccepted()
 	}
 }

@@ -6,11 +6,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
 var (
@@ -48,13 +53,19 @@ func freePort(t *testing.T) int {
 // in front of it), both on loopback, with password for TCP MD5 if not
 // empty.
 func pair(t *testing.T, routerPort int, dial func(routerPort int) int, password string) (router, director *Speaker) {
+	return pairOn(t, loopback, routerPort, dial, password)
+}
+
+// pairOn is pair on the loopback address lo (127.0.0.1 or ::1).
+func pairOn(t *testing.T, lo netip.Addr, routerPort int, dial func(routerPort int) int, password string) (router, director *Speaker) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
 	router, err = Start(ctx, Config{
 		LocalAS: 64512, RouterID: netip.MustParseAddr("192.0.2.1"), ListenPort: routerPort,
-		Neighbors: []Neighbor{{Addr: loopback, PeerAS: 64513, Passive: true, Password: password}},
-		Logger:    testLogger(t, "router"),
+		Neighbors:    []Neighbor{{Addr: lo, PeerAS: 64513, Passive: true, Password: password}},
+		AcceptRoutes: true,
+		Logger:       testLogger(t, "router"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +73,7 @@ func pair(t *testing.T, routerPort int, dial func(routerPort int) int, password 
 	t.Cleanup(func() { _ = router.Stop(context.Background()) })
 	director, err = Start(ctx, Config{
 		Node: "d1", LocalAS: 64513, RouterID: netip.MustParseAddr("192.0.2.11"),
-		Neighbors:   []Neighbor{{Addr: loopback, PeerAS: 64512, Port: uint16(dial(routerPort)), Password: password}},
+		Neighbors:   []Neighbor{{Addr: lo, PeerAS: 64512, Port: uint16(dial(routerPort)), Password: password}},
 		Communities: []Community{64513<<16 | 100},
 		Logger:      testLogger(t, "director"),
 	})
@@ -121,6 +132,20 @@ func TestSpeakerLoopback(t *testing.T) {
 	if got := director.Announced(); len(got) != 1 || got[0] != vip {
 		t.Errorf("Announced() = %v, want [%v]", got, vip)
 	}
+	// The router's routes reach the director, which keeps none of them.
+	if err := router.Announce(ctx, netip.MustParsePrefix("198.51.100.1/32")); err != nil {
+		t.Fatal(err)
+	}
+	st = waitSession(t, director, "with 1 prefix received", func(s SessionStatus) bool { return s.Received == 1 })
+	if st.Accepted != 0 {
+		t.Errorf("director accepted %d routes of the router, want none: %+v", st.Accepted, st)
+	}
+	if got := ribPrefixes(t, director); len(got) != 1 || got[0] != vip.String() {
+		t.Errorf("director's RIB has %v, want its own %v only", got, vip)
+	}
+	if got := ribPrefixes(t, router); len(got) != 2 {
+		t.Errorf("router's RIB has %v, want its own and the director's", got)
+	}
 
 	for range 2 {
 		if err := director.Withdraw(ctx, vip); err != nil {
@@ -165,6 +190,46 @@ func TestSpeakerLoopback(t *testing.T) {
 	if _, err := director.Sessions(ctx); err == nil {
 		t.Error("Sessions after Stop: no error")
 	}
+}
+
+// ribPrefixes lists the IPv4 prefixes in s's RIB (GoBGP's global table).
+func ribPrefixes(t *testing.T, s *Speaker) []string {
+	t.Helper()
+	var out []string
+	err := s.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: gobgp.RF_IPv4_UC},
+		func(prefix gobgp.NLRI, _ []*apiutil.Path) { out = append(out, prefix.String()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestSpeakerLoopbackIPv6: an IPv6 session carries a /128 (next hop self
+// in MP_REACH_NLRI) and refuses a /32, which has no IPv4 neighbour.
+func TestSpeakerLoopbackIPv6(t *testing.T) {
+	lo := netip.IPv6Loopback()
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatalf("IPv6 loopback: %v", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	router, director := pairOn(t, lo, port, func(p int) int { return p }, "")
+	ctx := context.Background()
+	waitSession(t, director, "established", established)
+	v6 := netip.MustParsePrefix("2001:db8::10/128")
+	if err := director.Announce(ctx, v6); err != nil {
+		t.Fatal(err)
+	}
+	waitSession(t, router, "with the /128", func(s SessionStatus) bool { return s.Accepted == 1 })
+	if err := director.Announce(ctx, vip); !errors.Is(err, ErrNoNeighbor) {
+		t.Errorf("Announce of an IPv4 VIP without IPv4 neighbour: %v, want ErrNoNeighbor", err)
+	}
+	if err := director.Withdraw(ctx, v6); err != nil {
+		t.Fatal(err)
+	}
+	waitSession(t, router, "with nothing", func(s SessionStatus) bool { return s.Accepted == 0 })
 }
 
 // TestSpeakerLostPeer puts a relay between the speakers and then freezes
