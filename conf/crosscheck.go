@@ -78,6 +78,7 @@ func crossCheck(c *Config, ds *Diags) {
 			}
 		}
 	}
+	checkBGP(c, ds)
 	if c.Resources == nil {
 		return
 	}
@@ -95,8 +96,56 @@ func crossCheck(c *Config, ds *Diags) {
 			}
 			a := v.Addr.Addr().Unmap()
 			if !vips[a] {
-				ds.Warnf(lc.File, v.Line, "virtual %s is not brought up by any IPaddr, IPaddr2 or IPv6addr resource in %s", a, c.Resources.File)
+				ds.Warnf(lc.File, v.Line, "virtual %s is not brought up by any IPaddr, IPaddr2, IPv6addr or BGPaddr resource in %s", a, c.Resources.File)
 			}
 		}
+	}
+}
+
+// checkBGP: anycast groups need the BGP speaker (bgp_as and a
+// bgp_neighbor of their family), and the speaker needs its AS and a
+// neighbour; a speaker with nothing to announce is only a warning.
+func checkBGP(c *Config, ds *Diags) {
+	if c.HA == nil {
+		return
+	}
+	b := c.HA.BGP
+	if b != nil {
+		switch {
+		case b.AS == 0 && len(b.Neighbors) > 0:
+			ds.Errorf(c.HA.File, b.Neighbors[0].Line, "bgp_neighbor without bgp_as: give this director's AS number (bgp_as AS)")
+		case b.AS != 0 && len(b.Neighbors) == 0:
+			ds.Errorf(c.HA.File, b.Line, "bgp_as without bgp_neighbor: name the routers to announce to (bgp_neighbor ADDR AS)")
+		}
+	}
+	if c.Resources == nil {
+		return
+	}
+	any := false
+	for _, g := range c.Resources.Groups {
+		for _, r := range g.Resources {
+			if r.Name != AgentBGPaddr {
+				continue
+			}
+			any = true
+			p, err := ParseBGPaddrArgs(r.Args)
+			if err != nil {
+				continue
+			}
+			if b == nil || b.AS == 0 || len(b.Neighbors) == 0 {
+				ds.Errorf(c.Resources.File, r.Line, "%s: an anycast VIP is announced by BGP, and %s sets no BGP speaker (bgp_as AS, bgp_neighbor ADDR AS)", clipArg(r.Raw), c.HA.File)
+				continue
+			}
+			family := false
+			for _, n := range b.Neighbors {
+				family = family || n.Addr.Is4() == p.Addr().Is4()
+			}
+			if !family {
+				ds.Errorf(c.Resources.File, r.Line, "%s: no bgp_neighbor in %s is of its family (IPv4 routes go to IPv4 neighbours, IPv6 to IPv6)", clipArg(r.Raw), c.HA.File)
+			}
+		}
+	}
+	if b != nil && b.AS != 0 && !any {
+		ds.Warnf(c.HA.File, b.Line, "bgp_as: no BGPaddr resource in %s, so the BGP speaker announces nothing", c.Resources.File)
 	}
 }

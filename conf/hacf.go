@@ -166,6 +166,11 @@ func init() {
 		"mail_from":          d("ADDRESS", 1, true, (*hacfParser).mailFrom),
 		"lvs_sync_interface": d("IFACE", 1, true, (*hacfParser).lvsSync),
 		"lvs_syncid":         d("0-255", 1, true, (*hacfParser).lvsSync),
+
+		// The BGP speaker of anycast groups (BGPaddr).
+		"bgp_as":        d("AS", 1, true, (*hacfParser).bgpAS),
+		"bgp_neighbor":  d("ADDR AS [hold SECONDS] [password SECRET] [port PORT] [source ADDR] [passive]", 2, false, (*hacfParser).bgpNeighbor),
+		"bgp_community": d("ASN:VALUE...", 1, false, (*hacfParser).bgpCommunity),
 	}
 	for name := range hacfDirectives {
 		hacfNames = append(hacfNames, name)
@@ -1212,5 +1217,146 @@ func (p *hacfParser) finish() {
 				p.errorf(p.at("metrics"), "metrics port %d is taken by raft_port or gossip_port", n)
 			}
 		}
+	}
+}
+
+// --- BGP ----------------------------------------------------------------------
+
+// BGP's limits as the speaker takes them: hold times in whole seconds
+// from 3 (RFC 4271 allows 0, which turns the session's liveness off and
+// is refused), TCP MD5 keys of at most 80 bytes.
+const (
+	MinBGPHold     = 3 * time.Second
+	MaxBGPHold     = 65535 * time.Second
+	maxBGPPassword = 80
+)
+
+// bgpWellKnown are the well-known communities (RFC 1997, RFC 7999,
+// RFC 8326) bgp_community takes by name.
+var bgpWellKnown = map[string]bool{
+	"no-export": true, "no-advertise": true, "no-export-subconfed": true,
+	"blackhole": true, "graceful-shutdown": true, "no-peer": true,
+}
+
+func (p *hacfParser) bgp() *BGPConfig {
+	if p.c.BGP == nil {
+		p.c.BGP = &BGPConfig{}
+	}
+	return p.c.BGP
+}
+
+// asNumber reads a 4-byte AS number (plain, or the asdot form HIGH.LOW).
+func (p *hacfParser) asNumber(l Line, name, s string) (uint32, bool) {
+	if hi, lo, ok := strings.Cut(s, "."); ok {
+		h, err1 := strconv.ParseUint(hi, 10, 16)
+		w, err2 := strconv.ParseUint(lo, 10, 16)
+		if err1 == nil && err2 == nil && h<<16|w != 0 {
+			return uint32(h<<16 | w), true
+		}
+	} else if v, err := strconv.ParseUint(s, 10, 32); err == nil && v != 0 {
+		return uint32(v), true
+	}
+	p.errorf(l.Num, "%s: %q is not an AS number (1-4294967295, or HIGH.LOW)", name, s)
+	return 0, false
+}
+
+// bgpAS reads bgp_as AS.
+func (p *hacfParser) bgpAS(l Line, args []string) {
+	if v, ok := p.asNumber(l, "bgp_as", args[0]); ok {
+		p.bgp().AS, p.bgp().Line = v, l.Num
+	}
+}
+
+// bgpNeighbor reads bgp_neighbor ADDR AS [hold SECONDS] [password SECRET]
+// [port PORT] [source ADDR] [passive].
+func (p *hacfParser) bgpNeighbor(l Line, args []string) {
+	n := BGPNeighbor{Line: l.Num}
+	addr, err := netip.ParseAddr(args[0])
+	if err != nil || addr.IsUnspecified() || addr.Zone() != "" {
+		p.errorf(l.Num, "bgp_neighbor: %q is not the router's IP address", args[0])
+		return
+	}
+	n.Addr = addr.Unmap()
+	as, ok := p.asNumber(l, "bgp_neighbor", args[1])
+	if !ok {
+		return
+	}
+	n.AS = as
+	for _, prev := range p.bgp().Neighbors {
+		if prev.Addr == n.Addr {
+			p.errorf(l.Num, "bgp_neighbor %s: already given at line %d", n.Addr, prev.Line)
+			return
+		}
+	}
+	rest := args[2:]
+	for len(rest) > 0 {
+		key := strings.ToLower(rest[0])
+		if key == "passive" {
+			n.Passive = true
+			rest = rest[1:]
+			continue
+		}
+		if len(rest) < 2 {
+			p.errorf(l.Num, "bgp_neighbor %s: %q wants a value (hold SECONDS, password SECRET, port PORT, source ADDR, passive)", n.Addr, rest[0])
+			return
+		}
+		opt, val := rest[0], rest[1]
+		rest = rest[2:]
+		switch key {
+		case "hold":
+			v, err := ParseDuration(val)
+			switch {
+			case err != nil:
+				p.errorf(l.Num, "bgp_neighbor %s: hold: %v", n.Addr, err)
+				return
+			case v < MinBGPHold || v > MaxBGPHold || v%time.Second != 0:
+				p.errorf(l.Num, "bgp_neighbor %s: hold %s: want whole seconds from %s to %s", n.Addr, val, hacfDur(MinBGPHold), hacfDur(MaxBGPHold))
+				return
+			}
+			n.Hold = v
+		case "password":
+			if len(val) > maxBGPPassword {
+				p.errorf(l.Num, "bgp_neighbor %s: password of %d bytes: TCP MD5 keys have at most %d", n.Addr, len(val), maxBGPPassword)
+				return
+			}
+			n.Password = val
+		case "port":
+			v, ok := p.portValue(l, "bgp_neighbor port", val)
+			if !ok {
+				return
+			}
+			n.Port = v
+		case "source":
+			a, err := netip.ParseAddr(val)
+			if err != nil || a.Unmap().Is4() != n.Addr.Is4() {
+				p.errorf(l.Num, "bgp_neighbor %s: source %q is not an address of the router's family", n.Addr, val)
+				return
+			}
+			n.Source = a.Unmap()
+		default:
+			p.errorf(l.Num, "bgp_neighbor %s: unknown option %q (hold, password, port, source, passive)", n.Addr, opt)
+			return
+		}
+	}
+	b := p.bgp()
+	b.Neighbors = append(b.Neighbors, n)
+}
+
+// bgpCommunity reads bgp_community ASN:VALUE... (or well-known names).
+func (p *hacfParser) bgpCommunity(l Line, args []string) {
+	for _, a := range args {
+		c := strings.ToLower(a)
+		if asn, val, ok := strings.Cut(c, ":"); ok {
+			_, err1 := strconv.ParseUint(asn, 10, 16)
+			_, err2 := strconv.ParseUint(val, 10, 16)
+			if err1 == nil && err2 == nil {
+				p.bgp().Communities = append(p.bgp().Communities, c)
+				continue
+			}
+		} else if bgpWellKnown[c] {
+			p.bgp().Communities = append(p.bgp().Communities, c)
+			continue
+		}
+		p.errorf(l.Num, "bgp_community: %q is not ASN:VALUE (each 0-65535) or a well-known name (no-export, no-advertise, ...)", a)
 	}
 }

@@ -178,6 +178,10 @@ type HAConfig struct {
 	LVSSyncInterface string
 	LVSSyncID        int
 
+	// BGP is hbgo's BGP speaker for anycast groups (BGPaddr), from the
+	// bgp_* directives; nil when ha.cf has none.
+	BGP *BGPConfig
+
 	// Lines records where each directive was last set, for cross-file
 	// messages ("node" -> 12).
 	Lines map[string]int
@@ -260,4 +264,27 @@ func (c *HAConfig) IsWitness(name string) bool {
 		}
 	}
 	return false
+}
+
+// BGPConfig is what the bgp_* directives of ha.cf say: the director's BGP
+// speaker, which announces the VIPs of anycast groups (BGPaddr) to the
+// site's routers while this director serves them.
+type BGPConfig struct {
+	AS          uint32        // bgp_as: this director's AS (every director's)
+	Neighbors   []BGPNeighbor // bgp_neighbor lines
+	Communities []string      // bgp_community values, ASN:VALUE or well-known names
+	Line        int           // the bgp_as line (0: none)
+}
+
+// BGPNeighbor is one bgp_neighbor line: ADDR AS [hold SECONDS]
+// [password SECRET] [port PORT] [source ADDR] [passive].
+type BGPNeighbor struct {
+	Addr     netip.Addr
+	AS       uint32
+	Hold     time.Duration // 0: the speaker's default (3 s)
+	Password string
+	Port     int // 0: 179
+	Source   netip.Addr
+	Passive  bool
+	Line     int
 }

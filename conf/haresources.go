@@ -47,6 +47,9 @@ const (
 	AgentMailTo            = "MailTo"
 	AgentLdirectord        = "ldirectord"
 	AgentSendArp           = "SendArp"
+	// AgentBGPaddr is an anycast VIP: on lo, announced by BGP while this
+	// director serves it; its group runs on every healthy director.
+	AgentBGPaddr = "BGPaddr"
 )
 
 // builtinAgentArgs checks the arguments of each built-in agent.
@@ -59,7 +62,45 @@ var builtinAgentArgs = map[string]func([]string) error{
 	AgentMailTo:            func(a []string) error { _, err := ParseMailToArgs(a); return err },
 	AgentLdirectord:        func(a []string) error { _, err := ParseLdirectordResourceArgs(a); return err },
 	AgentSendArp:           func(a []string) error { _, err := ParseSendArpArgs(a); return err },
+	AgentBGPaddr:           func(a []string) error { _, err := ParseBGPaddrArgs(a); return err },
 }
+
+// ParseBGPaddrArgs reads BGPaddr::ADDRESS[/32|/128]: one host address,
+// IPv4 or IPv6, announced as a host route.
+func ParseBGPaddrArgs(args []string) (netip.Prefix, error) {
+	if len(args) != 1 {
+		return netip.Prefix{}, fmt.Errorf("BGPaddr takes one argument, ADDRESS[/32|/128], not %d", len(args))
+	}
+	s := args[0]
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Bits() != p.Addr().BitLen() {
+			return netip.Prefix{}, fmt.Errorf("BGPaddr %s: an anycast VIP is one address (/%d)", s, p.Addr().BitLen())
+		}
+		s = p.Addr().String()
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" || a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+		return netip.Prefix{}, fmt.Errorf("BGPaddr %s: not a unicast IP address", args[0])
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// IsAnycast reports whether g is an anycast group: it has a BGPaddr
+// resource, and runs on every healthy director at once.
+func (g *ResourceGroup) IsAnycast() bool {
+	for _, r := range g.Resources {
+		if r.Name == AgentBGPaddr {
+			return true
+		}
+	}
+	return false
+}
+
+// anycastCapable: the resources an anycast group may hold besides its
+// BGPaddr, those that may run on every director at once (an ldirector
+// runs on every director anyway).
+var anycastCapable = map[string]bool{AgentBGPaddr: true, AgentLdirectord: true}
 
 // BuiltinAgents returns the names of the built-in agents, sorted.
 func BuiltinAgents() []string {
@@ -118,6 +159,13 @@ func ParseHaresources(file string, data []byte, ds *Diags) *Haresources {
 			}
 		}
 		checkGroupAddresses(file, &g, len(h.Groups), vips, ds)
+		if g.IsAnycast() {
+			for _, r := range g.Resources {
+				if !anycastCapable[r.Name] {
+					ds.Errorf(file, r.Line, "%s in anycast group %s: a group with a BGPaddr runs on every director at once, so it may hold only BGPaddr and ldirectord resources; put %s in a group of its own", clipArg(r.Raw), clipArg(g.Name), clipArg(r.Name))
+				}
+			}
+		}
 		h.Groups = append(h.Groups, g)
 	}
 	return h
@@ -170,9 +218,9 @@ func parseHaresource(file, raw string, line int, ds *Diags) (Resource, bool) {
 	}
 	name, rest, hasArgs := strings.Cut(raw, "::")
 	switch {
-	case hasArgs && name == AgentIPv6addr:
-		// An IPv6 address holds "::" itself, and IPv6addr takes one
-		// argument, so the rest is that argument whole. (Heartbeat split
+	case hasArgs && (name == AgentIPv6addr || name == AgentBGPaddr):
+		// An IPv6 address holds "::" itself, and IPv6addr and BGPaddr
+		// take one argument, so the rest is that argument whole. (Heartbeat split
 		// it and so could only take addresses written without "::".)
 		r.Name, r.Args = name, []string{rest}
 	case hasArgs:
@@ -233,6 +281,12 @@ func checkGroupAddresses(file string, g *ResourceGroup, index int, vips map[neti
 				continue
 			}
 			addr = s.Addr
+		case AgentBGPaddr:
+			p, err := ParseBGPaddrArgs(r.Args)
+			if err != nil {
+				continue
+			}
+			addr = p.Addr()
 		case AgentIPsrcaddr:
 			s, err := ParseIPsrcaddrArgs(r.Args)
 			if err == nil && !slices.Contains(mine, s.Addr) {
@@ -297,6 +351,12 @@ func (h *Haresources) VIPs() []netip.Prefix {
 					continue
 				}
 				addr, prefix = s.Addr, s.Prefix
+			case AgentBGPaddr:
+				p, err := ParseBGPaddrArgs(r.Args)
+				if err != nil {
+					continue
+				}
+				addr, prefix = p.Addr(), p.Bits()
 			default:
 				continue
 			}

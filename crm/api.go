@@ -196,6 +196,9 @@ type GroupStatus struct {
 	State     string            `json:"state"` // running, starting, stopping, stopped, failed
 	Resources []string          `json:"resources"`
 	Failed    map[string]string `json:"failed,omitempty"` // node -> reason
+	// Anycast: the group (a BGPaddr) runs on every healthy director at
+	// once; State and Owner say what it does here.
+	Anycast bool `json:"anycast,omitempty"`
 }
 
 // HeartbeatCounters are the heartbeat layer's packet counters (sent and

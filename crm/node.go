@@ -84,18 +84,24 @@ type Node struct {
 	mayRun     []atomic.Bool   // per group: the last decision lets it run here (GroupLease)
 	aliens     map[string]bool // peers whose claims cannot be compared, as last logged
 	heartbeat3 map[string]bool // live peers that run Heartbeat 3, as last logged
-	bellMu     sync.Mutex
-	leaseBell  chan struct{} // closed when the lease holds again (LeaseResumed)
-	unacked    int           // two-node: the peer's claims did not acknowledge us (1; 2: and it is silent), as last logged
-	raftCommit atomic.Uint64 // leader's commit index, sent in claims
-	logIndex   atomic.Uint64 // quorum mode: log position and vouches, sent in claims
-	logTerm    atomic.Uint64
-	vouch      atomic.Uint32
-	lastSent   atomic.Int64 // unix ns of the last heartbeat sent (two-node lease)
-	lastPass   atomic.Int64 // unix ns of the loop's last pass
-	passStart  atomic.Int64 // unix ns the pass under way began; 0 while the loop waits
-	restless   atomic.Bool  // the last pass waits on acknowledgements or a lease: every heartbeat counts
-	layerSet   atomic.Bool  // n.layer may be read from the layer's own goroutines
+
+	// Anycast groups (see anycast.go): their runners, and whether an
+	// operator's hb_standby took them down here.
+	anycastGroups []conf.ResourceGroup
+	anycast       []*runner
+	anycastOff    atomic.Bool
+	bellMu        sync.Mutex
+	leaseBell     chan struct{} // closed when the lease holds again (LeaseResumed)
+	unacked       int           // two-node: the peer's claims did not acknowledge us (1; 2: and it is silent), as last logged
+	raftCommit    atomic.Uint64 // leader's commit index, sent in claims
+	logIndex      atomic.Uint64 // quorum mode: log position and vouches, sent in claims
+	logTerm       atomic.Uint64
+	vouch         atomic.Uint32
+	lastSent      atomic.Int64 // unix ns of the last heartbeat sent (two-node lease)
+	lastPass      atomic.Int64 // unix ns of the loop's last pass
+	passStart     atomic.Int64 // unix ns the pass under way began; 0 while the loop waits
+	restless      atomic.Bool  // the last pass waits on acknowledgements or a lease: every heartbeat counts
+	layerSet      atomic.Bool  // n.layer may be read from the layer's own goroutines
 
 	mu        sync.Mutex
 	request   RequestKind
@@ -133,7 +139,15 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("node %s is neither a node nor a witness of %s", cfg.Name, ha.File)
 	}
 	if c.Resources != nil {
-		n.groups = c.Resources.Groups
+		// Anycast groups (a BGPaddr) run on every healthy director at
+		// once: outside placement, the claims and the one-holder rule.
+		for _, g := range c.Resources.Groups {
+			if g.IsAnycast() {
+				n.anycastGroups = append(n.anycastGroups, g)
+			} else {
+				n.groups = append(n.groups, g)
+			}
+		}
 	}
 	var names []string
 	for _, g := range n.groups {
@@ -164,6 +178,18 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 				return nil, fmt.Errorf("group %s: %w", g.Name, err)
 			}
 			n.runners = append(n.runners, newRunner(cfg.Name, g.Name, ch, cfg.StartTimeout, n.log, n.claimsChanged))
+		}
+		for _, g := range n.anycastGroups {
+			if cfg.NewChain == nil {
+				n.cancel()
+				return nil, errors.New("no resource chain builder")
+			}
+			ch, err := cfg.NewChain(g)
+			if err != nil {
+				n.cancel()
+				return nil, fmt.Errorf("group %s: %w", g.Name, err)
+			}
+			n.anycast = append(n.anycast, newRunner(cfg.Name, g.Name, ch, cfg.StartTimeout, n.log, n.poke))
 		}
 	}
 	var err error
@@ -206,7 +232,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.quorum = q
 		n.mu.Unlock()
 	}
-	for _, r := range n.runners {
+	for _, r := range append(append([]*runner(nil), n.runners...), n.anycast...) {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); r.run(n.ctx) }()
 	}
@@ -512,6 +538,7 @@ func (n *Node) holdsAny() bool {
 // decide runs one pass and returns the earliest time a rule it applied
 // waits for (zero: none).
 func (n *Node) decide() time.Time {
+	n.decideAnycast()
 	n.mu.Lock()
 	stopping := n.stopping
 	n.mu.Unlock()
@@ -703,6 +730,7 @@ func (n *Node) move(ctx context.Context, kind RequestKind, scope Scope) (*MoveRe
 	n.request, n.scope = kind, scope
 	n.reqID++
 	n.mu.Unlock()
+	n.anycastRequest(kind, scope)
 	n.claimsChanged()
 	if n.quorum != nil {
 		n.quorum.submitRequest(kind, scope)
@@ -725,6 +753,12 @@ func (n *Node) move(ctx context.Context, kind RequestKind, scope Scope) (*MoveRe
 			return nil, ErrNoQuorum
 		}
 		return nil, ErrTimeout
+	}
+	if kind == RequestStandby && n.anycastOff.Load() {
+		// The anycast VIPs are withdrawn here when the command returns.
+		if err := n.waitAnycastStopped(ctx); err != nil {
+			return nil, ErrTimeout
+		}
 	}
 	after := n.owners(ctx)
 	res := &MoveResult{Took: Duration(time.Since(t0))}
@@ -940,6 +974,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	default:
 		st.Resources = "none"
 	}
+	st.Groups = append(st.Groups, n.anycastStatus()...)
 	st.Warnings = append(held, n.digestWarnings(st.Nodes)...)
 	for _, p := range n.peers() {
 		if e := n.book.get(p); e.heartbeat3 && n.peerAlive(p) {
@@ -1054,6 +1089,9 @@ func joinNames(s []string) string {
 // hb_standby all), then tell peers this node is leaving.
 func (n *Node) Stop(graceful bool, timeout time.Duration) error {
 	var errs []error
+	// Anycast VIPs are withdrawn first, so that the routers send their
+	// flows to the other directors while this one still serves them.
+	errs = append(errs, n.stopAnycast(timeout))
 	if graceful && n.role == "director" && n.mode != ModeSingle {
 		n.leaving.Store(true)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)

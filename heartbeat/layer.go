@@ -161,6 +161,10 @@ func StartLayer(lc LayerConfig) (*Layer, error) {
 	return l, nil
 }
 
+// ClusterAddr is the node's cluster address (see clusterAddr); it must be
+// called in the node's network namespace.
+func ClusterAddr(ha *conf.HAConfig) netip.Addr { return clusterAddr(ha) }
+
 // clusterAddr is the first IPv4 address of the first UDP medium's
 // interface, or its first global IPv6 address when it has no IPv4.
 func clusterAddr(ha *conf.HAConfig) netip.Addr {

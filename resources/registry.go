@@ -1,7 +1,9 @@
 package resources
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -58,6 +60,20 @@ type Env struct {
 	// ldirector on every director all the time (warm standby); nil means
 	// this process runs none.
 	Ldirector func(config string) error
+	// BGP announces the host routes of anycast VIPs (BGPaddr): the
+	// daemon's BGP speaker, nil when ha.cf sets none.
+	BGP RouteAnnouncer
+	// BGPDrain is how long a withdrawn anycast VIP stays on lo, so that
+	// the flows the routers still send while they converge are served;
+	// zero means DefaultBGPDrain.
+	BGPDrain time.Duration
+}
+
+// RouteAnnouncer announces and withdraws host routes by BGP (bgp.Speaker).
+type RouteAnnouncer interface {
+	Announce(ctx context.Context, prefix netip.Prefix) error
+	Withdraw(ctx context.Context, prefix netip.Prefix) error
+	Announced() []netip.Prefix
 }
 
 // ScriptEnv is the environment Heartbeat gave resource scripts, as far

@@ -171,6 +171,24 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if b := cfg.HA.BGP; b != nil && b.AS != 0 && cfg.HA.IsNode(o.node) {
+		sp, err := startBGP(cfg.HA, o.node, logger)
+		if err != nil {
+			logger.Error(fmt.Sprintf("Cannot start: %v", err), "node", o.node)
+			fmt.Fprintf(stderr, "heartbeat: %v\n", err)
+			return daemonFailed
+		}
+		// Runs after the node has stopped (and withdrawn its anycast
+		// VIPs): whatever is left is withdrawn, then the sessions close.
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := sp.Stop(ctx); err != nil {
+				logger.Warn(fmt.Sprintf("BGP speaker stop: %v", err), "node", o.node)
+			}
+		}()
+		env.BGP = sp
+	}
 	// The VIP agents renew their kernel lifetime and nftables gate from
 	// the node's lease; a node alone holds its VIPs until it stops them.
 	var leaser atomic.Pointer[crm.Node]

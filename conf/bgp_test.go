@@ -1,0 +1,143 @@
+package conf
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHACFBGP(t *testing.T) {
+	runHACFCases(t, []hacfCase{
+		{name: "speaker", lines: []string{
+			"bgp_as 65001",
+			"bgp_neighbor 10.0.0.254 65000 hold 3 password s3cret port 1179 source 10.0.0.1",
+			"bgp_neighbor 2001:db8::fe 1.10 passive",
+			"bgp_community 65000:100 NO-EXPORT",
+		}, check: func(t *testing.T, c *HAConfig) {
+			b := c.BGP
+			if b == nil {
+				t.Fatal("no BGP")
+			}
+			hacfWantEq(t, "AS", b.AS, uint32(65001))
+			hacfWantEq(t, "line", b.Line, 1)
+			hacfWantEq(t, "neighbours", b.Neighbors, []BGPNeighbor{
+				{Addr: netip.MustParseAddr("10.0.0.254"), AS: 65000, Hold: 3 * time.Second, Password: "s3cret", Port: 1179, Source: netip.MustParseAddr("10.0.0.1"), Line: 2},
+				{Addr: netip.MustParseAddr("2001:db8::fe"), AS: 1<<16 | 10, Passive: true, Line: 3},
+			})
+			hacfWantEq(t, "communities", b.Communities, []string{"65000:100", "no-export"})
+		}},
+		{name: "mistakes", lines: []string{
+			"bgp_as 0",
+			"bgp_as 4294967296",
+			"bgp_neighbor 10.0.0.300 65000",
+			"bgp_neighbor 10.0.0.254 65000 hold 1",
+			"bgp_neighbor 10.0.0.254 65000 hold 2.5s",
+			"bgp_neighbor 10.0.0.254 65000 source 2001:db8::1",
+			"bgp_neighbor 10.0.0.254 65000 colour blue",
+			"bgp_neighbor 10.0.0.254 65000 hold",
+			"bgp_neighbor 10.0.0.254 65000",
+			"bgp_neighbor 10.0.0.254 65001",
+			"bgp_community 70000:1 no-such",
+		}, want: []string{
+			`ha.cf:1: error: bgp_as: "0" is not an AS number (1-4294967295, or HIGH.LOW)`,
+			`ha.cf:2: error: bgp_as: "4294967296" is not an AS number (1-4294967295, or HIGH.LOW)`,
+			`ha.cf:3: error: bgp_neighbor: "10.0.0.300" is not the router's IP address`,
+			`ha.cf:4: error: bgp_neighbor 10.0.0.254: hold 1: want whole seconds from 3s to 65535s`,
+			`ha.cf:5: error: bgp_neighbor 10.0.0.254: hold 2.5s: want whole seconds from 3s to 65535s`,
+			`ha.cf:6: error: bgp_neighbor 10.0.0.254: source "2001:db8::1" is not an address of the router's family`,
+			`ha.cf:7: error: bgp_neighbor 10.0.0.254: unknown option "colour" (hold, password, port, source, passive)`,
+			`ha.cf:8: error: bgp_neighbor 10.0.0.254: "hold" wants a value (hold SECONDS, password SECRET, port PORT, source ADDR, passive)`,
+			`ha.cf:10: error: bgp_neighbor 10.0.0.254: already given at line 9`,
+			`ha.cf:11: error: bgp_community: "70000:1" is not ASN:VALUE (each 0-65535) or a well-known name (no-export, no-advertise, ...)`,
+			`ha.cf:11: error: bgp_community: "no-such" is not ASN:VALUE (each 0-65535) or a well-known name (no-export, no-advertise, ...)`,
+		}},
+	})
+}
+
+func TestBGPaddrArgs(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.100": "10.0.0.100/32", "10.0.0.100/32": "10.0.0.100/32", "2001:db8::100": "2001:db8::100/128",
+		"2001:db8::100/128": "2001:db8::100/128", "10.0.0.100/24": "", "127.0.0.1": "", "224.0.0.1": "", "fe80::1": "", "eth0": "",
+	} {
+		p, err := ParseBGPaddrArgs([]string{in})
+		got := ""
+		if err == nil {
+			got = p.String()
+		}
+		if got != want {
+			t.Errorf("BGPaddr::%s = %q (%v), want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseBGPaddrArgs([]string{"10.0.0.1", "lo"}); err == nil {
+		t.Error("two arguments accepted")
+	}
+}
+
+// TestCheckAnycastGroups: an anycast group holds only BGPaddr and
+// ldirectord; it needs a speaker with a neighbour of its family; a
+// speaker needs its AS and a neighbour, and with nothing to announce it
+// is a warning.
+func TestCheckAnycastGroups(t *testing.T) {
+	load := func(hacf, hares string) string {
+		t.Helper()
+		dir := t.TempDir()
+		files := map[string]string{
+			"ha.cf":       "keepalive 100ms\ndeadtime 1\ninitdead 2\nwarntime 500ms\nauto_failback on\nbcast eth0\nnode n1 n2 n3\nwitness w\n" + hacf,
+			"authkeys":    "auth 1\n1 sha1 an-anycast-test-secret-of-some-length\n",
+			"haresources": hares,
+		}
+		for name, body := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, ds, err := Load(dir, LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range ds {
+			out = append(out, filepath.Base(d.File)+":"+d.String()[strings.Index(d.String(), ":")+1:])
+		}
+		return strings.Join(out, "\n")
+	}
+	speaker := "bgp_as 65001\nbgp_neighbor 10.0.0.254 65000\n"
+	for _, c := range []struct {
+		name, hacf, hares string
+		want              []string // substrings, each in the diagnostics
+		not               []string
+	}{
+		{"fine", speaker, "n1 BGPaddr::10.0.0.100/32\n", nil, []string{"error", "warning"}},
+		{"mixed", speaker, "n1 BGPaddr::10.0.0.100 IPaddr::10.0.0.101/24/eth0\n",
+			[]string{"haresources:1: error: IPaddr::10.0.0.101/24/eth0 in anycast group BGPaddr::10.0.0.100: a group with a BGPaddr runs on every director at once"}, nil},
+		{"no speaker", "", "n1 BGPaddr::10.0.0.100\n",
+			[]string{"haresources:1: error: BGPaddr::10.0.0.100: an anycast VIP is announced by BGP, and"}, nil},
+		{"wrong family", speaker, "n1 BGPaddr::2001:db8::100\n",
+			[]string{"haresources:1: error: BGPaddr::2001:db8::100: no bgp_neighbor in"}, nil},
+		{"no neighbour", "bgp_as 65001\n", "n1 BGPaddr::10.0.0.100\n",
+			[]string{"ha.cf:9: error: bgp_as without bgp_neighbor"}, nil},
+		{"no AS", "bgp_neighbor 10.0.0.254 65000\n", "n1 IPaddr::10.0.0.101/24/eth0\n",
+			[]string{"ha.cf:9: error: bgp_neighbor without bgp_as"}, nil},
+		{"nothing to announce", speaker, "n1 IPaddr::10.0.0.101/24/eth0\n",
+			[]string{"ha.cf:9: warning: bgp_as: no BGPaddr resource in"}, nil},
+		{"one address twice", speaker, "n1 BGPaddr::10.0.0.100\nn2 IPaddr::10.0.0.100/24/eth0\n",
+			[]string{"10.0.0.100"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := load(c.hacf, c.hares)
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("diagnostics lack %q:\n%s", w, got)
+				}
+			}
+			for _, w := range c.not {
+				if strings.Contains(got, w) {
+					t.Errorf("diagnostics have %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
