@@ -3,8 +3,8 @@ package resources
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
