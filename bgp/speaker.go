@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/osrg/gobgp/v4/api"
@@ -58,6 +59,7 @@ type Speaker struct {
 	mu        sync.Mutex // serializes Announce, Withdraw and Stop
 	announced map[netip.Prefix]bool
 	stopped   bool
+	closing   atomic.Bool // Stop has begun; read by Sessions, which does not wait for mu
 
 	whyMu   sync.Mutex
 	downWhy map[netip.Addr]string // why each session last went down
@@ -343,6 +345,9 @@ func (s *Speaker) announcedLocked() []netip.Prefix {
 
 // Sessions reports every neighbour's session, in the configured order.
 func (s *Speaker) Sessions(ctx context.Context) ([]SessionStatus, error) {
+	if s.closing.Load() {
+		return nil, ErrStopped
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	peers, err := s.peers(ctx, true)
@@ -397,6 +402,7 @@ func (s *Speaker) Stop(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
+	s.closing.Store(true)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var errs []error
