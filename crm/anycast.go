@@ -17,9 +17,11 @@ import (
 //   - it is a director (a witness runs no group), not stopping;
 //   - no operator's hb_standby (all or local) took them down since the
 //     last hb_takeover (all or local) or start;
-//   - in quorum mode, it holds its lease (the cluster sees it). In
-//     two-node mode and alone a director that hears nobody still serves
-//     correctly behind ECMP, so it keeps them.
+//
+// Nothing else: a director that hears no peer, or has no quorum, still
+// serves correctly behind ECMP (every director picks the same real server
+// for a flow), so losing two directors of three leaves the third
+// announcing; its routers, not the cluster, judge whether it is alive.
 //
 // A director that dies stops announcing when its BGP sessions end (the
 // routers' hold time).
@@ -30,20 +32,8 @@ func (n *Node) anycastWanted() bool {
 		return false
 	}
 	n.mu.Lock()
-	stopping := n.stopping
-	q := n.quorum
-	n.mu.Unlock()
-	if stopping {
-		return false
-	}
-	if n.mode == ModeQuorum {
-		if q == nil {
-			return false
-		}
-		valid, _ := q.leaseValid()
-		return valid
-	}
-	return true
+	defer n.mu.Unlock()
+	return !n.stopping
 }
 
 // decideAnycast sets every anycast runner to what anycastWanted says.
