@@ -326,7 +326,7 @@ func heartbeatIsIP(s string) bool {
 
 func isASCIIDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// VIPs returns every address an IPaddr, IPaddr2 or IPv6addr resource brings
+// VIPs returns every address an IPaddr, IPaddr2, IPv6addr or BGPaddr resource brings
 // up, in file order. An address written without a prefix length gets the
 // full length (/32, /128).
 func (h *Haresources) VIPs() []netip.Prefix {
