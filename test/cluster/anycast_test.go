@@ -3,13 +3,18 @@
 package cluster
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	bgptest "hbgo/test/bgp"
+	"hbgo/test/netns"
+	"hbgo/test/peers"
 )
 
 // TestClusterAnycastBGP: three directors run one anycast group
@@ -36,9 +41,54 @@ func TestClusterAnycastBGP(t *testing.T) {
 		AS: 65000, RouterID: netip.MustParseAddr(RouterAddr), HoldTime: 3 * time.Second,
 		Neighbors: []bgptest.RouterNeighbor{{Addr: addr["n1"], AS: 65001}, {Addr: addr["n2"], AS: 65001}, {Addr: addr["n3"], AS: 65001}},
 	})
+	// A client behind the router; each director answers on the VIP
+	// (UDP echo, "SEQ NAME") and routes the client's subnet back through
+	// the router.
+	cseg, err := c.Lab.AddSegment("clients", netip.MustParsePrefix("10.82.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Lab.Host("router").Attach(cseg, "eth1", netip.MustParsePrefix("10.82.0.254/24")); err != nil {
+		t.Fatal(err)
+	}
+	client, err := c.Lab.AddHost("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Attach(cseg, "eth0", netip.MustParsePrefix("10.82.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := client.Run("ip", "route", "add", "default", "via", "10.82.0.254"); err != nil {
+		t.Fatalf("client route: %v %s", err, out)
+	}
+	for _, n := range []string{"n1", "n2", "n3"} {
+		h := c.Members[n].Host
+		if out, err := h.Run("ip", "route", "add", "10.82.0.0/24", "via", RouterAddr); err != nil {
+			t.Fatalf("%s route: %v %s", n, err, out)
+		}
+		if err := peers.StartEcho(h, n); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c.StartAll()
 	all := []netip.Addr{addr["n1"], addr["n2"], addr["n3"]}
 	r.WaitNextHops(vip, all, 60*time.Second)
+
+	// New flows (a new source port each) spread over the three.
+	spread := map[string]int{}
+	for i := 0; i < 300; i++ {
+		if who, err := askVIP(client, vip.Addr(), i); err == nil {
+			spread[who]++
+		}
+	}
+	t.Logf("300 new flows through the router: %v", spread)
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if spread[n] < 50 {
+			t.Errorf("%s answered %d of 300 new flows, want at least 50 (ECMP over three): %v", n, spread[n], spread)
+		}
+	}
+	fl := startFlows(client, vip.Addr())
+	defer fl.stop()
 	for _, n := range []string{"n1", "n2", "n3"} {
 		out, _ := c.Members[n].Host.Run("ip", "-o", "addr", "show", "dev", "lo")
 		if !strings.Contains(out, vip.String()) {
@@ -54,6 +104,12 @@ func TestClusterAnycastBGP(t *testing.T) {
 	}
 	took := r.WaitNextHops(vip, []netip.Addr{addr["n1"], addr["n3"]}, 10*time.Second).Sub(t0)
 	t.Logf("hb_standby on n2: the router dropped its next hop %v after the command began", took.Round(time.Millisecond))
+	time.Sleep(300 * time.Millisecond)
+	if f := fl.take(); f.failed > 0 || f.per["n2"] > 0 && f.lastFrom["n2"].After(t0.Add(took)) {
+		t.Errorf("flows during and after hb_standby on n2: %+v", f)
+	} else {
+		t.Logf("flows through hb_standby on n2: %d, none failed", f.total)
+	}
 	if out, _ := c.Command("n2", "status"); !strings.Contains(out, "BGPaddr") {
 		t.Errorf("hbgo status on n2 does not list the anycast group:\n%s", out)
 	}
@@ -61,14 +117,20 @@ func TestClusterAnycastBGP(t *testing.T) {
 		t.Fatalf("hb_takeover on n2: exit %d\n%s", code, out)
 	}
 	r.WaitNextHops(vip, all, 20*time.Second)
+	fl.take()
 
-	// A graceful stop withdraws first.
+	// A graceful stop withdraws first: no flow fails.
 	t1 := time.Now()
 	c.Signal("n3", syscall.SIGTERM)
 	took = r.WaitNextHops(vip, []netip.Addr{addr["n1"], addr["n2"]}, 20*time.Second).Sub(t1)
 	t.Logf("SIGTERM on n3: the router dropped its next hop %v after the signal", took.Round(time.Millisecond))
 	if err := c.WaitExit("n3", 30*time.Second); err != nil {
 		t.Errorf("n3 after SIGTERM: %v", err)
+	}
+	if f := fl.take(); f.failed > 0 {
+		t.Errorf("flows through n3's graceful stop: %+v", f)
+	} else {
+		t.Logf("flows through n3's graceful stop: %d, none failed", f.total)
 	}
 
 	// A power loss: the router drops n1 when its hold time ends. n2, alone
@@ -78,4 +140,96 @@ func TestClusterAnycastBGP(t *testing.T) {
 	c.PowerOff("n1")
 	took = r.WaitNextHops(vip, []netip.Addr{addr["n2"]}, 15*time.Second).Sub(t2)
 	t.Logf("n1 powered off: the router dropped its next hop %v later (hold time 3s)", took.Round(time.Millisecond))
+	time.Sleep(300 * time.Millisecond)
+	f := fl.take()
+	if f.failed > 0 && f.lastFail.Sub(t2) > took+200*time.Millisecond {
+		t.Errorf("a flow failed %v after n1's power-off, after the router had dropped it: %+v", f.lastFail.Sub(t2), f)
+	}
+	t.Logf("flows through n1's power-off: %d, %d failed (those the router still sent to n1), the last %v after it", f.total, f.failed, f.lastFail.Sub(t2).Round(time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	if f := fl.take(); f.failed > 0 || f.per["n2"] != f.total {
+		t.Errorf("flows with n2 alone: %+v", f)
+	}
+}
+
+// askVIP sends one request to the VIP's echo from a new socket (a new
+// source port, so a new flow for the router's layer-4 hash) and returns
+// the name of the director that answered.
+func askVIP(client *netns.Host, vip netip.Addr, seq int) (string, error) {
+	var conn *net.UDPConn
+	if err := client.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{})
+		return err
+	}); err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if _, err := conn.WriteToUDPAddrPort([]byte(fmt.Sprint(seq)), netip.AddrPortFrom(vip, peers.EchoPort)); err != nil {
+		return "", err
+	}
+	conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 64)
+	n, _, err := conn.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		return "", err
+	}
+	_, who, _ := strings.Cut(string(buf[:n]), " ")
+	return who, nil
+}
+
+// flows asks the VIP from a new flow every 5 ms in the background.
+type flows struct {
+	mu   sync.Mutex
+	cur  flowCount
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type flowCount struct {
+	total, failed int
+	per           map[string]int
+	lastFrom      map[string]time.Time
+	lastFail      time.Time
+}
+
+func startFlows(client *netns.Host, vip netip.Addr) *flows {
+	f := &flows{done: make(chan struct{}), cur: flowCount{per: map[string]int{}, lastFrom: map[string]time.Time{}}}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-f.done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			at := time.Now()
+			who, err := askVIP(client, vip, i)
+			f.mu.Lock()
+			f.cur.total++
+			if err != nil {
+				f.cur.failed++
+				f.cur.lastFail = at
+			} else {
+				f.cur.per[who]++
+				f.cur.lastFrom[who] = at
+			}
+			f.mu.Unlock()
+		}
+	}()
+	return f
+}
+
+// take returns the counts since the last take and starts new ones.
+func (f *flows) take() flowCount {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.cur
+	f.cur = flowCount{per: map[string]int{}, lastFrom: map[string]time.Time{}}
+	return c
+}
+
+func (f *flows) stop() {
+	close(f.done)
+	f.wg.Wait()
 }
