@@ -173,6 +173,15 @@ func (w *simWorld) hb3Cut() bool {
 	return b.delivered.IsZero() || b.local().Sub(b.delivered) >= w.ha.Deadtime
 }
 
+// hb3BlindStopping: B began to hold group g blind (it had heard nothing
+// of A for deadtime, a cut) and no longer wants it: it is stopping what
+// the cut made it start, and Heartbeat, which never hears B, started the
+// group meanwhile. A B that went on wanting it is no excuse.
+func (w *simWorld) hb3BlindStopping(g int) bool {
+	b := w.nodes[1]
+	return b.up && b.runners[g].blind && !b.mayRun[g]
+}
+
 // hb3Unheard: A runs Heartbeat and B did not hear its current run in time
 // to finish a stop before Heartbeat's initdead ended (every message of
 // its first initdead lost): Heartbeat takes the groups, and nothing here

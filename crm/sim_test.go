@@ -596,9 +596,6 @@ func (n *simNode) pass() {
 	n.restless = twoNodeRestless(v, n.intents.from, n.request)
 	for i, r := range n.runners {
 		switch {
-		case v.PeerAlive && v.PeerHeartbeat3:
-			// It hears the Heartbeat peer: nothing held here is blind.
-			r.blind = false
 		case ds[i].Run && !n.mayRun[i]:
 			r.blind = !v.PeerAlive
 		case ds[i].Run && v.PeerAlive && !v.Acked && v.PeerSilent:
@@ -809,7 +806,7 @@ func (w *simWorld) check() {
 		}
 		excused := w.splitBrain() || w.allBlind(g, h)
 		if w.nodes[0].hb3 {
-			excused = w.hb3Cut() || w.hb3Unheard()
+			excused = w.hb3Cut() || w.hb3Unheard() || w.hb3BlindStopping(g)
 		}
 		if excused {
 			w.excused[g] = true
