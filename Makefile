@@ -28,8 +28,12 @@ FUZZTIME ?= 20s
 
 all: build
 
+# hbgo-bgp is the BGP speaker of anycast VIPs, a program of its own that
+# the daemon starts beside it when ha.cf has bgp_as (so that a daemon
+# without BGP does not carry GoBGP's weight).
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/hbgo
+	$(GO) build -o $(BIN)-bgp ./cmd/hbgo-bgp
 
 deps:
 	@scripts/deps.sh $(TEST_DEPS)
@@ -70,11 +74,12 @@ bench: deps build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/hbgo
+	install -m 0755 $(BIN)-bgp $(DESTDIR)$(PREFIX)/sbin/hbgo-bgp
 	for l in $(SBIN_LINKS); do ln -sf hbgo $(DESTDIR)$(PREFIX)/sbin/$$l; done
 	for l in $(BIN_LINKS); do ln -sf ../sbin/hbgo $(DESTDIR)$(PREFIX)/bin/$$l; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/hbgo
+	rm -f $(DESTDIR)$(PREFIX)/sbin/hbgo $(DESTDIR)$(PREFIX)/sbin/hbgo-bgp
 	for l in $(SBIN_LINKS); do rm -f $(DESTDIR)$(PREFIX)/sbin/$$l; done
 	for l in $(BIN_LINKS); do rm -f $(DESTDIR)$(PREFIX)/bin/$$l; done
 

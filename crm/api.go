@@ -114,6 +114,29 @@ type Status struct {
 	// Ldirectors are this node's ldirectors with their IPVS services, as
 	// the daemon fills them in (crm knows nothing of them).
 	Ldirectors []LdirectorStatus `json:"ldirectors,omitempty"`
+	// BGP is this director's BGP speaker (anycast VIPs), as the daemon
+	// fills it in; nil without bgp_as in ha.cf.
+	BGP *BGPStatus `json:"bgp,omitempty"`
+}
+
+// BGPStatus is the BGP speaker of a director: its sessions and the VIPs it
+// announces now.
+type BGPStatus struct {
+	Sessions  []BGPSession `json:"sessions"`
+	Announced []string     `json:"announced"`
+	Error     string       `json:"error,omitempty"`
+}
+
+// BGPSession is one session with a router.
+type BGPSession struct {
+	Neighbor  string   `json:"neighbor"`
+	PeerAS    uint32   `json:"peer_as"`
+	State     string   `json:"state"`
+	Uptime    Duration `json:"uptime"`
+	HoldTime  Duration `json:"hold_time"`
+	Sent      uint64   `json:"prefixes_sent"`
+	Received  uint64   `json:"prefixes_received"`
+	LastError string   `json:"last_error,omitempty"`
 }
 
 // LdirectorStatus is one ldirectord.cf's ldirector on this node.

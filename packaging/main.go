@@ -152,11 +152,16 @@ func contents(root, bin string) (files.Contents, error) {
 	dir := func(dst string) *files.Content {
 		return &files.Content{Destination: dst, Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o755}}
 	}
-	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
-		return nil, fmt.Errorf("binary %s: not an executable (%v); run make build", bin, err)
+	// The BGP speaker hbgo starts beside itself (make build puts it next
+	// to the binary).
+	for _, b := range []string{bin, bin + "-bgp"} {
+		if fi, err := os.Stat(b); err != nil || fi.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("binary %s: not an executable (%v); run make build", b, err)
+		}
 	}
 	c := files.Contents{
 		file(bin, "/usr/sbin/hbgo", 0o755),
+		file(bin+"-bgp", "/usr/sbin/hbgo-bgp", 0o755),
 		file(filepath.Join(root, "packaging", "hbgo.service"), "/lib/systemd/system/hbgo.service", 0o644),
 		file(filepath.Join(root, "README.md"), docDir+"/README.md", 0o644),
 		dir("/etc/ha.d"),

@@ -67,6 +67,14 @@ type Env struct {
 	// the flows the routers still send while they converge are served;
 	// zero means DefaultBGPDrain.
 	BGPDrain time.Duration
+	// VIPServed says whether this director's ldirectors have a virtual
+	// service on vip (known) and whether one of them has a real server
+	// up or a fallback (served): an anycast VIP is announced only while
+	// served, or while no ldirector knows it. nil: always announced.
+	VIPServed func(vip netip.Addr) (served, known bool)
+	// BGPHealthEvery is how often a running anycast VIP looks at
+	// VIPServed; zero means DefaultBGPHealthEvery.
+	BGPHealthEvery time.Duration
 }
 
 // RouteAnnouncer announces and withdraws host routes by BGP (bgp.Speaker).

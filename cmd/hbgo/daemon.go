@@ -164,6 +164,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		warm := startWarmLdirectors(cfg, o.dir, o.node, logger, obs.checkObserver())
 		defer warm.Stop()
 		env.Ldirector = warm.Running
+		env.VIPServed = warm.Serves
 		obs.warm = warm
 		reloadLdirectors = func() {
 			if c, ds, err := conf.Load(o.dir, conf.LoadOptions{}); err == nil && !ds.HasErrors() {
@@ -172,7 +173,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if b := cfg.HA.BGP; b != nil && b.AS != 0 && cfg.HA.IsNode(o.node) {
-		sp, err := startBGP(cfg.HA, o.node, logger)
+		sp, err := startBGP(cfg.HA, o.node, o.debug || cfg.HA.Debug > 0, logger)
 		if err != nil {
 			logger.Error(fmt.Sprintf("Cannot start: %v", err), "node", o.node)
 			fmt.Fprintf(stderr, "heartbeat: %v\n", err)
@@ -188,6 +189,7 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 		env.BGP = sp
+		obs.bgp = sp
 	}
 	// The VIP agents renew their kernel lifetime and nftables gate from
 	// the node's lease; a node alone holds its VIPs until it stops them.

@@ -214,3 +214,29 @@ func openKernelTable(log *slog.Logger) (*lvs.Kernel, error) {
 	}
 	return lvs.OpenKernel("")
 }
+
+// Serves is resources.Env.VIPServed: whether a running ldirector has a
+// virtual service on vip (known), and whether one of those has a real
+// server up or a fallback to send its clients to (served).
+func (w *warmLdirectors) Serves(vip netip.Addr) (served, known bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.runs {
+		if r.err != nil || r.d == nil {
+			continue
+		}
+		for _, v := range r.d.Status() {
+			if v.Service.Addr.Addr().Unmap() != vip {
+				continue
+			}
+			known = true
+			if v.Fallback != nil {
+				served = true
+			}
+			for _, rs := range v.Reals {
+				served = served || rs.Healthy
+			}
+		}
+	}
+	return served, known
+}

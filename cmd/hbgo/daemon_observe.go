@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"hbgo/bgp/pipe"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -44,6 +45,7 @@ type observer struct {
 	node string
 	log  *slog.Logger
 	warm *warmLdirectors // nil on a witness
+	bgp  *pipe.Speaker   // nil without bgp_as
 
 	metrics *metrics.Metrics
 	server  *metrics.Server
@@ -81,6 +83,7 @@ func (c observedController) Status(ctx context.Context) (*crm.Status, error) {
 	st, err := c.Controller.Status(ctx)
 	if err == nil && st != nil {
 		st.Ldirectors = c.o.ldirectorStatus(ctx)
+		st.BGP = c.o.bgpStatus(ctx)
 	}
 	return st, err
 }
@@ -257,4 +260,24 @@ func realStatus(r ldirector.RealStatus, stats map[netip.AddrPort]lvs.DestStats, 
 		}
 	}
 	return rs
+}
+
+// bgpStatus is the speaker's sessions and announced VIPs.
+func (o *observer) bgpStatus(ctx context.Context) *crm.BGPStatus {
+	if o.bgp == nil {
+		return nil
+	}
+	st := &crm.BGPStatus{Sessions: []crm.BGPSession{}, Announced: []string{}}
+	for _, p := range o.bgp.Announced() {
+		st.Announced = append(st.Announced, p.String())
+	}
+	ss, err := o.bgp.Sessions(ctx)
+	if err != nil {
+		st.Error = err.Error()
+	}
+	for _, s := range ss {
+		st.Sessions = append(st.Sessions, crm.BGPSession{Neighbor: s.Neighbor.String(), PeerAS: s.PeerAS, State: string(s.State),
+			Uptime: crm.Duration(s.Uptime), HoldTime: crm.Duration(s.HoldTime), Sent: s.Sent, Received: s.Received, LastError: s.LastError})
+	}
+	return st
 }

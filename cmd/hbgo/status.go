@@ -181,6 +181,34 @@ func writeStatus(w io.Writer, st *crm.Status) {
 		fmt.Fprintln(w)
 		writeIPVS(w, ld, statusNow())
 	}
+	if b := st.BGP; b != nil {
+		fmt.Fprintln(w)
+		writeBGP(w, b)
+	}
+}
+
+// writeBGP lays out the BGP speaker: one line per session, then the VIPs
+// announced.
+func writeBGP(w io.Writer, b *crm.BGPStatus) {
+	fmt.Fprintln(w, "BGP sessions:")
+	if b.Error != "" {
+		fmt.Fprintf(w, "  (%s)\n", b.Error)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NEIGHBOR\tAS\tSTATE\tUP\tHOLD\tSENT\tRECEIVED\tLAST ERROR")
+	for _, s := range b.Sessions {
+		last := s.LastError
+		if last == "" {
+			last = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%v\t%v\t%d\t%d\t%s\n", s.Neighbor, s.PeerAS, s.State, time.Duration(s.Uptime), time.Duration(s.HoldTime), s.Sent, s.Received, last)
+	}
+	tw.Flush()
+	if len(b.Announced) == 0 {
+		fmt.Fprintln(w, "Announced: none")
+		return
+	}
+	fmt.Fprintf(w, "Announced: %s\n", strings.Join(b.Announced, " "))
 }
 
 // statusNow is the clock of the check ages (tests set it).

@@ -32,7 +32,11 @@ func TestClusterAnycastBGP(t *testing.T) {
 		Links:       1,
 		Router:      true,
 		Extra:       "bgp_as 65001\nbgp_neighbor " + RouterAddr + " 65000 hold 3\n",
-		Haresources: "n1 BGPaddr::" + vip.String() + "\n",
+		Haresources: "n1 BGPaddr::" + vip.String() + " ldirectord::ldirectord.cf\n",
+		// The VIP's web service and its one real server: while no real
+		// server is up, every director withdraws the VIP.
+		Files: map[string]string{"ldirectord.cf": "checkinterval = 200ms\nchecktimeout = 1s\nquiescent = no\n" +
+			"virtual = " + vip.Addr().String() + ":80\n\treal = 10.81.0.50:80 gate\n\tchecktype = connect\n"},
 	})
 	addr := map[string]netip.Addr{
 		"n1": netip.MustParseAddr("10.81.0.1"), "n2": netip.MustParseAddr("10.81.0.2"), "n3": netip.MustParseAddr("10.81.0.3"),
@@ -44,26 +48,34 @@ func TestClusterAnycastBGP(t *testing.T) {
 	// A client behind the router; each director answers on the VIP
 	// (UDP echo, "SEQ NAME") and routes the client's subnet back through
 	// the router.
-	cseg, err := c.Lab.AddSegment("clients", netip.MustParsePrefix("10.82.0.0/24"))
+	cseg, err := c.Lab.AddSegment("clients", netip.MustParsePrefix("10.88.0.0/24"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Lab.Host("router").Attach(cseg, "eth1", netip.MustParsePrefix("10.82.0.254/24")); err != nil {
+	if err := c.Lab.Host("router").Attach(cseg, "eth1", netip.MustParsePrefix("10.88.0.254/24")); err != nil {
 		t.Fatal(err)
 	}
 	client, err := c.Lab.AddHost("client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Attach(cseg, "eth0", netip.MustParsePrefix("10.82.0.1/24")); err != nil {
+	if err := client.Attach(cseg, "eth0", netip.MustParsePrefix("10.88.0.1/24")); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := client.Run("ip", "route", "add", "default", "via", "10.82.0.254"); err != nil {
+	if out, err := client.Run("ip", "route", "add", "default", "via", "10.88.0.254"); err != nil {
 		t.Fatalf("client route: %v %s", err, out)
 	}
+	rs, err := c.Lab.AddHost("rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Attach(c.Lab.Segment("hb0"), "eth0", netip.MustParsePrefix("10.81.0.50/24")); err != nil {
+		t.Fatal(err)
+	}
+	web := startListener(t, rs, ":80")
 	for _, n := range []string{"n1", "n2", "n3"} {
 		h := c.Members[n].Host
-		if out, err := h.Run("ip", "route", "add", "10.82.0.0/24", "via", RouterAddr); err != nil {
+		if out, err := h.Run("ip", "route", "add", "10.88.0.0/24", "via", RouterAddr); err != nil {
 			t.Fatalf("%s route: %v %s", n, err, out)
 		}
 		if err := peers.StartEcho(h, n); err != nil {
@@ -73,6 +85,10 @@ func TestClusterAnycastBGP(t *testing.T) {
 	c.StartAll()
 	all := []netip.Addr{addr["n1"], addr["n2"], addr["n3"]}
 	r.WaitNextHops(vip, all, 60*time.Second)
+
+	if out, _ := c.Command("n2", "status"); !strings.Contains(out, "Established") || !strings.Contains(out, "Announced: "+vip.String()) {
+		t.Errorf("hbgo status on n2 does not show its BGP session established and the VIP announced:\n%s", out)
+	}
 
 	// New flows (a new source port each) spread over the three.
 	spread := map[string]int{}
@@ -87,6 +103,18 @@ func TestClusterAnycastBGP(t *testing.T) {
 			t.Errorf("%s answered %d of 300 new flows, want at least 50 (ECMP over three): %v", n, spread[n], spread)
 		}
 	}
+	// The real server goes down: every director withdraws the VIP; it
+	// comes back: every director announces it again.
+	t3 := time.Now()
+	web.Close()
+	took := r.WaitNextHops(vip, nil, 20*time.Second).Sub(t3)
+	t.Logf("the real server went down: the VIP withdrawn by every director %v later", took.Round(time.Millisecond))
+	t3 = time.Now()
+	web = startListener(t, rs, ":80")
+	took = r.WaitNextHops(vip, all, 20*time.Second).Sub(t3)
+	t.Logf("the real server came back: the VIP announced by every director %v later", took.Round(time.Millisecond))
+	defer web.Close()
+
 	fl := startFlows(client, vip.Addr())
 	defer fl.stop()
 	for _, n := range []string{"n1", "n2", "n3"} {
@@ -102,7 +130,7 @@ func TestClusterAnycastBGP(t *testing.T) {
 	if out, code := c.Command("n2", "hb_standby"); code != 0 {
 		t.Fatalf("hb_standby on n2: exit %d\n%s", code, out)
 	}
-	took := r.WaitNextHops(vip, []netip.Addr{addr["n1"], addr["n3"]}, 10*time.Second).Sub(t0)
+	took = r.WaitNextHops(vip, []netip.Addr{addr["n1"], addr["n3"]}, 10*time.Second).Sub(t0)
 	t.Logf("hb_standby on n2: the router dropped its next hop %v after the command began", took.Round(time.Millisecond))
 	time.Sleep(300 * time.Millisecond)
 	if f := fl.take(); f.failed > 0 || f.per["n2"] > 0 && f.lastFrom["n2"].After(t0.Add(took)) {
@@ -110,8 +138,8 @@ func TestClusterAnycastBGP(t *testing.T) {
 	} else {
 		t.Logf("flows through hb_standby on n2: %d, none failed", f.total)
 	}
-	if out, _ := c.Command("n2", "status"); !strings.Contains(out, "BGPaddr") {
-		t.Errorf("hbgo status on n2 does not list the anycast group:\n%s", out)
+	if out, _ := c.Command("n2", "status"); !strings.Contains(out, "BGPaddr") || !strings.Contains(out, "Announced: none") {
+		t.Errorf("hbgo status on n2 after hb_standby does not list the anycast group, or does not say nothing is announced:\n%s", out)
 	}
 	if out, code := c.Command("n2", "hb_takeover"); code != 0 {
 		t.Fatalf("hb_takeover on n2: exit %d\n%s", code, out)
@@ -232,4 +260,27 @@ func (f *flows) take() flowCount {
 func (f *flows) stop() {
 	close(f.done)
 	f.wg.Wait()
+}
+
+// startListener accepts TCP connections on addr in host h (a real server
+// for the ldirector's connect checks) until it is closed.
+func startListener(t *testing.T, h *netns.Host, addr string) net.Listener {
+	t.Helper()
+	var l net.Listener
+	if err := h.Do(func() (err error) {
+		l, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l
 }

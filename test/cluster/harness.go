@@ -130,11 +130,14 @@ func Binary(t TB) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "hbgo")
-		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/hbgo")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
+		// hbgo-bgp, the BGP speaker the daemon starts beside itself.
+		for _, b := range [][2]string{{builtBin, "./cmd/hbgo"}, {builtBin + "-bgp", "./cmd/hbgo-bgp"}} {
+			cmd := exec.Command("go", "build", "-o", b[0], b[1])
+			cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+				return
+			}
 		}
 		for _, l := range linkNames {
 			if err := os.Symlink("hbgo", filepath.Join(dir, l)); err != nil {

@@ -117,8 +117,10 @@ func TestDebPackage(t *testing.T) {
 	// Contents: the binary, the links, the unit, docs and examples, the
 	// configuration directories and nothing in them.
 	ls := listing(t, deb)
-	if e := ls["/usr/sbin/hbgo"]; e.mode != "-rwxr-xr-x" {
-		t.Errorf("/usr/sbin/hbgo: %+v", e)
+	for _, b := range []string{"/usr/sbin/hbgo", "/usr/sbin/hbgo-bgp"} {
+		if e := ls[b]; e.mode != "-rwxr-xr-x" {
+			t.Errorf("%s: %+v", b, e)
+		}
 	}
 	for l, target := range map[string]string{
 		"/usr/sbin/heartbeat": "hbgo", "/usr/sbin/ldirectord": "hbgo",
