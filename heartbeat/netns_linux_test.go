@@ -511,6 +511,19 @@ func TestNetnsUDPStampsArrival(t *testing.T) {
 	if !ok {
 		t.Fatalf("a UDP link (%T) gives no arrival stamps", b)
 	}
+	// The kernel turns arrival stamps on for the whole system a moment
+	// after the first socket asks for them (net_enable_timestamp defers
+	// the switch to a work queue); a packet that arrives before is
+	// stamped when it is read. Other tests open and close such sockets
+	// all the time, so the switch may just be on its way: one packet
+	// first, read at once, and a pause let it happen.
+	if err := a.Send([]byte("warm-up")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := sb.RecvStamped(make([]byte, 1500)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
 	if err := a.Send([]byte("queued")); err != nil {
 		t.Fatal(err)
 	}
