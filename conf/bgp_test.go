@@ -81,13 +81,16 @@ func TestBGPaddrArgs(t *testing.T) {
 // speaker needs its AS and a neighbour, and with nothing to announce it
 // is a warning.
 func TestCheckAnycastGroups(t *testing.T) {
-	load := func(hacf, hares string) string {
+	load := func(hacf, hares string, more ...string) string {
 		t.Helper()
 		dir := t.TempDir()
 		files := map[string]string{
 			"ha.cf":       "keepalive 100ms\ndeadtime 1\ninitdead 2\nwarntime 500ms\nauto_failback on\nbcast eth0\nnode n1 n2 n3\nwitness w\n" + hacf,
 			"authkeys":    "auth 1\n1 sha1 an-anycast-test-secret-of-some-length\n",
 			"haresources": hares,
+		}
+		for i := 0; i+1 < len(more); i += 2 {
+			files[more[i]] = more[i+1]
 		}
 		for name, body := range files {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
@@ -109,25 +112,31 @@ func TestCheckAnycastGroups(t *testing.T) {
 		name, hacf, hares string
 		want              []string // substrings, each in the diagnostics
 		not               []string
+		files             []string // more files: name, content
 	}{
-		{"fine", speaker, "n1 BGPaddr::10.0.0.100/32\n", nil, []string{"error", "warning"}},
+		{"fine", speaker, "n1 BGPaddr::10.0.0.100/32\n", nil, []string{"error", "warning"}, nil},
 		{"mixed", speaker, "n1 BGPaddr::10.0.0.100 IPaddr::10.0.0.101/24/eth0\n",
-			[]string{"haresources:1: error: IPaddr::10.0.0.101/24/eth0 in anycast group BGPaddr::10.0.0.100: a group with a BGPaddr runs on every director at once"}, nil},
+			[]string{"haresources:1: error: IPaddr::10.0.0.101/24/eth0 in anycast group BGPaddr::10.0.0.100: a group with a BGPaddr runs on every director at once"}, nil, nil},
 		{"no speaker", "", "n1 BGPaddr::10.0.0.100\n",
-			[]string{"haresources:1: error: BGPaddr::10.0.0.100: an anycast VIP is announced by BGP, and"}, nil},
+			[]string{"haresources:1: error: BGPaddr::10.0.0.100: an anycast VIP is announced by BGP, and"}, nil, nil},
 		{"wrong family", speaker, "n1 BGPaddr::2001:db8::100\n",
-			[]string{"haresources:1: error: BGPaddr::2001:db8::100: no bgp_neighbor in"}, nil},
+			[]string{"haresources:1: error: BGPaddr::2001:db8::100: no bgp_neighbor in"}, nil, nil},
 		{"no neighbour", "bgp_as 65001\n", "n1 BGPaddr::10.0.0.100\n",
-			[]string{"ha.cf:9: error: bgp_as without bgp_neighbor"}, nil},
+			[]string{"ha.cf:9: error: bgp_as without bgp_neighbor"}, nil, nil},
 		{"no AS", "bgp_neighbor 10.0.0.254 65000\n", "n1 IPaddr::10.0.0.101/24/eth0\n",
-			[]string{"ha.cf:9: error: bgp_neighbor without bgp_as"}, nil},
+			[]string{"ha.cf:9: error: bgp_neighbor without bgp_as"}, nil, nil},
 		{"nothing to announce", speaker, "n1 IPaddr::10.0.0.101/24/eth0\n",
-			[]string{"ha.cf:9: warning: bgp_as: no BGPaddr resource in"}, nil},
+			[]string{"ha.cf:9: warning: bgp_as: no BGPaddr resource in"}, nil, nil},
 		{"one address twice", speaker, "n1 BGPaddr::10.0.0.100\nn2 IPaddr::10.0.0.100/24/eth0\n",
-			[]string{"10.0.0.100"}, nil},
+			[]string{"10.0.0.100"}, nil, nil},
+		{"mh", speaker, "n1 BGPaddr::10.0.0.100 ldirectord::ldirectord.cf\n", nil, []string{"warning"},
+			[]string{"ldirectord.cf", "virtual = 10.0.0.100:80\n\tscheduler = mh\n\treal = 10.0.1.1:80 gate\n"}},
+		{"not mh", speaker, "n1 BGPaddr::10.0.0.100 ldirectord::ldirectord.cf\n",
+			[]string{"ldirectord.cf:1: warning: virtual 10.0.0.100 is an anycast VIP (BGPaddr): every director receives some of its flows", "use scheduler = mh", "not wrr"}, nil,
+			[]string{"ldirectord.cf", "virtual = 10.0.0.100:80\n\treal = 10.0.1.1:80 gate\n"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := load(c.hacf, c.hares)
+			got := load(c.hacf, c.hares, c.files...)
 			for _, w := range c.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("diagnostics lack %q:\n%s", w, got)

@@ -145,6 +145,30 @@ func checkBGP(c *Config, ds *Diags) {
 			}
 		}
 	}
+	// Behind ECMP every director must send one flow to the same real
+	// server: IPVS's mh (a consistent hash over the same table) does,
+	// the others choose per director.
+	anycast := map[netip.Addr]bool{}
+	for _, g := range c.Resources.Groups {
+		for _, r := range g.Resources {
+			if r.Name == AgentBGPaddr {
+				if p, err := ParseBGPaddrArgs(r.Args); err == nil {
+					anycast[p.Addr()] = true
+				}
+			}
+		}
+	}
+	for _, lc := range c.Ldirectord {
+		if lc == nil {
+			continue
+		}
+		for _, v := range lc.Virtuals {
+			if v == nil || !v.Addr.IsValid() || !anycast[v.Addr.Addr().Unmap()] || v.Scheduler == "mh" {
+				continue
+			}
+			ds.Warnf(lc.File, v.Line, "virtual %s is an anycast VIP (BGPaddr): every director receives some of its flows, so each must send a flow to the same real server; use scheduler = mh (a consistent hash over the same table), not %s", v.Addr.Addr(), v.Scheduler)
+		}
+	}
 	if b != nil && b.AS != 0 && !any {
 		ds.Warnf(c.HA.File, b.Line, "bgp_as: no BGPaddr resource in %s, so the BGP speaker announces nothing", c.Resources.File)
 	}

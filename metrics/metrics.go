@@ -230,6 +230,9 @@ var (
 	dGState    = desc("hbgo_group_state", "1 for the group's state (running, starting, stopping, stopped, failed, assigned), 0 for the others.", "group", "state")
 	dRealUp    = desc("hbgo_realserver_up", "1 when the real server passes its checks (or is the serving fallback), 0 when not.", "virtual", "real")
 	dRealW     = desc("hbgo_realserver_weight", "The real server's weight in the IPVS table, -1 when it is not in it.", "virtual", "real")
+	dBGPUp     = desc("hbgo_bgp_session_up", "1 while the BGP session with the router is Established, 0 when not.", "neighbor")
+	dBGPSent   = desc("hbgo_bgp_prefixes_sent", "Prefixes (anycast VIPs) this director advertises to the router.", "neighbor")
+	dBGPAnn    = desc("hbgo_bgp_announced", "1 for each anycast VIP this director announces now.", "vip")
 	dScrapeErr = desc("hbgo_scrape_errors_total", "Scrapes that could not read a source (status, ipvs).", "source")
 	dLogLost   = desc("hbgo_log_lines_lost_total", "Log lines a log destination could not take.", "sink")
 
@@ -399,6 +402,15 @@ func collectStatus(st *crm.Status, gauge func(*prometheus.Desc, float64, ...stri
 				gauge(dRealUp, b2f(up), vl, r.Addr)
 				gauge(dRealW, float64(r.Weight), vl, r.Addr)
 			}
+		}
+	}
+	if b := st.BGP; b != nil {
+		for _, ss := range b.Sessions {
+			gauge(dBGPUp, b2f(ss.State == "Established"), ss.Neighbor)
+			gauge(dBGPSent, float64(ss.Sent), ss.Neighbor)
+		}
+		for _, v := range b.Announced {
+			gauge(dBGPAnn, 1, v)
 		}
 	}
 }

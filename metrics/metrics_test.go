@@ -382,3 +382,33 @@ func TestServeBoundsConnections(t *testing.T) {
 		t.Fatalf("scrape: %s", r.Status)
 	}
 }
+
+// TestMetricsBGP: each session's state and prefixes, and each VIP
+// announced, from the status's BGP part.
+func TestMetricsBGP(t *testing.T) {
+	st := sampleStatus()
+	st.BGP = &crm.BGPStatus{
+		Sessions: []crm.BGPSession{
+			{Neighbor: "10.0.0.254", PeerAS: 65000, State: "Established", Sent: 1},
+			{Neighbor: "10.0.0.253", PeerAS: 65000, State: "Active"},
+		},
+		Announced: []string{"10.99.0.100/32"},
+	}
+	text := scrapeText(t, New(Sources{Status: func(context.Context) (*crm.Status, error) { return st, nil }}))
+	for _, c := range []struct {
+		name, sel string
+		want      float64
+	}{
+		{"hbgo_bgp_session_up", `neighbor="10.0.0.254"`, 1},
+		{"hbgo_bgp_session_up", `neighbor="10.0.0.253"`, 0},
+		{"hbgo_bgp_prefixes_sent", `neighbor="10.0.0.254"`, 1},
+		{"hbgo_bgp_announced", `vip="10.99.0.100/32"`, 1},
+	} {
+		if v, ok := Value(text, c.name, c.sel); !ok || v != c.want {
+			t.Errorf("%s{%s} = %v (found %v), want %v", c.name, c.sel, v, ok, c.want)
+		}
+	}
+	if _, ok := Value(text, "hbgo_bgp_announced", `vip="10.99.0.101/32"`); ok {
+		t.Error("a VIP not announced has a series")
+	}
+}

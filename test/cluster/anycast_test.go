@@ -36,7 +36,7 @@ func TestClusterAnycastBGP(t *testing.T) {
 		// The VIP's web service and its one real server: while no real
 		// server is up, every director withdraws the VIP.
 		Files: map[string]string{"ldirectord.cf": "checkinterval = 200ms\nchecktimeout = 1s\nquiescent = no\n" +
-			"virtual = " + vip.Addr().String() + ":80\n\treal = 10.81.0.50:80 gate\n\tchecktype = connect\n"},
+			"virtual = " + vip.Addr().String() + ":80\n\tscheduler = mh\n\treal = 10.81.0.50:80 gate\n\tchecktype = connect\n"},
 	})
 	addr := map[string]netip.Addr{
 		"n1": netip.MustParseAddr("10.81.0.1"), "n2": netip.MustParseAddr("10.81.0.2"), "n3": netip.MustParseAddr("10.81.0.3"),
@@ -161,21 +161,39 @@ func TestClusterAnycastBGP(t *testing.T) {
 		t.Logf("flows through n3's graceful stop: %d, none failed", f.total)
 	}
 
-	// A power loss: the router drops n1 when its hold time ends. n2, alone
-	// of three and without a quorum, goes on announcing: behind ECMP a
-	// director serves correctly whoever else is up.
+	// n3 comes back and gets its share of new flows.
+	t4 := time.Now()
+	c.Start("n3")
+	took = r.WaitNextHops(vip, all, 60*time.Second).Sub(t4)
+	time.Sleep(300 * time.Millisecond)
+	fl.take()
+	time.Sleep(3 * time.Second)
+	f := fl.take()
+	t.Logf("n3 started again: announced %v later; then %d new flows: %v", took.Round(time.Millisecond), f.total, f.per)
+	if f.failed > 0 || f.per["n3"] < f.total/6 {
+		t.Errorf("flows after n3 came back: %+v, want n3 to get a share and none to fail", f)
+	}
+
+	// A power loss: the router drops n1 when its hold time ends.
 	t2 := time.Now()
 	c.PowerOff("n1")
-	took = r.WaitNextHops(vip, []netip.Addr{addr["n2"]}, 15*time.Second).Sub(t2)
+	took = r.WaitNextHops(vip, []netip.Addr{addr["n2"], addr["n3"]}, 15*time.Second).Sub(t2)
 	t.Logf("n1 powered off: the router dropped its next hop %v later (hold time 3s)", took.Round(time.Millisecond))
 	time.Sleep(300 * time.Millisecond)
-	f := fl.take()
+	f = fl.take()
 	if f.failed > 0 && f.lastFail.Sub(t2) > took+200*time.Millisecond {
 		t.Errorf("a flow failed %v after n1's power-off, after the router had dropped it: %+v", f.lastFail.Sub(t2), f)
 	}
 	t.Logf("flows through n1's power-off: %d, %d failed (those the router still sent to n1), the last %v after it", f.total, f.failed, f.lastFail.Sub(t2).Round(time.Millisecond))
+	// n3 loses power too: n2, alone of three and without a quorum, goes
+	// on announcing: behind ECMP a director serves correctly whoever
+	// else is up.
+	c.PowerOff("n3")
+	r.WaitNextHops(vip, []netip.Addr{addr["n2"]}, 15*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	if f := fl.take(); f.failed > 0 || f.per["n2"] != f.total {
+	fl.take()
+	time.Sleep(500 * time.Millisecond)
+	if f := fl.take(); f.failed > 0 || f.per["n2"] != f.total || f.total == 0 {
 		t.Errorf("flows with n2 alone: %+v", f)
 	}
 }
