@@ -183,9 +183,9 @@ func (w *simWorld) hb3BlindStopping(g int) bool {
 }
 
 // hb3Unheard: A runs Heartbeat and B did not hear its current run in time
-// to finish a stop before Heartbeat's initdead ended (every message of
-// its first initdead lost): Heartbeat takes the groups, and nothing here
-// can stop it.
+// to be dark before Heartbeat's initdead ended (its first messages lost
+// for most of initdead): Heartbeat takes the groups, and nothing here can
+// stop it.
 func (w *simWorld) hb3Unheard() bool {
 	a := w.nodes[0]
 	if !a.hb3 {
@@ -194,7 +194,9 @@ func (w *simWorld) hb3Unheard() bool {
 	if w.deafHB3 {
 		return false
 	}
-	return w.hbHeardAt < a.hbBootAt || w.hbHeardAt > a.hbBootAt+w.ha.EffectiveInitdead()-w.maxStop
+	// Once B hears the run, its VIPs are dark within a lease (the gate
+	// is renewed no further), even when a stop hangs.
+	return w.hbHeardAt < a.hbBootAt || w.hbHeardAt > a.hbBootAt+w.ha.EffectiveInitdead()-max(w.maxStop, w.timing.AckLease)
 }
 
 // hb3Schedule: A starts on Heartbeat holding nothing yet, B on hbgo at

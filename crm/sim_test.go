@@ -508,6 +508,7 @@ func (n *simNode) receive(p simPacket) {
 	now := n.local()
 	n.hbgoAt = now
 	if p.leaving {
+		n.hbgoAt = time.Time{} // its hbgo run is over (Heartbeat.receive)
 		n.leftAt = now
 		n.w.logf("%s hears %s leave", n.name, n.peer().name)
 		n.pass()

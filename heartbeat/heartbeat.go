@@ -492,7 +492,13 @@ func (h *Heartbeat) receive(link string, b []byte, from string, age time.Duratio
 	}
 	if err == nil {
 		h.peerKey[p.Node] = p.KeyNum
-		h.hbgoAt[p.Node] = now
+		// A node that left gracefully may start Heartbeat at once (a
+		// rollback): its run of hbgo is over.
+		if p.Status == StatusLeaving {
+			delete(h.hbgoAt, p.Node)
+		} else {
+			h.hbgoAt[p.Node] = now
+		}
 		if lp := h.legacy[p.Node]; lp != nil {
 			lp.newest = false
 		}

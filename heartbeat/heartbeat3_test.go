@@ -159,6 +159,19 @@ func TestReceiveHeartbeat3(t *testing.T) {
 		t.Errorf("a Heartbeat status beside hbgo taken: %v", h.Counters().Dropped)
 	}
 
+	// The node's hbgo leaves gracefully: Heartbeat started there at once
+	// (a rollback) is heard at once.
+	p = Packet{Status: StatusLeaving, Generation: uint64(now.UnixNano()), Seq: 2, Node: "lvs1", Link: "eth0"}
+	if buf, err = h.signer.Load().Encode(nil, &p); err != nil {
+		t.Fatal(err)
+	}
+	h.receive("eth0", buf, "10.0.0.1", 0)
+	n = len(got)
+	h.receive("eth0", status("lvs1", 5, 1), "10.0.0.1", 0)
+	if s := state(h, "lvs1"); s.State != NodeUp || !s.Heartbeat3 || len(got) != n+1 {
+		t.Errorf("Heartbeat right after hbgo left: %+v", s)
+	}
+
 	// Quorum mode: not heard at all.
 	q := mk(false)
 	q.receive("eth0", status("lvs1", 3, 10), "10.0.0.1", 0)
