@@ -83,6 +83,9 @@ func (a *BGPaddrAgent) Start(ctx context.Context) error {
 	if err := loAddr(a.prefix, true); err != nil {
 		return a.opErr("start", err)
 	}
+	if err := AnycastSysctls(); err != nil {
+		a.logger.Warn(fmt.Sprintf("%s: %v: flows another director began may be dropped here", a.name, err))
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.watch == nil {

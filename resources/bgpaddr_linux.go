@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -49,4 +50,24 @@ func loHas(p netip.Prefix) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// AnycastSysctls sets what a director behind ECMP needs in its network
+// namespace, where IPVS is loaded: net.ipv4.vs.sloppy_tcp and sloppy_sctp
+// to 1, so that IPVS schedules a packet that does not open a connection
+// (a flow another director began, sent here once the routers rehash it)
+// instead of dropping it; with the mh scheduler over the same table it
+// goes to the same real server. Without IPVS it does nothing.
+func AnycastSysctls() error {
+	var errs []error
+	for _, name := range []string{"sloppy_tcp", "sloppy_sctp"} {
+		p := "/proc/sys/net/ipv4/vs/" + name
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if err := os.WriteFile(p, []byte("1"), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("net.ipv4.vs.%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
