@@ -25,66 +25,9 @@ import (
 // that loses power is dropped when the router's hold time (3 s) ends,
 // and the last director keeps announcing without a quorum.
 func TestClusterAnycastBGP(t *testing.T) {
-	bgptest.RequireFRR(t)
-	vip := netip.MustParsePrefix("10.99.0.100/32")
-	c := New(t, Spec{
-		Directors:   []string{"n1", "n2", "n3"},
-		Links:       1,
-		Router:      true,
-		Extra:       "bgp_as 65001\nbgp_neighbor " + RouterAddr + " 65000 hold 3\n",
-		Haresources: "n1 BGPaddr::" + vip.String() + " ldirectord::ldirectord.cf\n",
-		// The VIP's web service and its one real server: while no real
-		// server is up, every director withdraws the VIP.
-		Files: map[string]string{"ldirectord.cf": "checkinterval = 200ms\nchecktimeout = 1s\nquiescent = no\n" +
-			"virtual = " + vip.Addr().String() + ":80\n\tscheduler = mh\n\treal = 10.81.0.50:80 gate\n\tchecktype = connect\n"},
-	})
-	addr := map[string]netip.Addr{
-		"n1": netip.MustParseAddr("10.81.0.1"), "n2": netip.MustParseAddr("10.81.0.2"), "n3": netip.MustParseAddr("10.81.0.3"),
-	}
-	r := bgptest.StartRouter(t, c.Lab.Host("router"), bgptest.RouterConfig{
-		AS: 65000, RouterID: netip.MustParseAddr(RouterAddr), HoldTime: 3 * time.Second,
-		Neighbors: []bgptest.RouterNeighbor{{Addr: addr["n1"], AS: 65001}, {Addr: addr["n2"], AS: 65001}, {Addr: addr["n3"], AS: 65001}},
-	})
-	// A client behind the router; each director answers on the VIP
-	// (UDP echo, "SEQ NAME") and routes the client's subnet back through
-	// the router.
-	cseg, err := c.Lab.AddSegment("clients", netip.MustParsePrefix("10.88.0.0/24"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Lab.Host("router").Attach(cseg, "eth1", netip.MustParsePrefix("10.88.0.254/24")); err != nil {
-		t.Fatal(err)
-	}
-	client, err := c.Lab.AddHost("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.Attach(cseg, "eth0", netip.MustParsePrefix("10.88.0.1/24")); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := client.Run("ip", "route", "add", "default", "via", "10.88.0.254"); err != nil {
-		t.Fatalf("client route: %v %s", err, out)
-	}
-	rs, err := c.Lab.AddHost("rs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rs.Attach(c.Lab.Segment("hb0"), "eth0", netip.MustParsePrefix("10.81.0.50/24")); err != nil {
-		t.Fatal(err)
-	}
-	web := startListener(t, rs, ":80")
-	for _, n := range []string{"n1", "n2", "n3"} {
-		h := c.Members[n].Host
-		if out, err := h.Run("ip", "route", "add", "10.88.0.0/24", "via", RouterAddr); err != nil {
-			t.Fatalf("%s route: %v %s", n, err, out)
-		}
-		if err := peers.StartEcho(h, n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.StartAll()
-	all := []netip.Addr{addr["n1"], addr["n2"], addr["n3"]}
-	r.WaitNextHops(vip, all, 60*time.Second)
+	l := newAnycastLab(t, 3)
+	c, r, client, vip, addr, all := l.c, l.r, l.client, l.vip, l.addr, l.all
+	web := l.web
 
 	if out, _ := c.Command("n2", "status"); !strings.Contains(out, "Established") || !strings.Contains(out, "Announced: "+vip.String()) {
 		t.Errorf("hbgo status on n2 does not show its BGP session established and the VIP announced:\n%s", out)
@@ -110,7 +53,7 @@ func TestClusterAnycastBGP(t *testing.T) {
 	took := r.WaitNextHops(vip, nil, 20*time.Second).Sub(t3)
 	t.Logf("the real server went down: the VIP withdrawn by every director %v later", took.Round(time.Millisecond))
 	t3 = time.Now()
-	web = startListener(t, rs, ":80")
+	web = startListener(t, l.rs, ":80")
 	took = r.WaitNextHops(vip, all, 20*time.Second).Sub(t3)
 	t.Logf("the real server came back: the VIP announced by every director %v later", took.Round(time.Millisecond))
 	defer web.Close()
@@ -198,6 +141,87 @@ func TestClusterAnycastBGP(t *testing.T) {
 	}
 }
 
+// anycastLab is n directors announcing one anycast VIP to FRR, a client
+// behind the router, and one real server for the VIP's ldirector.
+type anycastLab struct {
+	c      *Cluster
+	r      *bgptest.Router
+	client *netns.Host
+	rs     *netns.Host
+	web    net.Listener
+	vip    netip.Prefix
+	addr   map[string]netip.Addr
+	names  []string
+	all    []netip.Addr
+}
+
+func newAnycastLab(t testing.TB, n int) *anycastLab {
+	bgptest.RequireFRR(t)
+	l := &anycastLab{vip: netip.MustParsePrefix("10.99.0.100/32"), addr: map[string]netip.Addr{}}
+	var neigh []bgptest.RouterNeighbor
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("n%d", i)
+		l.names = append(l.names, name)
+		l.addr[name] = netip.MustParseAddr(fmt.Sprintf("10.81.0.%d", i))
+		l.all = append(l.all, l.addr[name])
+		neigh = append(neigh, bgptest.RouterNeighbor{Addr: l.addr[name], AS: 65001})
+	}
+	vip := l.vip
+	c := New(t, Spec{
+		Directors:   l.names,
+		Links:       1,
+		Router:      true,
+		Extra:       "bgp_as 65001\nbgp_neighbor " + RouterAddr + " 65000 hold 3\n",
+		Haresources: "n1 BGPaddr::" + vip.String() + " ldirectord::ldirectord.cf\n",
+		// The VIP's web service and its one real server: while no real
+		// server is up, every director withdraws the VIP.
+		Files: map[string]string{"ldirectord.cf": "checkinterval = 200ms\nchecktimeout = 1s\nquiescent = no\n" +
+			"virtual = " + vip.Addr().String() + ":80\n\tscheduler = mh\n\treal = 10.81.0.50:80 gate\n\tchecktype = connect\n"},
+	})
+	l.c = c
+	l.r = bgptest.StartRouter(t, c.Lab.Host("router"), bgptest.RouterConfig{
+		AS: 65000, RouterID: netip.MustParseAddr(RouterAddr), HoldTime: 3 * time.Second, Neighbors: neigh,
+	})
+	// A client behind the router; each director answers on the VIP
+	// (UDP echo, "SEQ NAME") and routes the client's subnet back through
+	// the router.
+	cseg, err := c.Lab.AddSegment("clients", netip.MustParsePrefix("10.88.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Lab.Host("router").Attach(cseg, "eth1", netip.MustParsePrefix("10.88.0.254/24")); err != nil {
+		t.Fatal(err)
+	}
+	if l.client, err = c.Lab.AddHost("client"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.client.Attach(cseg, "eth0", netip.MustParsePrefix("10.88.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := l.client.Run("ip", "route", "add", "default", "via", "10.88.0.254"); err != nil {
+		t.Fatalf("client route: %v %s", err, out)
+	}
+	if l.rs, err = c.Lab.AddHost("rs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.rs.Attach(c.Lab.Segment("hb0"), "eth0", netip.MustParsePrefix("10.81.0.50/24")); err != nil {
+		t.Fatal(err)
+	}
+	l.web = startListener(t, l.rs, ":80")
+	for _, n := range l.names {
+		h := c.Members[n].Host
+		if out, err := h.Run("ip", "route", "add", "10.88.0.0/24", "via", RouterAddr); err != nil {
+			t.Fatalf("%s route: %v %s", n, err, out)
+		}
+		if err := peers.StartEcho(h, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.StartAll()
+	l.r.WaitNextHops(vip, l.all, 60*time.Second)
+	return l
+}
+
 // askVIP sends one request to the VIP's echo from a new socket (a new
 // source port, so a new flow for the router's layer-4 hash) and returns
 // the name of the director that answered.
@@ -282,7 +306,7 @@ func (f *flows) stop() {
 
 // startListener accepts TCP connections on addr in host h (a real server
 // for the ldirector's connect checks) until it is closed.
-func startListener(t *testing.T, h *netns.Host, addr string) net.Listener {
+func startListener(t testing.TB, h *netns.Host, addr string) net.Listener {
 	t.Helper()
 	var l net.Listener
 	if err := h.Do(func() (err error) {

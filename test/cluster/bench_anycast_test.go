@@ -1,0 +1,66 @@
+//go:build linux
+
+package cluster
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+)
+
+// BenchmarkAnycast measures anycast groups behind FRR's ECMP, for 2, 3 and
+// 4 directors: how new flows (a new source port each) spread over the
+// directors, and how long the router keeps a director after a graceful
+// stop (SIGTERM) and after a power-off (hold time 3 s). It prints a table.
+// Whether long-lived connections survive a director's loss needs kernel
+// IPVS: TestInVMAnycastMH.
+func BenchmarkAnycast(b *testing.B) {
+	type result struct {
+		n                  int
+		flows              int
+		spread             string
+		worst              float64 // largest distance from an even share, percent of it
+		graceful, poweroff time.Duration
+	}
+	var rows []result
+	for _, n := range []int{2, 3, 4} {
+		b.Run(fmt.Sprintf("directors-%d", n), func(b *testing.B) {
+			l := newAnycastLab(b, n)
+			const flows = 1200
+			per := map[string]int{}
+			for i := 0; i < flows; i++ {
+				if who, err := askVIP(l.client, l.vip.Addr(), i); err == nil {
+					per[who]++
+				}
+			}
+			even := float64(flows) / float64(n)
+			worst := 0.0
+			spread := ""
+			for _, name := range l.names {
+				worst = math.Max(worst, math.Abs(float64(per[name])-even)/even*100)
+				spread += fmt.Sprintf("%s:%d ", name, per[name])
+			}
+			last := l.names[n-1]
+			t0 := time.Now()
+			l.c.Signal(last, syscall.SIGTERM)
+			graceful := l.r.WaitNextHops(l.vip, l.all[:n-1], 20*time.Second).Sub(t0)
+			t1 := time.Now()
+			l.c.PowerOff(l.names[0])
+			poweroff := l.r.WaitNextHops(l.vip, l.all[1:n-1], 20*time.Second).Sub(t1)
+			rows = append(rows, result{n, flows, spread, worst, graceful, poweroff})
+			b.ReportMetric(worst, "spread-worst-%")
+			b.ReportMetric(poweroff.Seconds(), "poweroff-s")
+		})
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "\nanycast behind FRR ECMP (one run each; hold time 3 s)")
+	fmt.Fprintln(w, "directors\tnew flows\tper director\tworst vs even\tgraceful stop withdrawn after\tpower-off dropped after")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%d\t%d\t%s\t%.1f%%\t%v\t%v\n", r.n, r.flows, r.spread, r.worst, r.graceful.Round(time.Millisecond), r.poweroff.Round(time.Millisecond))
+	}
+	w.Flush()
+}
