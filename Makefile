@@ -24,7 +24,7 @@ TEST_DEPS += nginx:nginx dnsmasq:dnsmasq-base mariadbd:mariadb-server /usr/lib/p
 DEMO_DEPS := ip:iproute2 nft:nftables
 FUZZTIME ?= 20s
 
-.PHONY: all build test unit fuzz sim demo bench install uninstall deps clean vet
+.PHONY: all build test unit fuzz sim demo demo-scale bench install uninstall deps clean vet
 
 all: build
 
@@ -67,6 +67,12 @@ fuzz:
 demo: build
 	@scripts/deps.sh $(DEMO_DEPS)
 	$(GO) run ./test/demo
+
+# Anycast: three active directors behind a router (FRR) that spreads
+# flows by ECMP, announced by BGP; FRR is installed when missing.
+demo-scale: build
+	@scripts/deps.sh $(DEMO_DEPS) /usr/lib/frr/bgpd:frr
+	$(GO) run ./test/demo scale
 
 bench: deps build
 	$(GO) test -run XXX -bench . -benchtime 1x -timeout 60m ./...

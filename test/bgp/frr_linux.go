@@ -57,6 +57,19 @@ func RequireFRR(t testing.TB) {
 	}
 }
 
+// TB is what StartRouter needs of a test (testing.TB has it; so does a
+// demo's narrator).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Logf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+	Failed() bool
+}
+
 // RouterConfig is the router's side of the BGP sessions.
 type RouterConfig struct {
 	AS       uint32
@@ -83,7 +96,7 @@ type RouterNeighbor struct {
 // configuration, pid files, vty sockets and logs in a directory of their
 // own.
 type Router struct {
-	t     testing.TB
+	t     TB
 	host  *netns.Host
 	dir   string
 	zebra *netns.Proc
@@ -95,7 +108,7 @@ type Router struct {
 // hashing with fib_multipath_hash_policy=1) and starts zebra and bgpd in
 // it. They are stopped, and their logs shown if the test failed, when the
 // test ends.
-func StartRouter(t testing.TB, host *netns.Host, cfg RouterConfig) *Router {
+func StartRouter(t TB, host *netns.Host, cfg RouterConfig) *Router {
 	t.Helper()
 	r := &Router{t: t, host: host, dir: frrDir(t)}
 	t.Cleanup(r.stop)
@@ -181,7 +194,7 @@ var frrUID, frrGID int
 
 // frrDir makes a directory the daemons can write in, removed when the
 // test ends; t.TempDir's parents are closed to other users.
-func frrDir(t testing.TB) string {
+func frrDir(t TB) string {
 	t.Helper()
 	u, err := user.Lookup(frrUser)
 	if err == nil {

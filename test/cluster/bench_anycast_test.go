@@ -10,6 +10,8 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	bgptest "hbgo/test/bgp"
 )
 
 // BenchmarkAnycast measures anycast groups behind FRR's ECMP, for 2, 3 and
@@ -29,28 +31,29 @@ func BenchmarkAnycast(b *testing.B) {
 	var rows []result
 	for _, n := range []int{2, 3, 4} {
 		b.Run(fmt.Sprintf("directors-%d", n), func(b *testing.B) {
-			l := newAnycastLab(b, n)
+			bgptest.RequireFRR(b)
+			l := NewAnycastLab(b, n)
 			const flows = 1200
 			per := map[string]int{}
 			for i := 0; i < flows; i++ {
-				if who, err := askVIP(l.client, l.vip.Addr(), i); err == nil {
+				if who, err := AskVIP(l.Client, l.VIP.Addr(), i); err == nil {
 					per[who]++
 				}
 			}
 			even := float64(flows) / float64(n)
 			worst := 0.0
 			spread := ""
-			for _, name := range l.names {
+			for _, name := range l.Names {
 				worst = math.Max(worst, math.Abs(float64(per[name])-even)/even*100)
 				spread += fmt.Sprintf("%s:%d ", name, per[name])
 			}
-			last := l.names[n-1]
+			last := l.Names[n-1]
 			t0 := time.Now()
-			l.c.Signal(last, syscall.SIGTERM)
-			graceful := l.r.WaitNextHops(l.vip, l.all[:n-1], 20*time.Second).Sub(t0)
+			l.C.Signal(last, syscall.SIGTERM)
+			graceful := l.R.WaitNextHops(l.VIP, l.All[:n-1], 20*time.Second).Sub(t0)
 			t1 := time.Now()
-			l.c.PowerOff(l.names[0])
-			poweroff := l.r.WaitNextHops(l.vip, l.all[1:n-1], 20*time.Second).Sub(t1)
+			l.C.PowerOff(l.Names[0])
+			poweroff := l.R.WaitNextHops(l.VIP, l.All[1:n-1], 20*time.Second).Sub(t1)
 			rows = append(rows, result{n, flows, spread, worst, graceful, poweroff})
 			b.ReportMetric(worst, "spread-worst-%")
 			b.ReportMetric(poweroff.Seconds(), "poweroff-s")

@@ -107,7 +107,11 @@ func main() {
 				code = 1
 			}
 		}()
-		run(n)
+		if len(os.Args) > 1 && os.Args[1] == "scale" {
+			runScale(n)
+		} else {
+			run(n)
+		}
 		if n.failed {
 			return 1
 		}
