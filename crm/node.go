@@ -167,29 +167,29 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
 	if n.role == "director" {
-		for _, g := range n.groups {
-			if cfg.NewChain == nil {
-				n.cancel()
-				return nil, errors.New("no resource chain builder")
+		// Ordinary groups tell their claims to the peers; anycast groups
+		// are this node's alone.
+		build := func(groups []conf.ResourceGroup, onChange func()) ([]*runner, error) {
+			var out []*runner
+			for _, g := range groups {
+				if cfg.NewChain == nil {
+					return nil, errors.New("no resource chain builder")
+				}
+				ch, err := cfg.NewChain(g)
+				if err != nil {
+					return nil, fmt.Errorf("group %s: %w", g.Name, err)
+				}
+				out = append(out, newRunner(cfg.Name, g.Name, ch, cfg.StartTimeout, n.log, onChange))
 			}
-			ch, err := cfg.NewChain(g)
-			if err != nil {
-				n.cancel()
-				return nil, fmt.Errorf("group %s: %w", g.Name, err)
-			}
-			n.runners = append(n.runners, newRunner(cfg.Name, g.Name, ch, cfg.StartTimeout, n.log, n.claimsChanged))
+			return out, nil
 		}
-		for _, g := range n.anycastGroups {
-			if cfg.NewChain == nil {
-				n.cancel()
-				return nil, errors.New("no resource chain builder")
-			}
-			ch, err := cfg.NewChain(g)
-			if err != nil {
-				n.cancel()
-				return nil, fmt.Errorf("group %s: %w", g.Name, err)
-			}
-			n.anycast = append(n.anycast, newRunner(cfg.Name, g.Name, ch, cfg.StartTimeout, n.log, n.poke))
+		var err error
+		if n.runners, err = build(n.groups, n.claimsChanged); err == nil {
+			n.anycast, err = build(n.anycastGroups, n.poke)
+		}
+		if err != nil {
+			n.cancel()
+			return nil, err
 		}
 	}
 	var err error
