@@ -99,8 +99,8 @@ func (g *ResourceGroup) IsAnycast() bool {
 
 // anycastCapable: the resources an anycast group may hold besides its
 // BGPaddr, those that may run on every director at once (an ldirector
-// runs on every director anyway).
-var anycastCapable = map[string]bool{AgentBGPaddr: true, AgentLdirectord: true}
+// runs on every director anyway; the IPVS sync daemons in both roles).
+var anycastCapable = map[string]bool{AgentBGPaddr: true, AgentLdirectord: true, AgentLVSSyncDaemonSwap: true}
 
 // BuiltinAgents returns the names of the built-in agents, sorted.
 func BuiltinAgents() []string {
@@ -159,10 +159,21 @@ func ParseHaresources(file string, data []byte, ds *Diags) *Haresources {
 			}
 		}
 		checkGroupAddresses(file, &g, len(h.Groups), vips, ds)
+		for _, r := range g.Resources {
+			// ::both runs the daemons of both roles on every director at
+			// once: only an anycast group does that.
+			if role, err := ParseLVSSyncDaemonSwapArgs(r.Args); r.Name == AgentLVSSyncDaemonSwap && err == nil && (role == "both") != g.IsAnycast() {
+				if g.IsAnycast() {
+					ds.Errorf(file, r.Line, "%s in anycast group %s: every director of an anycast group sends its connections and takes the others'; write LVSSyncDaemonSwap::both", clipArg(r.Raw), clipArg(g.Name))
+				} else {
+					ds.Errorf(file, r.Line, "%s: both roles at once are for anycast groups (with a BGPaddr), where every director is active; a pair swaps master and backup", clipArg(r.Raw))
+				}
+			}
+		}
 		if g.IsAnycast() {
 			for _, r := range g.Resources {
 				if !anycastCapable[r.Name] {
-					ds.Errorf(file, r.Line, "%s in anycast group %s: a group with a BGPaddr runs on every director at once, so it may hold only BGPaddr and ldirectord resources; put %s in a group of its own", clipArg(r.Raw), clipArg(g.Name), clipArg(r.Name))
+					ds.Errorf(file, r.Line, "%s in anycast group %s: a group with a BGPaddr runs on every director at once, so it may hold only BGPaddr, ldirectord and LVSSyncDaemonSwap::both resources; put %s in a group of its own", clipArg(r.Raw), clipArg(g.Name), clipArg(r.Name))
 				}
 			}
 		}
@@ -623,12 +634,12 @@ func resMailAddr(a string) error {
 // role ("master" or "backup") of the IPVS sync daemon started while the
 // group runs here; the other role runs while it does not.
 func ParseLVSSyncDaemonSwapArgs(args []string) (string, error) {
-	roles := []string{"master", "backup"}
+	roles := []string{"master", "backup", "both"}
 	if len(args) != 1 {
-		return "", fmt.Errorf("want one argument master or backup, got %d", len(args))
+		return "", fmt.Errorf("want one argument master, backup or both, got %d", len(args))
 	}
 	if !slices.Contains(roles, args[0]) {
-		return "", fmt.Errorf("%q is not master or backup%s", clipArg(args[0]), didYouMean(args[0], roles))
+		return "", fmt.Errorf("%q is not master, backup or both%s", clipArg(args[0]), didYouMean(args[0], roles))
 	}
 	return args[0], nil
 }

@@ -131,7 +131,7 @@ func TestHaresourcesParse(t *testing.T) {
 				`haresources:1: error: IPaddr::10.0.0.300/24: "10.0.0.300" is not an IPv4 address`,
 				`haresources:2: error: IPaddr2::10.0.0.1/33: prefix length "33" is not 0-32`,
 				`haresources:3: error: IPv6addr::10.0.0.1/64: "10.0.0.1" is not an IPv6 address`,
-				`haresources:4: error: LVSSyncDaemonSwap::mastr: "mastr" is not master or backup (did you mean master?)`,
+				`haresources:4: error: LVSSyncDaemonSwap::mastr: "mastr" is not master, backup or both (did you mean master?)`,
 				`haresources:5: error: MailTo::root@::subject: "root@" is not a mail address`,
 				`haresources:6: error: SendArp::10.0.0.1: no interface; want ADDR/IFACE`,
 				`haresources:7: error: ldirectord::a.cf::b.cf: want at most one argument, the configuration file; got 2`,
@@ -327,7 +327,7 @@ func TestHaresourcesOtherArgs(t *testing.T) {
 			checkSpec(t, got, role, err, "")
 		}
 		_, err := ParseLVSSyncDaemonSwapArgs(nil)
-		checkSpec(t, "", "", err, "want one argument master or backup, got 0")
+		checkSpec(t, "", "", err, "want one argument master, backup or both, got 0")
 	})
 	t.Run("ldirectord", func(t *testing.T) {
 		got, err := ParseLdirectordResourceArgs(nil)

@@ -36,8 +36,25 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		if role == "both" {
+			return NewLVSSyncBoth(ResourceName(res.Name, res.Args), env), nil
+		}
 		return NewLVSSync(ResourceName(res.Name, res.Args), lvs.SyncState(role), env), nil
 	})
+}
+
+// NewLVSSyncBoth makes the agent of LVSSyncDaemonSwap::both, for anycast
+// groups, where every director is active at once: while the group runs,
+// this director's master daemon sends its connections and its backup
+// daemon takes the other directors', so that a flow the routers move here
+// (a director lost) finds its connection, and its real server, even where
+// mh alone would pick another (weights changed, a server added). Start
+// starts both, stop stops both, status is Running with both, Stopped with
+// neither, Failed with one.
+func NewLVSSyncBoth(name string, env Env) *LVSSync {
+	a := NewLVSSync(name, lvs.SyncMaster, env)
+	a.both = true
+	return a
 }
 
 // LVSSync is the agent of LVSSyncDaemonSwap::master and ::backup, as
@@ -64,6 +81,7 @@ type LVSSync struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	daemons lvs.SyncDaemons
+	both    bool // ::both: master and backup together (NewLVSSyncBoth)
 }
 
 // NewLVSSync makes the agent of one LVSSyncDaemonSwap resource; name is
@@ -114,16 +132,30 @@ func (a *LVSSync) bound(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, a.opts.Timeout)
 }
 
-// Start stops the other role's daemon and starts this one's.
+// Start stops the other role's daemon and starts this one's (::both:
+// starts both).
 func (a *LVSSync) Start(ctx context.Context) error {
+	if a.both {
+		if err := a.setBoth(ctx, true); err != nil {
+			return a.opErr("start", err)
+		}
+		return nil
+	}
 	if err := a.swap(ctx, a.other, a.role); err != nil {
 		return a.opErr("start", err)
 	}
 	return nil
 }
 
-// Stop stops this role's daemon and starts the other's.
+// Stop stops this role's daemon and starts the other's (::both: stops
+// both).
 func (a *LVSSync) Stop(ctx context.Context) error {
+	if a.both {
+		if err := a.setBoth(ctx, false); err != nil {
+			return a.opErr("stop", err)
+		}
+		return nil
+	}
 	if err := a.swap(ctx, a.role, a.other); err != nil {
 		return a.opErr("stop", err)
 	}
@@ -144,12 +176,71 @@ func (a *LVSSync) Status(ctx context.Context) (State, error) {
 	if err != nil {
 		return Unknown, a.opErr("status", err)
 	}
+	if a.both {
+		n := 0
+		for _, d := range ds {
+			if d.State == lvs.SyncMaster || d.State == lvs.SyncBackup {
+				n++
+			}
+		}
+		switch n {
+		case 0:
+			return Stopped, nil
+		case 2:
+			return Running, nil
+		}
+		return Failed, nil
+	}
 	for _, d := range ds {
 		if d.State == a.role {
 			return Running, nil
 		}
 	}
 	return Stopped, nil
+}
+
+// setBoth starts (on) or stops both roles' daemons; one already so is
+// left alone, one running with other settings is restarted.
+func (a *LVSSync) setBoth(ctx context.Context, on bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ctx, cancel := a.bound(ctx)
+	defer cancel()
+	t, err := a.table()
+	if err != nil {
+		return err
+	}
+	running, err := t.ListSyncDaemons(ctx)
+	if err != nil {
+		return err
+	}
+	for _, role := range []lvs.SyncState{lvs.SyncMaster, lvs.SyncBackup} {
+		want := lvs.SyncDaemon{State: role, Interface: a.opts.Interface, SyncID: a.opts.SyncID}
+		var cur *lvs.SyncDaemon
+		for i := range running {
+			if running[i].State == role {
+				cur = &running[i]
+			}
+		}
+		if cur != nil && (!on || *cur != want) {
+			if err := a.stopOne(ctx, t, role); err != nil {
+				return err
+			}
+			cur = nil
+		}
+		if !on || cur != nil {
+			continue
+		}
+		err := t.StartSyncDaemon(ctx, want)
+		if errors.Is(err, lvs.ErrTimeout) && a.holds(ctx, t, role, true) {
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+		a.log.Info("LVSSyncDaemonSwap: started "+want.String(), "resource", a.name)
+	}
+	return nil
 }
 
 func (a *LVSSync) swap(ctx context.Context, stop, start lvs.SyncState) error {
@@ -236,6 +327,9 @@ func (a *LVSSync) holds(ctx context.Context, t lvs.SyncDaemons, s lvs.SyncState,
 // already running in either role is left as it is (a restarted owner
 // keeps its master).
 func (a *LVSSync) Prepare(ctx context.Context) error {
+	if a.both {
+		return nil // nothing runs while an anycast group does not
+	}
 	a.mu.Lock()
 	bctx, cancel := a.bound(ctx)
 	t, err := a.table()

@@ -3,6 +3,7 @@ package resources
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,4 +124,48 @@ func TestLVSSyncPrepare(t *testing.T) {
 	if got := daemons(t, m); got != master {
 		t.Fatalf("prepare on a running master changed it: %q", got)
 	}
+}
+
+// TestLVSSyncBoth: ::both starts the master and the backup daemon, stops
+// both, reports one alone as failed, restarts one with other settings,
+// and prepares nothing.
+func TestLVSSyncBoth(t *testing.T) {
+	ctx := context.Background()
+	m := lvs.NewMemory()
+	a, err := New(conf.Resource{Name: conf.AgentLVSSyncDaemonSwap, Args: []string{"both"}, Agent: "builtin:" + conf.AgentLVSSyncDaemonSwap},
+		Env{LVSSync: LVSSyncOptions{Interface: "eth0", SyncID: 3, Daemons: m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := "backup sync daemon (mcast=eth0, syncid=3); master sync daemon (mcast=eth0, syncid=3)"
+	if err := a.(interface{ Prepare(context.Context) error }).Prepare(ctx); err != nil || daemons(t, m) != "" {
+		t.Errorf("prepare: %v, daemons %q", err, daemons(t, m))
+	}
+	sorted := func() string {
+		parts := strings.Split(daemons(t, m), "; ")
+		slices.Sort(parts)
+		return strings.Join(parts, "; ")
+	}
+	step := func(what string, f func(context.Context) error, want string, st State) {
+		t.Helper()
+		if err := f(ctx); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := sorted(); got != want {
+			t.Errorf("after %s: daemons %q, want %q", what, got, want)
+		}
+		if got, err := a.Status(ctx); got != st || err != nil {
+			t.Errorf("after %s: status %v, %v; want %v", what, got, err, st)
+		}
+	}
+	step("start", a.Start, both, Running)
+	step("start again", a.Start, both, Running)
+	step("stop", a.Stop, "", Stopped)
+	if err := m.StartSyncDaemon(ctx, lvs.SyncDaemon{State: lvs.SyncBackup, Interface: "eth9", SyncID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := a.Status(ctx); st != Failed {
+		t.Errorf("one daemon alone: status %v, want failed", st)
+	}
+	step("start over a backup of other settings", a.Start, both, Running)
 }

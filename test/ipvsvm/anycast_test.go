@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -23,8 +24,19 @@ import (
 // same table picks the same real server, and sloppy_tcp lets the second
 // director take a flow it never saw open. Without sloppy_tcp they break,
 // which shows the test can fail.
-func TestInVMAnycastMH(t *testing.T) {
-	inVM(t)
+// anycastVM is the lab of the anycast tests in the VM: a client, three
+// directors with the VIP on lo and the same mh table, three real servers
+// (direct routing), and a fourth real server g4 in no table yet.
+type anycastVM struct {
+	client *netns.Host
+	dirs   []*netns.Host
+	tables []*lvs.Kernel
+	entry  lvs.Entry
+	svc    netip.AddrPort
+	via    func(d *netns.Host)
+}
+
+func newAnycastVM(t *testing.T) *anycastVM {
 	lab := netns.NewT(t)
 	must := func(err error) {
 		t.Helper()
@@ -53,6 +65,7 @@ func TestInVMAnycastMH(t *testing.T) {
 		e.Dests = append(e.Dests, lvs.Dest{Addr: netip.MustParseAddrPort(fmt.Sprintf("192.0.2.%d:81", 10+i)), Method: lvs.Gate, Weight: 1})
 	}
 	var dirs []*netns.Host
+	var tables []*lvs.Kernel
 	for i := 1; i <= 3; i++ {
 		d := host(fmt.Sprintf("d%d", i), 1+i)
 		sysctl(t, d, "net.ipv4.conf.all.arp_ignore", "1")
@@ -62,6 +75,7 @@ func TestInVMAnycastMH(t *testing.T) {
 		have, err := k.List(bg)
 		must(err)
 		must(lvs.Apply(bg, k, lvs.Diff(have, []lvs.Entry{e}, ownAll)))
+		tables = append(tables, k)
 		must(d.Do(resources.AnycastSysctls))
 		var got []byte
 		must(d.Do(func() (err error) {
@@ -81,6 +95,24 @@ func TestInVMAnycastMH(t *testing.T) {
 		}))
 	}
 
+	g4 := host("g4", 14)
+	sysctl(t, g4, "net.ipv4.conf.all.arp_ignore", "1")
+	sysctl(t, g4, "net.ipv4.conf.all.arp_announce", "2")
+	addAddr(t, g4, "lo", netip.PrefixFrom(vipAddr, 32))
+	serve(t, g4, 81)
+	return &anycastVM{client: client, dirs: dirs, tables: tables, entry: e, svc: svc, via: via}
+}
+
+func TestInVMAnycastMH(t *testing.T) {
+	inVM(t)
+	v := newAnycastVM(t)
+	client, dirs, svc, via := v.client, v.dirs, v.svc, v.via
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Thirty connections through d1.
 	via(dirs[0])
 	conns := make([]*conn, 30)
@@ -133,4 +165,81 @@ func indexOf(hs []*netns.Host, h *netns.Host) int {
 		}
 	}
 	return -1
+}
+
+// TestInVMAnycastSync: the same directors also run the IPVS sync daemons
+// in both roles (LVSSyncDaemonSwap::both). A real server is added to the
+// other directors' tables, so that mh alone now sends some flows
+// elsewhere: the connections d1 synced to d2 go on through d2 all the
+// same, while d3, which runs no sync daemon, breaks some of them (the
+// control).
+func TestInVMAnycastSync(t *testing.T) {
+	inVM(t)
+	v := newAnycastVM(t)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, d := range v.dirs[:2] {
+		a := resources.NewLVSSyncBoth("LVSSyncDaemonSwap::both", resources.Env{LVSSync: resources.LVSSyncOptions{Interface: "eth0", SyncID: 9, Daemons: v.tables[i]}})
+		must(a.Start(bg))
+		t.Cleanup(func() { a.Stop(bg) })
+		if st, err := a.Status(bg); st != resources.Running || err != nil {
+			t.Fatalf("%s: sync daemons %v, %v", d.Name(), st, err)
+		}
+	}
+	v.via(v.dirs[0])
+	conns := make([]*conn, 60)
+	names := make([]string, 60)
+	for i := range conns {
+		conns[i] = dial(t, v.client, v.svc)
+		n, err := conns[i].ask()
+		must(err)
+		names[i] = n
+	}
+	// The sync daemon sends a connection once it has seen a few of its
+	// packets; a second question adds them, and a moment lets them go.
+	for i, c := range conns {
+		if n, err := c.ask(); err != nil || n != names[i] {
+			t.Fatalf("connection %d: %q, %v", i, n, err)
+		}
+	}
+	time.Sleep(2 * time.Second)
+
+	// g4 joins the tables of d2 and d3: mh now picks it for some flows.
+	withG4 := v.entry
+	withG4.Dests = append(append([]lvs.Dest(nil), v.entry.Dests...), lvs.Dest{Addr: netip.MustParseAddrPort("192.0.2.14:81"), Method: lvs.Gate, Weight: 1})
+	for _, k := range v.tables[1:] {
+		have, err := k.List(bg)
+		must(err)
+		must(lvs.Apply(bg, k, lvs.Diff(have, []lvs.Entry{withG4}, ownAll)))
+	}
+	must(v.dirs[0].LinkDown("eth0"))
+	v.via(v.dirs[1])
+	survived := 0
+	for i, c := range conns[:30] {
+		if n, err := c.ask(); err == nil && n == names[i] {
+			survived++
+		} else {
+			t.Errorf("connection %d to %s through d2 (synced): %q, %v", i, names[i], n, err)
+		}
+	}
+	t.Logf("d1 lost, g4 added: %d of 30 synced connections went on through d2", survived)
+
+	// Control: d3 has g4 too but no sync daemon. mh moves about a
+	// quarter of the flows to g4, so of 60 some break (none at all would
+	// come about once in tens of millions of runs).
+	v.via(v.dirs[2])
+	broken := 0
+	for _, c := range conns {
+		if _, err := c.ask(); err != nil {
+			broken++
+		}
+	}
+	t.Logf("through d3, with g4 and no sync daemon: %d of 60 connections broke", broken)
+	if broken == 0 {
+		t.Errorf("without sync, adding g4 broke none of 60 connections through d3: the test cannot tell")
+	}
 }
