@@ -64,8 +64,24 @@ func Heartbeat(tb testing.TB, spec HeartbeatSpec) *Pair {
 			HeartbeatBin+"\nexec sleep infinity\n")
 	})
 	p.StartAll()
-	if err := p.Probe.WaitSteady("n1", 300*time.Millisecond, 30*time.Second+4*heartbeatDur(spec.Initdead)); err != nil {
-		tb.Fatalf("heartbeat: %v", err)
+	bound := 30*time.Second + 4*heartbeatDur(spec.Initdead)
+	if err := p.Probe.WaitSteady("n1", 300*time.Millisecond, bound); err != nil {
+		// Heartbeat 3.0.6 now and then ends its initial acquisition
+		// without starting the group: its log says "Local Resource
+		// acquisition completed" right after "ERROR: msg2string: Message
+		// with zero fields", and the VIP never comes up (seen once in a
+		// fresh make test). An operator then runs hb_takeover on the node,
+		// and so does the harness, once, saying so.
+		if !strings.Contains(p.Log("n1"), "Local Resource acquisition completed") {
+			tb.Fatalf("heartbeat: %v", err)
+		}
+		tb.Logf("heartbeat: n1 completed its resource acquisition but the VIP is not up (a Heartbeat 3.0.6 fault): running hb_takeover there")
+		if out, code, _ := p.Exec("n1", 30*time.Second, HeartbeatShare+"/hb_takeover"); code != 0 {
+			tb.Fatalf("heartbeat: %v; hb_takeover on n1: exit %d: %s", err, code, out)
+		}
+		if err := p.Probe.WaitSteady("n1", 300*time.Millisecond, bound); err != nil {
+			tb.Fatalf("heartbeat: %v, also after hb_takeover", err)
+		}
 	}
 	return p
 }
