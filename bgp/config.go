@@ -36,6 +36,22 @@ const (
 	// (120 s) would leave a router that came back without this director's
 	// routes for two minutes.
 	connectRetry = 2
+	// DefaultBFDInterval is the BFD interval of a neighbour that sets
+	// none: this speaker sends a control packet that often and asks the
+	// router for one as often.
+	DefaultBFDInterval = 100 * time.Millisecond
+	// DefaultBFDMultiplier is how many intervals without a packet declare
+	// the other side dead when a neighbour sets none.
+	DefaultBFDMultiplier = 3
+	// MinBFDInterval and MaxBFDInterval bound a BFD interval (FRR's range:
+	// 10 ms to 60 s).
+	MinBFDInterval = 10 * time.Millisecond
+	MaxBFDInterval = 60 * time.Second
+	// MinBFDMultiplier and MaxBFDMultiplier bound the detection
+	// multiplier (one byte on the wire; 1 would end a session on one lost
+	// packet).
+	MinBFDMultiplier = 2
+	MaxBFDMultiplier = 255
 )
 
 // Config is what a Speaker is started with.
@@ -88,6 +104,34 @@ type Neighbor struct {
 	// Passive waits for the router to connect instead of dialling it; it
 	// needs a ListenPort.
 	Passive bool
+	// BFD runs a single-hop BFD session (RFC 5880, 5881) with the router
+	// beside the BGP session: when either side stops hearing the other's
+	// control packets for BFDMultiplier intervals, the BGP session is
+	// torn down at once instead of after the hold time. The router must
+	// run BFD too (FRR: bfdd and neighbor ADDR bfd).
+	BFD bool
+	// BFDInterval is how often a control packet is sent, and asked of the
+	// router; zero means DefaultBFDInterval.
+	BFDInterval time.Duration
+	// BFDMultiplier is how many intervals without a packet declare the
+	// other side dead; zero means DefaultBFDMultiplier.
+	BFDMultiplier int
+}
+
+// bfdInterval is the BFD interval in force.
+func (n Neighbor) bfdInterval() time.Duration {
+	if n.BFDInterval == 0 {
+		return DefaultBFDInterval
+	}
+	return n.BFDInterval
+}
+
+// bfdMultiplier is the detection multiplier in force.
+func (n Neighbor) bfdMultiplier() int {
+	if n.BFDMultiplier == 0 {
+		return DefaultBFDMultiplier
+	}
+	return n.BFDMultiplier
 }
 
 // holdSeconds is the hold time to propose, in seconds.
@@ -171,6 +215,19 @@ func (c Config) Validate() error {
 		}
 		if n.LocalAddr.IsValid() && n.LocalAddr.Is4() != n.Addr.Is4() {
 			bad("neighbour %v: local address %v is of the other family", n.Addr, n.LocalAddr)
+		}
+		switch {
+		case n.BFDInterval == 0:
+		case n.BFDInterval < MinBFDInterval || n.BFDInterval > MaxBFDInterval:
+			bad("neighbour %v: BFD interval %v: want %v to %v", n.Addr, n.BFDInterval, MinBFDInterval, MaxBFDInterval)
+		case n.BFDInterval%time.Microsecond != 0:
+			bad("neighbour %v: BFD interval %v: BFD counts it in whole microseconds", n.Addr, n.BFDInterval)
+		}
+		if n.BFDMultiplier != 0 && (n.BFDMultiplier < MinBFDMultiplier || n.BFDMultiplier > MaxBFDMultiplier) {
+			bad("neighbour %v: BFD multiplier %d: want %d to %d", n.Addr, n.BFDMultiplier, MinBFDMultiplier, MaxBFDMultiplier)
+		}
+		if (n.BFDInterval != 0 || n.BFDMultiplier != 0) && !n.BFD {
+			bad("neighbour %v: BFD interval or multiplier set, but BFD is off", n.Addr)
 		}
 		if n.Passive && c.ListenPort <= 0 {
 			bad("neighbour %v: passive, but the speaker does not listen (listen port %d)", n.Addr, c.ListenPort)

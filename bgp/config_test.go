@@ -47,7 +47,8 @@ func TestValidate(t *testing.T) {
 			RouterID: netip.MustParseAddr("192.0.2.11"),
 			Neighbors: []Neighbor{
 				{Addr: netip.MustParseAddr("192.0.2.1"), PeerAS: 64512},
-				{Addr: netip.MustParseAddr("2001:db8::1"), PeerAS: 64512, HoldTime: 9 * time.Second, Password: "secret"},
+				{Addr: netip.MustParseAddr("2001:db8::1"), PeerAS: 64512, HoldTime: 9 * time.Second, Password: "secret",
+					BFD: true, BFDInterval: 300 * time.Millisecond, BFDMultiplier: 5},
 			},
 		}
 	}
@@ -73,6 +74,12 @@ func TestValidate(t *testing.T) {
 		{"local family", func(c *Config) { c.Neighbors[0].LocalAddr = netip.MustParseAddr("2001:db8::11") }, []string{"other family"}},
 		{"passive", func(c *Config) { c.Neighbors[0].Passive = true }, []string{"passive"}},
 		{"mapped", func(c *Config) { c.Neighbors[0].Addr = netip.MustParseAddr("::ffff:192.0.2.1") }, []string{"want an IPv4 or IPv6"}},
+		{"BFD interval short", func(c *Config) { c.Neighbors[1].BFDInterval = 5 * time.Millisecond }, []string{"BFD interval 5ms"}},
+		{"BFD interval long", func(c *Config) { c.Neighbors[1].BFDInterval = time.Minute + time.Second }, []string{"BFD interval 1m1s"}},
+		{"BFD interval ns", func(c *Config) { c.Neighbors[1].BFDInterval = 10*time.Millisecond + 1 }, []string{"whole microseconds"}},
+		{"BFD multiplier", func(c *Config) { c.Neighbors[1].BFDMultiplier = 1 }, []string{"BFD multiplier 1"}},
+		{"BFD multiplier byte", func(c *Config) { c.Neighbors[1].BFDMultiplier = 256 }, []string{"BFD multiplier 256"}},
+		{"BFD off", func(c *Config) { c.Neighbors[1].BFD = false }, []string{"BFD is off"}},
 		{"timeout", func(c *Config) { c.CallTimeout = -time.Second }, []string{"call timeout"}},
 		{"all at once", func(c *Config) { c.LocalAS = 0; c.Neighbors[1].PeerAS = 0 }, []string{"local AS", "2001:db8::1: peer AS"}},
 	} {

@@ -63,6 +63,10 @@ type Speaker struct {
 
 	whyMu   sync.Mutex
 	downWhy map[netip.Addr]string // why each session last went down
+
+	bfdMu   sync.Mutex          // held while BFD is turned on or off
+	bfdWant map[netip.Addr]bool // BFD wanted: the session is established
+	bfdOn   map[netip.Addr]bool // BFD on in GoBGP
 }
 
 // SessionState is a BGP session's state (RFC 4271, 8.2.2).
@@ -95,7 +99,21 @@ type SessionStatus struct {
 	// LastError says why the session last went down, empty if it never
 	// did.
 	LastError string
+	// BFD is the state of the neighbour's BFD session (BFDUp ...), empty
+	// when the neighbour has no BFD.
+	BFD BFDState
 }
+
+// BFDState is a BFD session's state (RFC 5880, 4.1).
+type BFDState string
+
+// The states of a BFD session.
+const (
+	BFDAdminDown BFDState = "AdminDown"
+	BFDDown      BFDState = "Down"
+	BFDInit      BFDState = "Init"
+	BFDUp        BFDState = "Up"
+)
 
 // Start validates cfg, starts GoBGP with it and adds every neighbour; the
 // sessions come up on their own. It announces nothing yet.
@@ -128,6 +146,8 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		served:    make(chan struct{}),
 		announced: map[netip.Prefix]bool{},
 		downWhy:   map[netip.Addr]string{},
+		bfdWant:   map[netip.Addr]bool{},
+		bfdOn:     map[netip.Addr]bool{},
 	}
 	go func() {
 		defer close(s.served)
@@ -145,6 +165,9 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 	names := make([]string, len(cfg.Neighbors))
 	for i, n := range cfg.Neighbors {
 		names[i] = fmt.Sprintf("%v (AS %d)", n.Addr, n.PeerAS)
+		if n.BFD {
+			names[i] = fmt.Sprintf("%v (AS %d, BFD every %v, dead after %d)", n.Addr, n.PeerAS, n.bfdInterval(), n.bfdMultiplier())
+		}
 	}
 	listen := "not listening"
 	if cfg.ListenPort > 0 {
@@ -197,18 +220,8 @@ func (s *Speaker) start(ctx context.Context) error {
 		return err
 	}
 	for _, n := range s.cfg.Neighbors {
-		peer := &api.Peer{
-			Conf: &api.PeerConf{NeighborAddress: n.Addr.String(), PeerAsn: n.PeerAS, AuthPassword: n.Password},
-			Timers: &api.Timers{Config: &api.TimersConfig{
-				HoldTime:          n.holdSeconds(),
-				KeepaliveInterval: max(n.holdSeconds()/3, 1),
-				ConnectRetry:      connectRetry,
-			}},
-			Transport: &api.Transport{RemotePort: uint32(n.Port), PassiveMode: n.Passive},
-		}
-		if n.LocalAddr.IsValid() {
-			peer.Transport.LocalAddress = n.LocalAddr.String()
-		}
+		// BFD is turned on once the session is established (bfdFollow).
+		peer := apiPeer(n, false)
 		if err := s.call(ctx, "add neighbour "+n.Addr.String(), func() error {
 			return s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peer})
 		}); err != nil {
@@ -216,6 +229,81 @@ func (s *Speaker) start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// apiPeer is neighbour n as GoBGP's peer, with BFD on or off.
+func apiPeer(n Neighbor, bfd bool) *api.Peer {
+	peer := &api.Peer{
+		Conf: &api.PeerConf{NeighborAddress: n.Addr.String(), PeerAsn: n.PeerAS, AuthPassword: n.Password},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			HoldTime:          n.holdSeconds(),
+			KeepaliveInterval: max(n.holdSeconds()/3, 1),
+			ConnectRetry:      connectRetry,
+			// After GoBGP resets a session itself (BFD down), it waits
+			// this long before it dials again; its default, 30 s, would
+			// keep a router that blinked without this director's routes
+			// for half a minute.
+			IdleHoldTimeAfterReset: connectRetry,
+		}},
+		Transport: &api.Transport{RemotePort: uint32(n.Port), PassiveMode: n.Passive},
+		Bfd:       &api.BfdPeerConfig{},
+	}
+	if n.LocalAddr.IsValid() {
+		peer.Transport.LocalAddress = n.LocalAddr.String()
+	}
+	if bfd {
+		// GoBGP sends at its desired interval and expects the router no
+		// more often than its required one; both are the neighbour's
+		// interval, in microseconds on the wire.
+		every := uint32(n.bfdInterval() / time.Microsecond)
+		peer.Bfd = &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: every,
+			RequiredMinimumReceive: every, DetectionMultiplier: uint32(n.bfdMultiplier())}
+	}
+	return peer
+}
+
+// bfdFollow turns a neighbour's BFD session on when its BGP session is
+// established and off when it goes down. BFD is there to end an
+// established session early; running it only then keeps GoBGP away from
+// the router's first BFD session: FRR makes one when it reads its
+// configuration and replaces it with another once the BGP session is up
+// (now knowing the local address and interface), and GoBGP takes the old
+// session's AdminDown as a failure (RFC 5882 says it is not) and resets
+// the BGP session it just established. Turned on after establishment,
+// GoBGP's BFD starts (a second later, its own pace) with the router's
+// lasting session.
+func (s *Speaker) bfdFollow(addr netip.Addr, established bool) {
+	var n *Neighbor
+	for i := range s.cfg.Neighbors {
+		if s.cfg.Neighbors[i].Addr == addr && s.cfg.Neighbors[i].BFD {
+			n = &s.cfg.Neighbors[i]
+		}
+	}
+	if n == nil {
+		return
+	}
+	s.bfdMu.Lock()
+	s.bfdWant[addr] = established
+	s.bfdMu.Unlock()
+	// Not from GoBGP's event callback, which its main loop may wait on.
+	go func() {
+		s.bfdMu.Lock()
+		defer s.bfdMu.Unlock()
+		want := s.bfdWant[addr]
+		if s.closing.Load() || s.bfdOn[addr] == want {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout)
+		defer cancel()
+		if err := s.call(ctx, "BFD for "+addr.String(), func() error {
+			_, err := s.srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: apiPeer(*n, want)})
+			return err
+		}); err != nil {
+			s.log.Warn(fmt.Sprintf("BGP session %v: BFD not turned %s: %v", addr, map[bool]string{true: "on", false: "off"}[want], err))
+			return
+		}
+		s.bfdOn[addr] = want
+	}()
 }
 
 // peerEvent logs a session's change of state, once per change.
@@ -228,7 +316,9 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time
 	switch st.SessionState {
 	case bgp.BGP_FSM_ESTABLISHED:
 		s.log.Info(who + " established.")
+		s.bfdFollow(st.NeighborAddress, true)
 	case bgp.BGP_FSM_IDLE:
+		s.bfdFollow(st.NeighborAddress, false)
 		if st.DisconnectMessage != "" {
 			s.whyMu.Lock()
 			s.downWhy[st.NeighborAddress] = st.DisconnectMessage
@@ -359,8 +449,14 @@ func (s *Speaker) Sessions(ctx context.Context) ([]SessionStatus, error) {
 	defer s.whyMu.Unlock()
 	for _, n := range s.cfg.Neighbors {
 		st := SessionStatus{Neighbor: n.Addr, PeerAS: n.PeerAS, State: StateIdle, LastError: s.downWhy[n.Addr]}
+		if n.BFD {
+			st.BFD = BFDDown
+		}
 		if p := peers[n.Addr]; p != nil {
 			fillStatus(&st, p)
+			if n.BFD {
+				st.BFD = bfdStateOf(p.GetState().GetBfdState().GetSessionState())
+			}
 		}
 		if !s.cfg.AcceptRoutes {
 			// GoBGP counts what passed its loop checks; the import
@@ -600,6 +696,18 @@ func fsmState(s api.PeerState_SessionState) bgp.FSMState {
 		return bgp.BGP_FSM_ESTABLISHED
 	}
 	return bgp.BGP_FSM_IDLE
+}
+
+func bfdStateOf(s api.BfdSessionState) BFDState {
+	switch s {
+	case api.BfdSessionState_BFD_SESSION_STATE_UP:
+		return BFDUp
+	case api.BfdSessionState_BFD_SESSION_STATE_INIT:
+		return BFDInit
+	case api.BfdSessionState_BFD_SESSION_STATE_ADMIN_DOWN:
+		return BFDAdminDown
+	}
+	return BFDDown
 }
 
 func stateOf(s bgp.FSMState) SessionState {

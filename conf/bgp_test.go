@@ -14,7 +14,8 @@ func TestHACFBGP(t *testing.T) {
 		{name: "speaker", lines: []string{
 			"bgp_as 65001",
 			"bgp_neighbor 10.0.0.254 65000 hold 3 password s3cret port 1179 source 10.0.0.1",
-			"bgp_neighbor 2001:db8::fe 1.10 passive",
+			"bgp_neighbor 2001:db8::fe 1.10 passive bfd",
+			"bgp_neighbor 10.0.0.253 65000 bfd_interval 300ms bfd_multiplier 5 hold 9",
 			"bgp_community 65000:100 NO-EXPORT",
 		}, check: func(t *testing.T, c *HAConfig) {
 			b := c.BGP
@@ -25,8 +26,12 @@ func TestHACFBGP(t *testing.T) {
 			hacfWantEq(t, "line", b.Line, 1)
 			hacfWantEq(t, "neighbours", b.Neighbors, []BGPNeighbor{
 				{Addr: netip.MustParseAddr("10.0.0.254"), AS: 65000, Hold: 3 * time.Second, Password: "s3cret", Port: 1179, Source: netip.MustParseAddr("10.0.0.1"), Line: 2},
-				{Addr: netip.MustParseAddr("2001:db8::fe"), AS: 1<<16 | 10, Passive: true, Line: 3},
+				{Addr: netip.MustParseAddr("2001:db8::fe"), AS: 1<<16 | 10, Passive: true, BFD: true, Line: 3},
+				{Addr: netip.MustParseAddr("10.0.0.253"), AS: 65000, Hold: 9 * time.Second, BFD: true, BFDInterval: 300 * time.Millisecond, BFDMultiplier: 5, Line: 4},
 			})
+			hacfWantEq(t, "detection, defaults", b.Neighbors[1].BFDDetectTime(), 300*time.Millisecond)
+			hacfWantEq(t, "detection, set", b.Neighbors[2].BFDDetectTime(), 1500*time.Millisecond)
+			hacfWantEq(t, "detection, no BFD", b.Neighbors[0].BFDDetectTime(), time.Duration(0))
 			hacfWantEq(t, "communities", b.Communities, []string{"65000:100", "no-export"})
 		}},
 		{name: "mistakes", lines: []string{
@@ -41,6 +46,14 @@ func TestHACFBGP(t *testing.T) {
 			"bgp_neighbor 10.0.0.254 65000",
 			"bgp_neighbor 10.0.0.254 65001",
 			"bgp_community 70000:1 no-such",
+			"bgp_neighbor 10.0.0.1 65000 bfd_interval 5ms",
+			"bgp_neighbor 10.0.0.2 65000 bfd_interval 100.5ms",
+			"bgp_neighbor 10.0.0.3 65000 bfd_interval soon",
+			"bgp_neighbor 10.0.0.4 65000 bfd_multiplier 1",
+			"bgp_neighbor 10.0.0.5 65000 bfd_multiplier three",
+			"bgp_neighbor 10.0.0.6 65000 bfd bfd_interval",
+			"bgp_neighbor 10.0.0.7 65000 bfd_interval 1s",
+			"bgp_neighbor 10.0.0.8 65000 hold 3 bfd_interval 500ms bfd_multiplier 10",
 		}, want: []string{
 			`ha.cf:1: error: bgp_as: "0" is not an AS number (1-4294967295, or HIGH.LOW)`,
 			`ha.cf:2: error: bgp_as: "4294967296" is not an AS number (1-4294967295, or HIGH.LOW)`,
@@ -48,11 +61,19 @@ func TestHACFBGP(t *testing.T) {
 			`ha.cf:4: error: bgp_neighbor 10.0.0.254: hold 1: want whole seconds from 3s to 65535s`,
 			`ha.cf:5: error: bgp_neighbor 10.0.0.254: hold 2.5s: want whole seconds from 3s to 65535s`,
 			`ha.cf:6: error: bgp_neighbor 10.0.0.254: source "2001:db8::1" is not an address of the router's family`,
-			`ha.cf:7: error: bgp_neighbor 10.0.0.254: unknown option "colour" (hold, password, port, source, passive)`,
-			`ha.cf:8: error: bgp_neighbor 10.0.0.254: "hold" wants a value (hold SECONDS, password SECRET, port PORT, source ADDR, passive)`,
+			`ha.cf:7: error: bgp_neighbor 10.0.0.254: unknown option "colour" (hold, password, port, source, bfd_interval, bfd_multiplier, passive, bfd)`,
+			`ha.cf:8: error: bgp_neighbor 10.0.0.254: "hold" wants a value (hold SECONDS, password SECRET, port PORT, source ADDR, bfd_interval DURATION, bfd_multiplier N, passive, bfd)`,
 			`ha.cf:10: error: bgp_neighbor 10.0.0.254: already given at line 9`,
 			`ha.cf:11: error: bgp_community: "70000:1" is not ASN:VALUE (each 0-65535) or a well-known name (no-export, no-advertise, ...)`,
 			`ha.cf:11: error: bgp_community: "no-such" is not ASN:VALUE (each 0-65535) or a well-known name (no-export, no-advertise, ...)`,
+			`ha.cf:12: error: bgp_neighbor 10.0.0.1: bfd_interval 5ms: want whole milliseconds from 10ms to 60s`,
+			`ha.cf:13: error: bgp_neighbor 10.0.0.2: bfd_interval 100.5ms: want whole milliseconds from 10ms to 60s`,
+			`ha.cf:14: error: bgp_neighbor 10.0.0.3: bfd_interval: bad time value "soon" (want seconds like 2 or 0.5, or 500ms)`,
+			`ha.cf:15: error: bgp_neighbor 10.0.0.4: bfd_multiplier 1: want a whole number from 2 to 255`,
+			`ha.cf:16: error: bgp_neighbor 10.0.0.5: bfd_multiplier three: want a whole number from 2 to 255`,
+			`ha.cf:17: error: bgp_neighbor 10.0.0.6: "bfd_interval" wants a value (hold SECONDS, password SECRET, port PORT, source ADDR, bfd_interval DURATION, bfd_multiplier N, passive, bfd)`,
+			`ha.cf:18: warning: bgp_neighbor 10.0.0.7: BFD declares the router dead after 3s (bfd_interval x bfd_multiplier), no sooner than the BGP hold time 3s: BFD gains nothing here`,
+			`ha.cf:19: warning: bgp_neighbor 10.0.0.8: BFD declares the router dead after 5s (bfd_interval x bfd_multiplier), no sooner than the BGP hold time 3s: BFD gains nothing here`,
 		}},
 	})
 }

@@ -169,7 +169,7 @@ func init() {
 
 		// The BGP speaker of anycast groups (BGPaddr).
 		"bgp_as":        d("AS", 1, true, (*hacfParser).bgpAS),
-		"bgp_neighbor":  d("ADDR AS [hold SECONDS] [password SECRET] [port PORT] [source ADDR] [passive]", 2, false, (*hacfParser).bgpNeighbor),
+		"bgp_neighbor":  d("ADDR AS [hold SECONDS] [password SECRET] [port PORT] [source ADDR] [passive] [bfd] [bfd_interval DURATION] [bfd_multiplier N]", 2, false, (*hacfParser).bgpNeighbor),
 		"bgp_community": d("ASN:VALUE...", 1, false, (*hacfParser).bgpCommunity),
 	}
 	for name := range hacfDirectives {
@@ -1231,6 +1231,19 @@ const (
 	maxBGPPassword = 80
 )
 
+// BFD's settings on bgp_neighbor: an interval of whole milliseconds from
+// 10 ms to 60 s (FRR's range), a detection multiplier from 2 to 255 (one
+// byte on the wire); by default 100 ms and 3, so a lost router or
+// director is declared dead after 300 ms.
+const (
+	MinBFDInterval       = 10 * time.Millisecond
+	MaxBFDInterval       = 60 * time.Second
+	DefaultBFDInterval   = 100 * time.Millisecond
+	MinBFDMultiplier     = 2
+	MaxBFDMultiplier     = 255
+	DefaultBFDMultiplier = 3
+)
+
 // bgpWellKnown are the well-known communities (RFC 1997, RFC 7999,
 // RFC 8326) bgp_community takes by name.
 var bgpWellKnown = map[string]bool{
@@ -1268,7 +1281,8 @@ func (p *hacfParser) bgpAS(l Line, args []string) {
 }
 
 // bgpNeighbor reads bgp_neighbor ADDR AS [hold SECONDS] [password SECRET]
-// [port PORT] [source ADDR] [passive].
+// [port PORT] [source ADDR] [passive] [bfd] [bfd_interval DURATION]
+// [bfd_multiplier N]; bfd_interval and bfd_multiplier imply bfd.
 func (p *hacfParser) bgpNeighbor(l Line, args []string) {
 	n := BGPNeighbor{Line: l.Num}
 	addr, err := netip.ParseAddr(args[0])
@@ -1291,13 +1305,17 @@ func (p *hacfParser) bgpNeighbor(l Line, args []string) {
 	rest := args[2:]
 	for len(rest) > 0 {
 		key := strings.ToLower(rest[0])
-		if key == "passive" {
-			n.Passive = true
+		if key == "passive" || key == "bfd" {
+			if key == "passive" {
+				n.Passive = true
+			} else {
+				n.BFD = true
+			}
 			rest = rest[1:]
 			continue
 		}
 		if len(rest) < 2 {
-			p.errorf(l.Num, "bgp_neighbor %s: %q wants a value (hold SECONDS, password SECRET, port PORT, source ADDR, passive)", n.Addr, rest[0])
+			p.errorf(l.Num, "bgp_neighbor %s: %q wants a value (hold SECONDS, password SECRET, port PORT, source ADDR, bfd_interval DURATION, bfd_multiplier N, passive, bfd)", n.Addr, rest[0])
 			return
 		}
 		opt, val := rest[0], rest[1]
@@ -1333,9 +1351,36 @@ func (p *hacfParser) bgpNeighbor(l Line, args []string) {
 				return
 			}
 			n.Source = a.Unmap()
+		case "bfd_interval":
+			v, err := ParseDuration(val)
+			switch {
+			case err != nil:
+				p.errorf(l.Num, "bgp_neighbor %s: bfd_interval: %v", n.Addr, err)
+				return
+			case v < MinBFDInterval || v > MaxBFDInterval || v%time.Millisecond != 0:
+				p.errorf(l.Num, "bgp_neighbor %s: bfd_interval %s: want whole milliseconds from %s to %s", n.Addr, val, hacfDur(MinBFDInterval), hacfDur(MaxBFDInterval))
+				return
+			}
+			n.BFD, n.BFDInterval = true, v
+		case "bfd_multiplier":
+			v, err := strconv.Atoi(val)
+			if err != nil || v < MinBFDMultiplier || v > MaxBFDMultiplier {
+				p.errorf(l.Num, "bgp_neighbor %s: bfd_multiplier %s: want a whole number from %d to %d", n.Addr, val, MinBFDMultiplier, MaxBFDMultiplier)
+				return
+			}
+			n.BFD, n.BFDMultiplier = true, v
 		default:
-			p.errorf(l.Num, "bgp_neighbor %s: unknown option %q (hold, password, port, source, passive)", n.Addr, opt)
+			p.errorf(l.Num, "bgp_neighbor %s: unknown option %q (hold, password, port, source, bfd_interval, bfd_multiplier, passive, bfd)", n.Addr, opt)
 			return
+		}
+	}
+	if n.BFD {
+		hold := n.Hold
+		if hold == 0 {
+			hold = MinBGPHold
+		}
+		if detect := n.BFDDetectTime(); detect >= hold {
+			p.warnf(l.Num, "bgp_neighbor %s: BFD declares the router dead after %s (bfd_interval x bfd_multiplier), no sooner than the BGP hold time %s: BFD gains nothing here", n.Addr, hacfDur(detect), hacfDur(hold))
 		}
 	}
 	b := p.bgp()

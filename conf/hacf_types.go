@@ -277,7 +277,8 @@ type BGPConfig struct {
 }
 
 // BGPNeighbor is one bgp_neighbor line: ADDR AS [hold SECONDS]
-// [password SECRET] [port PORT] [source ADDR] [passive].
+// [password SECRET] [port PORT] [source ADDR] [passive] [bfd]
+// [bfd_interval DURATION] [bfd_multiplier N].
 type BGPNeighbor struct {
 	Addr     netip.Addr
 	AS       uint32
@@ -286,5 +287,28 @@ type BGPNeighbor struct {
 	Port     int // 0: 179
 	Source   netip.Addr
 	Passive  bool
-	Line     int
+	// BFD runs a BFD session with the router beside the BGP session, so
+	// that either side drops the other within BFDInterval x BFDMultiplier
+	// of losing it instead of the hold time.
+	BFD           bool
+	BFDInterval   time.Duration // 0: DefaultBFDInterval (100 ms)
+	BFDMultiplier int           // 0: DefaultBFDMultiplier (3)
+	Line          int
+}
+
+// BFDDetectTime is how long BFD waits without a packet before it declares
+// the other side dead: the interval times the multiplier, defaults filled
+// in (0 without BFD).
+func (n BGPNeighbor) BFDDetectTime() time.Duration {
+	if !n.BFD {
+		return 0
+	}
+	every, mult := n.BFDInterval, n.BFDMultiplier
+	if every == 0 {
+		every = DefaultBFDInterval
+	}
+	if mult == 0 {
+		mult = DefaultBFDMultiplier
+	}
+	return every * time.Duration(mult)
 }

@@ -52,6 +52,11 @@ type Neighbor struct {
 	Port      uint16        `json:"port,omitempty"`
 	LocalAddr netip.Addr    `json:"local_addr,omitzero"`
 	Passive   bool          `json:"passive,omitempty"`
+	// BFD, BFDInterval and BFDMultiplier: a BFD session beside the BGP
+	// one (zero interval and multiplier: the speaker's defaults).
+	BFD           bool          `json:"bfd,omitempty"`
+	BFDInterval   time.Duration `json:"bfd_interval,omitempty"`
+	BFDMultiplier int           `json:"bfd_multiplier,omitempty"`
 }
 
 // Session is one session's state (bgp.SessionStatus).
@@ -64,6 +69,7 @@ type Session struct {
 	Sent      uint64        `json:"sent"`
 	Received  uint64        `json:"received"`
 	LastError string        `json:"last_error,omitempty"`
+	BFD       string        `json:"bfd,omitempty"` // Up, Down, Init, AdminDown; empty without BFD
 }
 
 // Request is one line to the speaker.

@@ -36,6 +36,11 @@ func TestSpeakerProcess(t *testing.T) {
 		Neighbors: []Neighbor{{Addr: netip.MustParseAddr("127.0.0.1"), PeerAS: 65000, Port: 1}}}, nil); err == nil || !strings.Contains(err.Error(), "local AS") {
 		t.Errorf("AS 0: %v, want the speaker's refusal", err)
 	}
+	// The BFD settings cross the pipe: a multiplier the speaker refuses.
+	if _, err := Start(ctx, bin, Config{LocalAS: 65001, RouterID: netip.MustParseAddr("192.0.2.1"),
+		Neighbors: []Neighbor{{Addr: netip.MustParseAddr("127.0.0.1"), PeerAS: 65000, Port: 1, BFD: true, BFDMultiplier: 1}}}, nil); err == nil || !strings.Contains(err.Error(), "BFD multiplier 1") {
+		t.Errorf("BFD multiplier 1: %v, want the speaker's refusal", err)
+	}
 
 	cfg := Config{Node: "d1", LocalAS: 65001, RouterID: netip.MustParseAddr("192.0.2.1"), Communities: []string{"65000:7"},
 		Neighbors: []Neighbor{{Addr: netip.MustParseAddr("127.0.0.1"), PeerAS: 65000, Port: 1, HoldTime: 3 * time.Second}}}

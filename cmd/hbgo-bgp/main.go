@@ -54,7 +54,8 @@ func run(stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg := bgp.Config{Node: pc.Node, LocalAS: pc.LocalAS, RouterID: pc.RouterID, ListenPort: pc.ListenPort, Logger: log}
 	for _, n := range pc.Neighbors {
 		cfg.Neighbors = append(cfg.Neighbors, bgp.Neighbor{Addr: n.Addr, PeerAS: n.PeerAS, HoldTime: n.HoldTime,
-			Password: n.Password, Port: n.Port, LocalAddr: n.LocalAddr, Passive: n.Passive})
+			Password: n.Password, Port: n.Port, LocalAddr: n.LocalAddr, Passive: n.Passive,
+			BFD: n.BFD, BFDInterval: n.BFDInterval, BFDMultiplier: n.BFDMultiplier})
 	}
 	for _, c := range pc.Communities {
 		v, err := bgp.ParseCommunity(c)
@@ -142,7 +143,7 @@ func handle(sp *bgp.Speaker, r pipe.Request) pipe.Reply {
 		ss, err = sp.Sessions(ctx)
 		for _, s := range ss {
 			out.Sessions = append(out.Sessions, pipe.Session{Neighbor: s.Neighbor, PeerAS: s.PeerAS, State: string(s.State),
-				Uptime: s.Uptime, HoldTime: s.HoldTime, Sent: s.Sent, Received: s.Received, LastError: s.LastError})
+				Uptime: s.Uptime, HoldTime: s.HoldTime, Sent: s.Sent, Received: s.Received, LastError: s.LastError, BFD: string(s.BFD)})
 		}
 	default:
 		err = fmt.Errorf("unknown request %q", r.Op)

@@ -26,7 +26,8 @@ func startBGP(ha *conf.HAConfig, node string, debug bool, logger *slog.Logger) (
 	cfg := pipe.Config{Node: node, LocalAS: b.AS, RouterID: id, Communities: b.Communities, Debug: debug}
 	for _, n := range b.Neighbors {
 		cfg.Neighbors = append(cfg.Neighbors, pipe.Neighbor{Addr: n.Addr, PeerAS: n.AS, HoldTime: n.Hold,
-			Password: n.Password, Port: uint16(n.Port), LocalAddr: n.Source, Passive: n.Passive})
+			Password: n.Password, Port: uint16(n.Port), LocalAddr: n.Source, Passive: n.Passive,
+			BFD: n.BFD, BFDInterval: n.BFDInterval, BFDMultiplier: n.BFDMultiplier})
 		if n.Passive {
 			cfg.ListenPort = 179
 		}
