@@ -32,11 +32,12 @@ import (
 const (
 	ZebraBin = "/usr/lib/frr/zebra"
 	BgpdBin  = "/usr/lib/frr/bgpd"
+	BfddBin  = "/usr/lib/frr/bfdd"
 	VtyshBin = "/usr/bin/vtysh"
 )
 
 // Packages is what RequireFRR hands to peers.Ensure.
-var Packages = []string{ZebraBin + ":frr", BgpdBin + ":frr", VtyshBin + ":frr"}
+var Packages = []string{ZebraBin + ":frr", BgpdBin + ":frr", BfddBin + ":frr", VtyshBin + ":frr"}
 
 const (
 	startWait = 20 * time.Second // for a daemon to answer on its vty
@@ -83,6 +84,11 @@ type RouterConfig struct {
 	// MaximumPaths is how many equal paths FRR installs for a prefix;
 	// zero means 8.
 	MaximumPaths int
+	// BFDInterval and BFDMultiplier are the router's BFD timers (its
+	// transmit and receive intervals, its detection multiplier) for the
+	// neighbours with BFD; zero means 100 ms and 3.
+	BFDInterval   time.Duration
+	BFDMultiplier int
 }
 
 // RouterNeighbor is one director as the router knows it.
@@ -90,6 +96,22 @@ type RouterNeighbor struct {
 	Addr     netip.Addr
 	AS       uint32
 	Password string
+	// BFD runs a BFD session with the director (bfdd is started when any
+	// neighbour has one) and lets it end the BGP session.
+	BFD bool
+}
+
+// bfdProfile names the bfdd profile of the neighbours with BFD.
+const bfdProfile = "hbgo"
+
+// wantsBFD reports whether any neighbour has BFD.
+func (c RouterConfig) wantsBFD() bool {
+	for _, n := range c.Neighbors {
+		if n.BFD {
+			return true
+		}
+	}
+	return false
 }
 
 // Router is FRR's zebra and bgpd running in one host of a lab, with their
@@ -101,13 +123,14 @@ type Router struct {
 	dir   string
 	zebra *netns.Proc
 	bgpd  *netns.Proc
+	bfdd  *netns.Proc     // nil when no neighbour has BFD
 	nl    *netlink.Handle // opened inside the host
 }
 
 // StartRouter configures the host as a router (forwarding on, layer-4 ECMP
 // hashing with fib_multipath_hash_policy=1) and starts zebra and bgpd in
-// it. They are stopped, and their logs shown if the test failed, when the
-// test ends.
+// it, and bfdd when a neighbour has BFD. They are stopped, and their logs
+// shown if the test failed, when the test ends.
 func StartRouter(t TB, host *netns.Host, cfg RouterConfig) *Router {
 	t.Helper()
 	r := &Router{t: t, host: host, dir: frrDir(t)}
@@ -126,6 +149,7 @@ func StartRouter(t TB, host *netns.Host, cfg RouterConfig) *Router {
 	for name, text := range map[string]string{
 		"zebra.conf": "hostname " + host.Name() + "\n",
 		"bgpd.conf":  bgpdConf(host.Name(), cfg),
+		"bfdd.conf":  bfddConf(host.Name(), cfg),
 		"vtysh.conf": "", // vtysh reads its own from the same directory
 	} {
 		if err := os.WriteFile(r.path(name), []byte(text), 0o640); err != nil {
@@ -137,6 +161,12 @@ func StartRouter(t TB, host *netns.Host, cfg RouterConfig) *Router {
 	}
 	r.zebra = r.daemon(ZebraBin, "zebra")
 	r.waitVty("zebra", "show version")
+	if cfg.wantsBFD() {
+		// bgpd asks bfdd for its sessions through zebra; bfdd's control
+		// socket for other clients goes in the router's directory too.
+		r.bfdd = r.daemon(BfddBin, "bfdd", "--bfdctl", r.path("bfdd.sock"))
+		r.waitVty("bfdd", "show bfd peers json")
+	}
 	r.bgpd = r.daemon(BgpdBin, "bgpd", "-p", "179")
 	r.waitVty("bgpd", "show bgp summary json")
 	return r
@@ -168,6 +198,9 @@ func bgpdConf(name string, cfg RouterConfig) string {
 		if n.Password != "" {
 			fmt.Fprintf(&b, " neighbor %v password %s\n", n.Addr, n.Password)
 		}
+		if n.BFD {
+			fmt.Fprintf(&b, " neighbor %v bfd profile %s\n", n.Addr, bfdProfile)
+		}
 	}
 	for _, fam := range []string{"ipv4", "ipv6"} {
 		fmt.Fprintf(&b, " address-family %s unicast\n", fam)
@@ -182,6 +215,22 @@ func bgpdConf(name string, cfg RouterConfig) string {
 	}
 	b.WriteString("!\n")
 	return b.String()
+}
+
+// bfddConf writes bfdd's configuration: one profile with the BFD timers,
+// which bgpd's neighbours with BFD name.
+func bfddConf(name string, cfg RouterConfig) string {
+	every := cfg.BFDInterval
+	if every == 0 {
+		every = 100 * time.Millisecond
+	}
+	mult := cfg.BFDMultiplier
+	if mult == 0 {
+		mult = 3
+	}
+	ms := every.Milliseconds()
+	return fmt.Sprintf("hostname %s\n!\nbfd\n profile %s\n  detect-multiplier %d\n  transmit-interval %d\n  receive-interval %d\n !\n!\n",
+		name, bfdProfile, mult, ms, ms)
 }
 
 func (r *Router) path(name string) string { return filepath.Join(r.dir, name) }
@@ -332,7 +381,11 @@ func (r *Router) WaitNextHops(p netip.Prefix, want []netip.Addr, timeout time.Du
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	bgp, _ := r.Vtysh("show bgp ipv4 unicast " + p.String())
+	fam := "ipv4"
+	if p.Addr().Is6() {
+		fam = "ipv6"
+	}
+	bgp, _ := r.Vtysh("show bgp " + fam + " unicast " + p.String())
 	r.t.Fatalf("bgptest: %s: next hops of %v are %v (%v), want %v within %v\n%s", r.host.Name(), p, got, err, want, timeout, bgp)
 	return time.Time{}
 }
@@ -428,10 +481,71 @@ func (r *Router) Paths(p netip.Prefix) ([]Path, error) {
 	return paths, nil
 }
 
+// BFDPeer is what bfdd says of one BFD session.
+type BFDPeer struct {
+	Peer       netip.Addr `json:"-"`
+	Status     string     `json:"status"` // up, down, init, shutdown
+	Multiplier int        `json:"detect-multiplier"`
+	// The intervals in force, in milliseconds.
+	Receive       int `json:"receive-interval"`
+	Transmit      int `json:"transmit-interval"`
+	RemoteReceive int `json:"remote-receive-interval"`
+	RemoteTrans   int `json:"remote-transmit-interval"`
+}
+
+// BFDPeers asks bfdd for its sessions.
+func (r *Router) BFDPeers() ([]BFDPeer, error) {
+	out, err := r.Vtysh("show bfd peers json")
+	if err != nil {
+		return nil, err
+	}
+	var peers []struct {
+		BFDPeer
+		Peer string `json:"peer"`
+	}
+	if err := json.Unmarshal([]byte(out), &peers); err != nil {
+		return nil, fmt.Errorf("bgptest: show bfd peers: %w: %s", err, out)
+	}
+	var list []BFDPeer
+	for _, p := range peers {
+		p.BFDPeer.Peer, _ = netip.ParseAddr(p.Peer)
+		list = append(list, p.BFDPeer)
+	}
+	return list, nil
+}
+
+// WaitBFDUp waits until bfdd has an up session with every one of addrs.
+func (r *Router) WaitBFDUp(addrs []netip.Addr, timeout time.Duration) []BFDPeer {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var list []BFDPeer
+	var err error
+	for {
+		list, err = r.BFDPeers()
+		up := 0
+		for _, a := range addrs {
+			for _, p := range list {
+				if p.Peer == a && p.Status == "up" {
+					up++
+				}
+			}
+		}
+		if err == nil && up == len(addrs) {
+			return list
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatalf("bgptest: %s: BFD sessions with %v not all up within %v: %+v %v", r.host.Name(), addrs, timeout, list, err)
+	return nil
+}
+
 // stop ends bgpd, then zebra, with SIGTERM and then SIGKILL, and shows
 // their logs when the test failed.
 func (r *Router) stop() {
-	for _, p := range []*netns.Proc{r.bgpd, r.zebra} {
+	for _, p := range []*netns.Proc{r.bgpd, r.bfdd, r.zebra} {
 		if p == nil {
 			continue
 		}
@@ -455,7 +569,7 @@ func (r *Router) stop() {
 // logs returns the daemons' logs, the last lines of each.
 func (r *Router) logs() string {
 	var b strings.Builder
-	for _, name := range []string{"zebra", "bgpd"} {
+	for _, name := range []string{"zebra", "bgpd", "bfdd"} {
 		data, err := os.ReadFile(r.path(name + ".log"))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(&b, "%s.log: %v\n", name, err)
