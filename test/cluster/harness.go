@@ -134,6 +134,9 @@ func Binary(t TB) string {
 		for _, b := range [][2]string{{builtBin, "./cmd/hbgo"}, {builtBin + "-bgp", "./cmd/hbgo-bgp"}} {
 			cmd := exec.Command("go", "build", "-o", b[0], b[1])
 			cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+			if b[1] == "./cmd/hbgo" {
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build
+			}
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 				return
