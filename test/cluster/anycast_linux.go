@@ -31,7 +31,18 @@ type AnycastLab struct {
 	All    []netip.Addr
 }
 
-func NewAnycastLab(t TB, n int) *AnycastLab {
+func NewAnycastLab(t TB, n int) *AnycastLab { return NewAnycastLabWith(t, n, AnycastOptions{}) }
+
+// AnycastOptions vary the lab.
+type AnycastOptions struct {
+	// BFD runs BFD on every director's session with the router
+	// (bgp_neighbor ... bfd, 100 ms x 3; bfdd on the router with the
+	// same timers).
+	BFD bool
+}
+
+// NewAnycastLabWith is NewAnycastLab with options.
+func NewAnycastLabWith(t TB, n int, opts AnycastOptions) *AnycastLab {
 	l := &AnycastLab{VIP: netip.MustParsePrefix("10.99.0.100/32"), Addr: map[string]netip.Addr{}}
 	var neigh []bgptest.RouterNeighbor
 	for i := 1; i <= n; i++ {
@@ -39,14 +50,18 @@ func NewAnycastLab(t TB, n int) *AnycastLab {
 		l.Names = append(l.Names, name)
 		l.Addr[name] = netip.MustParseAddr(fmt.Sprintf("10.81.0.%d", i))
 		l.All = append(l.All, l.Addr[name])
-		neigh = append(neigh, bgptest.RouterNeighbor{Addr: l.Addr[name], AS: 65001})
+		neigh = append(neigh, bgptest.RouterNeighbor{Addr: l.Addr[name], AS: 65001, BFD: opts.BFD})
 	}
 	vip := l.VIP
+	neighbor := "bgp_neighbor " + RouterAddr + " 65000 hold 3"
+	if opts.BFD {
+		neighbor += " bfd"
+	}
 	c := New(t, Spec{
 		Directors:   l.Names,
 		Links:       1,
 		Router:      true,
-		Extra:       "bgp_as 65001\nbgp_neighbor " + RouterAddr + " 65000 hold 3\n",
+		Extra:       "bgp_as 65001\n" + neighbor + "\n",
 		Haresources: "n1 BGPaddr::" + vip.String() + " ldirectord::ldirectord.cf\n",
 		// The VIP's web service and its one real server: while no real
 		// server is up, every director withdraws the VIP.

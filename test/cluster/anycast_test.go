@@ -136,3 +136,46 @@ func TestClusterAnycastBGP(t *testing.T) {
 		t.Errorf("flows with n2 alone: %+v", f)
 	}
 }
+
+// TestClusterAnycastBFD: three directors announce an anycast VIP to FRR
+// with BFD on their sessions (bgp_neighbor ... bfd, 100 ms x 3, bfdd on
+// the router). A director that loses power (its processes killed, its
+// link down) is dropped by the router well within the 3 s hold time;
+// started again, its BFD session comes back up with its next hop. The
+// flows the router still sends to the dead director fail only until it
+// is dropped.
+func TestClusterAnycastBFD(t *testing.T) {
+	bgptest.RequireFRR(t)
+	l := NewAnycastLabWith(t, 3, AnycastOptions{BFD: true})
+	c, r, vip, addr := l.C, l.R, l.VIP, l.Addr
+	peers := r.WaitBFDUp(l.All, 30*time.Second)
+	t.Logf("bfdd's sessions with the directors: %+v", peers)
+
+	fl := StartFlows(l.Client, vip.Addr())
+	defer fl.Stop()
+	time.Sleep(500 * time.Millisecond)
+	fl.Take()
+
+	t0 := time.Now()
+	c.PowerOff("n1")
+	took := r.WaitNextHops(vip, []netip.Addr{addr["n2"], addr["n3"]}, 15*time.Second).Sub(t0)
+	t.Logf("n1 powered off: the router dropped its next hop %v later (BFD 100 ms x 3, hold time 3 s)", took.Round(time.Millisecond))
+	// Generous for a loaded 2-core machine; the hold time alone would
+	// take 2-3 s (TestClusterAnycastBGP).
+	if took > 1500*time.Millisecond {
+		t.Errorf("n1 dropped %v after its power-off, want within 1.5 s with BFD", took)
+	}
+	time.Sleep(300 * time.Millisecond)
+	f := fl.Take()
+	t.Logf("flows through n1's power-off: %d, %d failed, the last %v after it", f.Total, f.Failed, f.LastFail.Sub(t0).Round(time.Millisecond))
+	if f.Failed > 0 && f.LastFail.Sub(t0) > took+200*time.Millisecond {
+		t.Errorf("a flow failed %v after n1's power-off, after the router had dropped it: %+v", f.LastFail.Sub(t0), f)
+	}
+
+	t1 := time.Now()
+	c.Revive("n1")
+	c.Start("n1")
+	r.WaitNextHops(vip, l.All, 60*time.Second)
+	r.WaitBFDUp([]netip.Addr{addr["n1"]}, 20*time.Second)
+	t.Logf("n1 started again: its next hop and BFD session back %v later", time.Since(t1).Round(time.Millisecond))
+}
