@@ -428,16 +428,25 @@ func (q *quorum) keepLeading() {
 // group, so a director's crash then never costs an election and a new
 // leader's wait (the leader keeps leading while it can; hashicorp/raft's
 // leadership transfer replicates to the target before it steps down).
-// At most one attempt every handEvery.
-func (q *quorum) handToWitness(now time.Time, valid bool) {
+// The first attempt comes handSettle after taking office (the witness's
+// claims are then newer than the election), later ones at most one every
+// handEvery. It returns when the loop should look again, or zero.
+func (q *quorum) handToWitness(now time.Time, valid bool) time.Time {
 	n := q.n
 	if n.role != "director" || len(n.ha.Witnesses) == 0 || !valid {
-		return
+		return time.Time{}
 	}
 	q.mu.Lock()
-	if now.Sub(q.leaderSince) < q.timing.Deadtime || now.Sub(q.handedAt) < handEvery || len(q.pending) > 0 || q.busy {
+	next := q.leaderSince.Add(q.handSettle())
+	if !q.handedAt.IsZero() {
+		next = later(next, q.handedAt.Add(handEvery))
+	}
+	if now.Before(next) || len(q.pending) > 0 || q.busy {
 		q.mu.Unlock()
-		return
+		if now.Before(next) {
+			return next
+		}
+		return time.Time{} // the pass that ends the work looks again
 	}
 	q.mu.Unlock()
 	for _, w := range n.ha.Witnesses {
@@ -460,13 +469,26 @@ func (q *quorum) handToWitness(now time.Time, valid bool) {
 			}
 			n.poke()
 		}()
-		return
+		return now.Add(handEvery)
 	}
+	return time.Time{} // no witness ready: its claims wake the loop
 }
 
-// handEvery bounds how often a director leader tries to hand leadership
-// to a witness.
+// handEvery bounds how often a director leader tries again to hand
+// leadership to a witness.
 const handEvery = 10 * time.Second
+
+// handSettle is how long a director that took office waits before it
+// hands the leadership to a witness: two keepalives, so that the claims it
+// judges the witness by were sent after the election.
+func (q *quorum) handSettle() time.Duration { return 2 * q.timing.Keepalive }
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 func (q *quorum) hasQuorum() bool {
 	ok, _ := q.leaseValid()
@@ -496,17 +518,19 @@ func (q *quorum) decide() time.Time {
 		n.claimsChanged() // peers learn at once that our lease came or went
 	}
 	isLeader := rs == raft.Leader
-	if isLeader {
-		q.keepLeading()
-		q.handToWitness(now, valid)
-	}
 	q.mu.Lock()
 	if isLeader && !q.wasLeader {
 		q.leaderSince = now
+		q.handedAt = time.Time{}
 		q.nodeUpQueued = map[string]bool{}
 	}
 	q.wasLeader = isLeader
 	q.mu.Unlock()
+	var handAt time.Time
+	if isLeader {
+		q.keepLeading()
+		handAt = q.handToWitness(now, valid)
+	}
 
 	v := q.view(now, isLeader, valid)
 	plan := PlanQuorum(v)
@@ -524,6 +548,9 @@ func (q *quorum) decide() time.Time {
 	n.mu.Unlock()
 	n.restless.Store(!valid || req)
 	wake := plan.Wake
+	if !handAt.IsZero() && (wake.IsZero() || handAt.Before(wake)) {
+		wake = handAt
+	}
 	if !q.hasState {
 		if t := n.start.Add(n.ha.EffectiveInitdead()); t.After(now) && (wake.IsZero() || t.Before(wake)) {
 			wake = t

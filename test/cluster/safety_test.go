@@ -405,3 +405,42 @@ func TestClusterWitnessCrashKeepsGroups(t *testing.T) {
 		t.Errorf("g2 runs on %q, not n2", o)
 	}
 }
+
+// TestClusterDirectorHandsLeadToWitness: a director that leads the
+// placement log hands it to the witness as soon as the witness is up with
+// its lease, not a deadtime later: while a director leads, its own crash
+// costs an election and NewLeaderWait (docs/cluster.md). The directors
+// start first and elect one of them; then the witness starts.
+func TestClusterDirectorHandsLeadToWitness(t *testing.T) {
+	const deadtime = 10 * time.Second
+	spec := safetySpec("witness")
+	spec.Timing = "keepalive 200ms\nwarntime 2s\ndeadtime 10s\ninitdead 10s\n"
+	c := New(t, spec)
+	c.Start("n1")
+	c.Start("n2")
+	var leader string
+	for deadline := time.Now().Add(4 * deadtime); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if l := c.RaftLeader("n1"); (l == "n1" || l == "n2") && c.RaftLeader("n2") == l {
+			leader = l
+			break
+		}
+	}
+	if leader == "" {
+		t.Fatalf("the directors elected no leader")
+	}
+	led := time.Now()
+	c.Start("w")
+	for deadline := led.Add(3 * deadtime); ; time.Sleep(100 * time.Millisecond) {
+		if c.RaftLeader("n1") == "w" && c.RaftLeader("n2") == "w" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still leads %v after the witness started", leader, time.Since(led).Round(time.Millisecond))
+		}
+	}
+	took := time.Since(led)
+	t.Logf("%s led; the witness leads %v after it started", leader, took.Round(time.Millisecond))
+	if took >= deadtime {
+		t.Errorf("the witness led only %v after it started: not before a deadtime (%v) of director leadership", took.Round(time.Millisecond), deadtime)
+	}
+}
