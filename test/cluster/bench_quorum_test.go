@@ -13,6 +13,7 @@ import (
 
 	"hbgo/crm"
 	"hbgo/crm/control"
+	"hbgo/test/stats"
 )
 
 // benchRaft asks node's daemon for its raft state over its control socket
@@ -219,6 +220,12 @@ const witnessWatch = 2 * time.Second
 func hbgoWitnessCrash(b *testing.B, tm hbgoTiming, runs int) row {
 	l := newHbgoLab(b, modeWitness, tm)
 	r := row{system: "hbgo", setup: modeWitness.label + ", witness crash", timing: tm.label}
+	// rest is the same figure over a window of restWatch just before each
+	// crash: what the probes show with no fault, the control.
+	var rest []time.Duration
+	// lost and restLost count the questions the VIPs left unanswered
+	// (peers.Probe.Lost) in the crash's window and in the control's.
+	var lost, restLost, lostRuns int
 	for i := 0; i < runs; i++ {
 		leader, term := l.leadOn(func(n string) bool { return n == "w" }, func(leader string) {
 			l.KillDaemon(leader)
@@ -227,7 +234,10 @@ func hbgoWitnessCrash(b *testing.B, tm hbgoTiming, runs int) row {
 			l.Start(leader)
 			l.waitHome(tm.settle)
 		})
+		time.Sleep(restWatch)
 		t0 := time.Now()
+		rest = append(rest, max(l.probe("n1").Silence(t0.Add(-restWatch), t0), l.probe("n2").Silence(t0.Add(-restWatch), t0)))
+		restLost += l.probe("n1").Lost(t0.Add(-restWatch), t0) + l.probe("n2").Lost(t0.Add(-restWatch), t0)
 		powerOff(l.Cluster, "w")
 		until := t0
 		if leader == "w" {
@@ -241,6 +251,10 @@ func hbgoWitnessCrash(b *testing.B, tm hbgoTiming, runs int) row {
 		end := until.Add(witnessWatch)
 		time.Sleep(time.Until(end))
 		r.took = append(r.took, max(l.probe("n1").Silence(t0, end), l.probe("n2").Silence(t0, end)))
+		if n := l.probe("n1").Lost(t0, end) + l.probe("n2").Lost(t0, end); n > 0 {
+			lost += n
+			lostRuns++
+		}
 		l.reboot("w")
 		if _, _, err := agreedLeader(l.Cluster, tm.bound); err != nil {
 			b.Fatalf("run %d: %v", i, err)
@@ -250,9 +264,17 @@ func hbgoWitnessCrash(b *testing.B, tm hbgoTiming, runs int) row {
 	if n := len(r.leader); n < len(r.took) {
 		r.addNote("the witness led in %d of %d runs", n, len(r.took))
 	}
+	r.addNote("unanswered questions after the crashes: %d in %d runs", lost, lostRuns)
+	r.addNote("the same probes over %v at rest before each crash: p50 %v, p99 %v, %d unanswered", restWatch,
+		stats.Percentile(rest, .5).Round(time.Millisecond), stats.Percentile(rest, .99).Round(time.Millisecond), restLost)
 	l.finish(b, &r)
 	return r
 }
+
+// restWatch is the window of the witness crash's control: at least as
+// long as the crash's own window (the crash to witnessWatch after the new
+// leader).
+const restWatch = witnessWatch + time.Second
 
 // BenchmarkFailoverQuorum crashes the raft leader while it owns a group,
 // and the witness, with two directors and a witness.

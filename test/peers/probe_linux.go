@@ -156,6 +156,25 @@ func (p *Probe) Answers(from, to time.Time) []Answer {
 	return out
 }
 
+// Lost counts the questions left unanswered between the first and the
+// last answer received in [from, to]: the sequence numbers missing among
+// those answers. A client that stalls asks nothing meanwhile and loses
+// nothing, so unlike Silence this counts only what the VIP failed to
+// answer (or the network lost).
+func (p *Probe) Lost(from, to time.Time) int {
+	as := p.Answers(from, to)
+	if len(as) == 0 {
+		return 0
+	}
+	seen := map[uint64]bool{}
+	lo, hi := as[0].Seq, as[0].Seq
+	for _, a := range as {
+		seen[a.Seq] = true
+		lo, hi = min(lo, a.Seq), max(hi, a.Seq)
+	}
+	return int(hi-lo+1) - len(seen)
+}
+
 // ErrNoAnswer is returned when the awaited answer did not come in time.
 var ErrNoAnswer = errors.New("peers: no answer in time")
 
