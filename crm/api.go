@@ -137,6 +137,9 @@ type BGPSession struct {
 	Sent      uint64   `json:"prefixes_sent"`
 	Received  uint64   `json:"prefixes_received"`
 	LastError string   `json:"last_error,omitempty"`
+	// BFD is the state of the BFD session beside it (Up, Down, Init,
+	// AdminDown), empty when the neighbour has no bfd.
+	BFD string `json:"bfd,omitempty"`
 }
 
 // LdirectorStatus is one ldirectord.cf's ldirector on this node.

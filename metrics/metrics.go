@@ -231,6 +231,7 @@ var (
 	dRealUp    = desc("hbgo_realserver_up", "1 when the real server passes its checks (or is the serving fallback), 0 when not.", "virtual", "real")
 	dRealW     = desc("hbgo_realserver_weight", "The real server's weight in the IPVS table, -1 when it is not in it.", "virtual", "real")
 	dBGPUp     = desc("hbgo_bgp_session_up", "1 while the BGP session with the router is Established, 0 when not.", "neighbor")
+	dBGPBFD    = desc("hbgo_bgp_bfd_up", "1 while the BFD session beside the BGP session is Up, 0 when not; absent for a neighbour without bfd.", "neighbor")
 	dBGPSent   = desc("hbgo_bgp_prefixes_sent", "Prefixes (anycast VIPs) this director advertises to the router.", "neighbor")
 	dBGPAnn    = desc("hbgo_bgp_announced", "1 for each anycast VIP this director announces now.", "vip")
 	dScrapeErr = desc("hbgo_scrape_errors_total", "Scrapes that could not read a source (status, ipvs).", "source")
@@ -408,6 +409,9 @@ func collectStatus(st *crm.Status, gauge func(*prometheus.Desc, float64, ...stri
 		for _, ss := range b.Sessions {
 			gauge(dBGPUp, b2f(ss.State == "Established"), ss.Neighbor)
 			gauge(dBGPSent, float64(ss.Sent), ss.Neighbor)
+			if ss.BFD != "" {
+				gauge(dBGPBFD, b2f(ss.BFD == "Up"), ss.Neighbor)
+			}
 		}
 		for _, v := range b.Announced {
 			gauge(dBGPAnn, 1, v)

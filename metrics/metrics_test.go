@@ -389,8 +389,9 @@ func TestMetricsBGP(t *testing.T) {
 	st := sampleStatus()
 	st.BGP = &crm.BGPStatus{
 		Sessions: []crm.BGPSession{
-			{Neighbor: "10.0.0.254", PeerAS: 65000, State: "Established", Sent: 1},
-			{Neighbor: "10.0.0.253", PeerAS: 65000, State: "Active"},
+			{Neighbor: "10.0.0.254", PeerAS: 65000, State: "Established", Sent: 1, BFD: "Up"},
+			{Neighbor: "10.0.0.253", PeerAS: 65000, State: "Active", BFD: "Down"},
+			{Neighbor: "10.0.0.252", PeerAS: 65000, State: "Established"},
 		},
 		Announced: []string{"10.99.0.100/32"},
 	}
@@ -402,11 +403,16 @@ func TestMetricsBGP(t *testing.T) {
 		{"hbgo_bgp_session_up", `neighbor="10.0.0.254"`, 1},
 		{"hbgo_bgp_session_up", `neighbor="10.0.0.253"`, 0},
 		{"hbgo_bgp_prefixes_sent", `neighbor="10.0.0.254"`, 1},
+		{"hbgo_bgp_bfd_up", `neighbor="10.0.0.254"`, 1},
+		{"hbgo_bgp_bfd_up", `neighbor="10.0.0.253"`, 0},
 		{"hbgo_bgp_announced", `vip="10.99.0.100/32"`, 1},
 	} {
 		if v, ok := Value(text, c.name, c.sel); !ok || v != c.want {
 			t.Errorf("%s{%s} = %v (found %v), want %v", c.name, c.sel, v, ok, c.want)
 		}
+	}
+	if _, ok := Value(text, "hbgo_bgp_bfd_up", `neighbor="10.0.0.252"`); ok {
+		t.Errorf("hbgo_bgp_bfd_up for a neighbour without bfd")
 	}
 	if _, ok := Value(text, "hbgo_bgp_announced", `vip="10.99.0.101/32"`); ok {
 		t.Error("a VIP not announced has a series")

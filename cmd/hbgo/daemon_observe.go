@@ -277,7 +277,7 @@ func (o *observer) bgpStatus(ctx context.Context) *crm.BGPStatus {
 	}
 	for _, s := range ss {
 		st.Sessions = append(st.Sessions, crm.BGPSession{Neighbor: s.Neighbor.String(), PeerAS: s.PeerAS, State: string(s.State),
-			Uptime: crm.Duration(s.Uptime), HoldTime: crm.Duration(s.HoldTime), Sent: s.Sent, Received: s.Received, LastError: s.LastError})
+			Uptime: crm.Duration(s.Uptime), HoldTime: crm.Duration(s.HoldTime), Sent: s.Sent, Received: s.Received, LastError: s.LastError, BFD: s.BFD})
 	}
 	return st
 }

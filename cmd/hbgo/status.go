@@ -195,13 +195,16 @@ func writeBGP(w io.Writer, b *crm.BGPStatus) {
 		fmt.Fprintf(w, "  (%s)\n", b.Error)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NEIGHBOR\tAS\tSTATE\tUP\tHOLD\tSENT\tRECEIVED\tLAST ERROR")
+	fmt.Fprintln(tw, "  NEIGHBOR\tAS\tSTATE\tUP\tHOLD\tBFD\tSENT\tRECEIVED\tLAST ERROR")
 	for _, s := range b.Sessions {
-		last := s.LastError
+		last, bfd := s.LastError, s.BFD
 		if last == "" {
 			last = "-"
 		}
-		fmt.Fprintf(tw, "  %s\t%d\t%s\t%v\t%v\t%d\t%d\t%s\n", s.Neighbor, s.PeerAS, s.State, time.Duration(s.Uptime), time.Duration(s.HoldTime), s.Sent, s.Received, last)
+		if bfd == "" {
+			bfd = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%v\t%v\t%s\t%d\t%d\t%s\n", s.Neighbor, s.PeerAS, s.State, time.Duration(s.Uptime), time.Duration(s.HoldTime), bfd, s.Sent, s.Received, last)
 	}
 	tw.Flush()
 	if len(b.Announced) == 0 {

@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"net/netip"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,6 +151,17 @@ func TestClusterAnycastBFD(t *testing.T) {
 	c, r, vip, addr := l.C, l.R, l.VIP, l.Addr
 	peers := r.WaitBFDUp(l.All, 30*time.Second)
 	t.Logf("bfdd's sessions with the directors: %+v", peers)
+	// The director's own view: hbgo status's BFD column (the speaker turns
+	// BFD on once the session is established, so it may lag the router).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _ := c.Command("n2", "status")
+		if regexp.MustCompile(`Established\s+\S+\s+\S+\s+Up\s`).MatchString(out) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hbgo status on n2 does not show its BFD session Up:\n%s", out)
+		}
+	}
 
 	fl := StartFlows(l.Client, vip.Addr())
 	defer fl.Stop()
