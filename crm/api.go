@@ -117,6 +117,9 @@ type Status struct {
 	// BGP is this director's BGP speaker (anycast VIPs), as the daemon
 	// fills it in; nil without bgp_as in ha.cf.
 	BGP *BGPStatus `json:"bgp,omitempty"`
+	// Links are the interfaces of this director's VIPs and their carrier,
+	// which counts in its score (crm/carrier.go).
+	Links []LinkCarrier `json:"links,omitempty"`
 }
 
 // BGPStatus is the BGP speaker of a director: its sessions and the VIPs it

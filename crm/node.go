@@ -52,6 +52,10 @@ type NodeConfig struct {
 	Dial func(network, addr string, timeout time.Duration) (net.Conn, error)
 	// Links replaces ha.cf's media (tests).
 	Links []heartbeat.Link
+	// CarrierDevs are the interfaces of this director's VIPs
+	// (resources.VIPDevices), whose carrier counts in its score; see
+	// carrierWatch.
+	CarrierDevs []string
 }
 
 // Node is one running cluster member.
@@ -197,6 +201,15 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.cancel()
 		return nil, err
 	}
+	if n.mode != ModeSingle && hasVIPs(n.groups) {
+		// Every node scores carrier when the groups hold VIPs, so that
+		// all agree scores count; a witness has no interface to watch.
+		var devs []string
+		if n.role == "director" {
+			devs = cfg.CarrierDevs
+		}
+		n.pinger.carrier = newCarrierWatch(devs, ha.Deadtime, n.log, cfg.Name)
+	}
 	if n.pinger.configured() {
 		if err := n.pinger.start(n.ctx, n.pingChanged); err != nil {
 			n.cancel()
@@ -221,6 +234,12 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n.layerSet.Store(true)
+	n.mu.Lock()
+	ping := n.ping
+	n.mu.Unlock()
+	if ping != PingUnknown {
+		n.layer.SetPing(ping) // a score known before the layer started (carrier)
+	}
 	if n.mode == ModeQuorum {
 		q, err := startQuorum(n, key, c.Auth.Defined())
 		if err != nil {
@@ -259,7 +278,7 @@ func (n *Node) poke() {
 
 func (n *Node) claimsChanged() {
 	n.poke()
-	if n.layer != nil {
+	if n.layerSet.Load() {
 		go n.layer.HB.SendNow()
 	}
 }
@@ -286,7 +305,7 @@ func (n *Node) pingChanged(score int) {
 	n.mu.Lock()
 	n.ping = score
 	n.mu.Unlock()
-	if n.layer != nil && score != PingUnknown {
+	if n.layerSet.Load() && score != PingUnknown {
 		n.layer.SetPing(score)
 	}
 	n.claimsChanged()
@@ -906,6 +925,14 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 			}
 		}
 		st.Nodes = append(st.Nodes, ns)
+	}
+	if w := n.pinger.carrier; w != nil && n.role == "director" {
+		st.Links = w.states(time.Now())
+		for _, l := range st.Links {
+			if !l.Carrier {
+				st.Warnings = append(st.Warnings, fmt.Sprintf("interface %s of a VIP has no carrier: this director's score is lower, its groups go to a peer that has it", l.Name))
+			}
+		}
 	}
 	for name, up := range n.pinger.states() {
 		s := "dead"

@@ -40,6 +40,17 @@ type pinger struct {
 
 	has6 bool // an IPv6 socket was opened at start
 
+	// carrier, when the groups hold VIPs, adds the carrier of their
+	// interfaces to the score (carrierWatch).
+	carrier *carrierWatch
+
+	// reportMu orders the reports; last is the score reported last and
+	// pingKnown says the first ping round ended (guarded by mu).
+	reportMu  sync.Mutex
+	last      int
+	onChange  func(int)
+	pingKnown bool
+
 	mu      sync.Mutex
 	targets map[netip.Addr]*pingTarget
 	singles []netip.Addr
@@ -53,7 +64,7 @@ type pingTarget struct {
 }
 
 func newPinger(ha *conf.HAConfig, node string, log *slog.Logger) (*pinger, error) {
-	p := &pinger{every: ha.Keepalive, dead: ha.EffectiveDeadping(), log: log, node: node,
+	p := &pinger{every: ha.Keepalive, dead: ha.EffectiveDeadping(), log: log, node: node, last: PingUnknown,
 		targets: map[netip.Addr]*pingTarget{}, names: map[netip.Addr]string{}}
 	resolve := func(h string) (netip.Addr, error) {
 		if a, err := netip.ParseAddr(h); err == nil {
@@ -102,7 +113,7 @@ func (p *pinger) reconfigure(ha *conf.HAConfig) (changed bool, err error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if np.configured() != (len(p.targets) > 0) {
+	if (len(np.targets) > 0) != (len(p.targets) > 0) {
 		return false, errors.New("ping nodes where there were none, or none left: that takes a restart")
 	}
 	same := len(np.targets) == len(p.targets)
@@ -126,15 +137,47 @@ func (p *pinger) reconfigure(ha *conf.HAConfig) (changed bool, err error) {
 	return true, nil
 }
 
-// configured reports whether there is anything to ping.
+// configured reports whether connectivity is scored: there is anything
+// to ping, or carrier to watch.
 func (p *pinger) configured() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.targets) > 0
+	return len(p.targets) > 0 || p.carrier != nil
 }
 
-// score is the current connectivity score.
+// score is the current connectivity score: the ping nodes' points, then
+// the carriers'.
 func (p *pinger) score() int {
+	n := p.pingPoints()
+	if p.carrier != nil {
+		n += p.carrier.points(time.Now())
+	}
+	return n
+}
+
+// report tells onChange the score when it changed since the last report:
+// PingUnknown while the first ping round has not ended.
+func (p *pinger) report() {
+	p.reportMu.Lock()
+	defer p.reportMu.Unlock()
+	p.mu.Lock()
+	known := p.pingKnown || len(p.targets) == 0
+	p.mu.Unlock()
+	s := PingUnknown
+	if known {
+		s = p.score()
+	}
+	if s != p.last {
+		p.last = s
+		if p.onChange != nil {
+			p.onChange(s)
+		}
+	}
+}
+
+// pingPoints is one point per ping node answering and per ping group
+// with a member answering.
+func (p *pinger) pingPoints() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
@@ -184,6 +227,19 @@ func (p *pinger) states() map[string]bool {
 // pings every target each keepalive until ctx ends; onChange hears score
 // changes.
 func (p *pinger) start(ctx context.Context, onChange func(int)) error {
+	p.reportMu.Lock()
+	p.onChange = onChange
+	p.reportMu.Unlock()
+	if p.carrier != nil {
+		p.carrier.start(ctx, p.report)
+	}
+	p.mu.Lock()
+	pings := len(p.targets) > 0
+	p.mu.Unlock()
+	if !pings {
+		p.report() // the carriers are known at once
+		return nil
+	}
 	c4, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 	if err != nil {
 		return fmt.Errorf("ping: %w", err)
@@ -214,14 +270,13 @@ func (p *pinger) start(ctx context.Context, onChange func(int)) error {
 	if c6 != nil {
 		go p.recv(ctx, c6, 58, id)
 	}
-	go p.loop(ctx, c4, c6, id, onChange)
+	go p.loop(ctx, c4, c6, id)
 	return nil
 }
 
-func (p *pinger) loop(ctx context.Context, c4, c6 *icmp.PacketConn, id int, onChange func(int)) {
+func (p *pinger) loop(ctx context.Context, c4, c6 *icmp.PacketConn, id int) {
 	t := time.NewTicker(p.every)
 	defer t.Stop()
-	last := PingUnknown
 	started := time.Now()
 	for seq := 0; ; seq++ {
 		p.seq.Store(uint32(seq & 0xffff))
@@ -277,12 +332,10 @@ func (p *pinger) loop(ctx context.Context, c4, c6 *icmp.PacketConn, id int, onCh
 			}
 			continue
 		}
-		if s := p.score(); s != last {
-			last = s
-			if onChange != nil {
-				onChange(s)
-			}
-		}
+		p.mu.Lock()
+		p.pingKnown = true
+		p.mu.Unlock()
+		p.report()
 		select {
 		case <-ctx.Done():
 			return

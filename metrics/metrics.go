@@ -212,7 +212,8 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var (
 	dNodeUp    = desc("hbgo_node_up", "1 when the node is heard (this node always), 0 when dead or not yet heard; type is normal, witness or ping.", "node", "type")
-	dNodePing  = desc("hbgo_node_ping_score", "The node's connectivity score: ping nodes it hears.", "node")
+	dNodePing  = desc("hbgo_node_ping_score", "The node's connectivity score: ping nodes it hears, and its VIP interfaces with carrier.", "node")
+	dCarrier   = desc("hbgo_vip_interface_carrier", "1 while the interface of this director's VIPs has its carrier (and it counts in the score), 0 when not.", "interface")
 	dLinkUp    = desc("hbgo_link_up", "1 when the node is heard on the link, 0 when not.", "node", "link")
 	dSent      = desc("hbgo_heartbeat_packets_sent_total", "Heartbeat packets sent, by link.", "link")
 	dSendErr   = desc("hbgo_heartbeat_send_errors_total", "Heartbeat packets that could not be sent, by link.", "link")
@@ -348,6 +349,9 @@ func (l *live) Collect(ch chan<- prometheus.Metric) {
 }
 
 func collectStatus(st *crm.Status, gauge func(*prometheus.Desc, float64, ...string)) {
+	for _, l := range st.Links {
+		gauge(dCarrier, b2f(l.Counts), l.Name)
+	}
 	var directors []string
 	for _, n := range st.Nodes {
 		up := n.Status == "active" || n.Status == "up"

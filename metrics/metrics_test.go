@@ -385,6 +385,17 @@ func TestServeBoundsConnections(t *testing.T) {
 
 // TestMetricsBGP: each session's state and prefixes, and each VIP
 // announced, from the status's BGP part.
+func TestMetricsCarrier(t *testing.T) {
+	st := sampleStatus()
+	st.Links = []crm.LinkCarrier{{Name: "eth0", Carrier: true, Counts: true}, {Name: "eth1"}, {Name: "eth2", Carrier: true}}
+	text := scrapeText(t, New(Sources{Status: func(context.Context) (*crm.Status, error) { return st, nil }}))
+	for dev, want := range map[string]float64{"eth0": 1, "eth1": 0, "eth2": 0} {
+		if v, ok := Value(text, "hbgo_vip_interface_carrier", `interface="`+dev+`"`); !ok || v != want {
+			t.Errorf("hbgo_vip_interface_carrier{%s} = %v (found %v), want %v", dev, v, ok, want)
+		}
+	}
+}
+
 func TestMetricsBGP(t *testing.T) {
 	st := sampleStatus()
 	st.BGP = &crm.BGPStatus{

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+
+	"hbgo/conf"
 )
 
 var errVIPUnsupported = errors.New("VIP agents need Linux (netlink, nftables)")
@@ -28,3 +30,8 @@ func (a *VIPAgent) Announce(context.Context) error { return a.opErr("announce", 
 
 // VIPServed fails: it needs Linux.
 func VIPServed(netip.Addr) (bool, error) { return false, errVIPUnsupported }
+
+// VIPDevices finds nothing: it needs Linux.
+func VIPDevices([]conf.ResourceGroup) ([]string, []error) {
+	return nil, []error{errVIPUnsupported}
+}

@@ -205,10 +205,20 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	}
 	// The VIP agents renew their kernel lifetime and nftables gate from
 	// the node's lease; a node alone holds its VIPs until it stops them.
+	// A director scores the carrier of its VIPs' interfaces (crm's
+	// carrierWatch); an interface not found now is not watched.
+	var carrierDevs []string
+	if cfg.HA.IsNode(o.node) && crm.ModeOf(cfg.HA) != crm.ModeSingle && cfg.Resources != nil {
+		devs, unknown := resources.VIPDevices(cfg.Resources.Groups)
+		for _, err := range unknown {
+			logger.Warn(fmt.Sprintf("The carrier of a VIP's interface is not watched: %v", err), "node", o.node)
+		}
+		carrierDevs = devs
+	}
 	var leaser atomic.Pointer[crm.Node]
 	leased := crm.ModeOf(cfg.HA) != crm.ModeSingle
 	n, err := crm.StartNode(crm.NodeConfig{
-		Name: o.node, Config: cfg, StateDir: o.stateDir, Version: version, Logger: logger,
+		Name: o.node, Config: cfg, StateDir: o.stateDir, Version: version, Logger: logger, CarrierDevs: carrierDevs,
 		NewChain: func(g conf.ResourceGroup) (crm.Chain, error) {
 			genv := env
 			if leased {

@@ -141,6 +141,21 @@ func writeStatus(w io.Writer, st *crm.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, t, orDash(n.Status), ping, key, orDash(strings.Join(links, ", ")))
 	}
 	tw.Flush()
+	if len(st.Links) > 0 {
+		// The carrier of the VIPs' interfaces, a point each in PING.
+		var ls []string
+		for _, l := range st.Links {
+			switch {
+			case !l.Carrier:
+				ls = append(ls, l.Name+" NO CARRIER")
+			case !l.Counts:
+				ls = append(ls, l.Name+" carrier (back, not counted yet)")
+			default:
+				ls = append(ls, l.Name+" carrier")
+			}
+		}
+		fmt.Fprintf(w, "VIP interfaces: %s\n", strings.Join(ls, ", "))
+	}
 	fmt.Fprintln(w)
 
 	if len(st.Groups) == 0 {

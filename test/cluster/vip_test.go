@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -181,4 +182,67 @@ func TestClusterFrozenOwnerLosesVIP(t *testing.T) {
 		}
 	}
 	t.Logf("n1 frozen; n2 serving after %v; n1 thawed after %v and never served again", up.Sub(frozen).Round(time.Millisecond), thawed.Sub(frozen).Round(time.Millisecond))
+}
+
+// TestClusterVIPCarrierLoss: the interface of n1's VIP (eth1) loses its carrier
+// (the switch's end goes down, as a pulled cable) while the directors
+// still hear each other on their second link. n1 knows at once (netlink)
+// and its score drops, so the group moves to n2 by the ordinary
+// handshake, n1 stopping first, long before deadtime (3 s here: the
+// heartbeat layer never declares anybody dead). When the carrier is back
+// and has held for deadtime, the group fails back (auto_failback on).
+// Without the carrier watch nothing moves: the test fails.
+func TestClusterVIPCarrierLoss(t *testing.T) {
+	for _, mode := range []string{"two-node", "witness"} {
+		t.Run(mode, func(t *testing.T) {
+			const deadtime = 3 * time.Second
+			// The VIP lives on eth1: the placement log's traffic rides
+			// eth0 (the first medium's addresses), so the leader can tell
+			// n1 to stop (docs/cluster.md).
+			vip := netip.MustParseAddr("10.82.0.100")
+			spec := Spec{Directors: []string{"n1", "n2"}, Timing: "keepalive 100ms\nwarntime 1s\ndeadtime 3s\ninitdead 3s\n",
+				Haresources: fmt.Sprintf("n1 IPaddr::%s/24/eth1 testres::g1\n", vip)}
+			if mode == "witness" {
+				spec.Witnesses = []string{"w"}
+			}
+			c, samples := startWithVIP(t, spec, vip)
+			c.WaitOwner("g1", "n1", bound)
+
+			cut := time.Now()
+			if err := c.Members["n1"].Host.Unplug("eth1"); err != nil {
+				t.Fatal(err)
+			}
+			up := waitServed(t, c, "n2", vip, true, deadtime/2)
+			t.Logf("%s: n1's eth1 lost its carrier; n2 serves the VIP %v later", mode, up.Sub(cut).Round(time.Millisecond))
+			if out, _ := c.Command("n1", "status"); !strings.Contains(out, "eth1 NO CARRIER") {
+				t.Errorf("hbgo status on n1 does not show eth1 without carrier:\n%s", out)
+			}
+			for _, r := range c.Records() {
+				if r.Op == "START" && r.Node == "n2" && r.At.After(cut) {
+					stopped := false
+					for _, s := range c.Records() {
+						stopped = stopped || (s.Op == "STOP" && s.Node == "n1" && s.At.After(cut) && !s.At.After(r.At))
+					}
+					if !stopped {
+						t.Errorf("g1 started on n2 at +%v before n1 stopped it", r.At.Sub(cut).Round(time.Millisecond))
+					}
+				}
+			}
+
+			plugged := time.Now()
+			if err := c.Members["n1"].Host.Plug("eth1"); err != nil {
+				t.Fatal(err)
+			}
+			back := waitServed(t, c, "n1", vip, true, deadtime+bound)
+			t.Logf("%s: carrier back; g1 failed back to n1 %v later (it counts after deadtime, %v)", mode, back.Sub(plugged).Round(time.Millisecond), deadtime)
+			if back.Sub(plugged) < deadtime-time.Second {
+				t.Errorf("g1 failed back %v after the carrier returned, before it held for deadtime (%v)", back.Sub(plugged), deadtime)
+			}
+			for _, s := range samples() {
+				if s.served["n1"] && s.served["n2"] {
+					t.Errorf("%s: both directors serve %s", s.at.Format("15:04:05.000"), vip)
+				}
+			}
+		})
+	}
 }

@@ -450,6 +450,41 @@ func (h *Host) LinkDown(ifname string) error { return h.setLink(ifname, false) }
 // LinkUp sets an interface of the host up again.
 func (h *Host) LinkUp(ifname string) error { return h.setLink(ifname, true) }
 
+// setPort sets the switch's end of an attached interface down or up.
+func (h *Host) setPort(ifname string, up bool) error {
+	l := h.lab
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	verb := map[bool]string{true: "plug", false: "unplug"}[up]
+	f := h.iface(ifname)
+	if f == nil {
+		return fmt.Errorf("netns: %s: %s %s: not an attached interface", h.name, verb, ifname)
+	}
+	port, err := l.sw.LinkByName(f.port)
+	if err == nil {
+		if up {
+			err = l.sw.LinkSetUp(port)
+		} else {
+			err = l.sw.LinkSetDown(port)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("netns: %s: %s %s: %w", h.name, verb, ifname, err)
+	}
+	return nil
+}
+
+// Unplug takes the switch's end of an attached interface down, as a
+// pulled cable or a dead switch port: the host's interface stays up but
+// loses its carrier (`ip link` shows NO-CARRIER), and nothing passes.
+func (h *Host) Unplug(ifname string) error { return h.setPort(ifname, false) }
+
+// Plug brings the switch's end back: the carrier returns.
+func (h *Host) Plug(ifname string) error { return h.setPort(ifname, true) }
+
 // setBlocked takes an interface's switch port off its bridge or puts it
 // back. Off the bridge, frames in either direction are lost in silence: the
 // host keeps its carrier and addresses and its sends succeed, as behind a

@@ -37,6 +37,8 @@ func (h *Host) Start(*exec.Cmd) (*Proc, error)                 { return nil, Err
 func (h *Host) Do(func() error) error                          { return ErrUnsupported }
 func (h *Host) LinkDown(string) error                          { return ErrUnsupported }
 func (h *Host) LinkUp(string) error                            { return ErrUnsupported }
+func (h *Host) Unplug(string) error                            { return ErrUnsupported }
+func (h *Host) Plug(string) error                              { return ErrUnsupported }
 func (h *Host) Block(string) error                             { return ErrUnsupported }
 func (h *Host) Unblock(string) error                           { return ErrUnsupported }
 func (h *Host) Isolate() error                                 { return ErrUnsupported }
