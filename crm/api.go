@@ -127,7 +127,16 @@ type Status struct {
 type BGPStatus struct {
 	Sessions  []BGPSession `json:"sessions"`
 	Announced []string     `json:"announced"`
+	// Withheld are the anycast VIPs of haresources this director does not
+	// announce now, each with the reason.
+	Withheld []WithheldVIP `json:"withheld,omitempty"`
 	Error     string       `json:"error,omitempty"`
+}
+
+// WithheldVIP is an anycast VIP not announced, and why.
+type WithheldVIP struct {
+	VIP string `json:"vip"`
+	Why string `json:"why"`
 }
 
 // BGPSession is one session with a router.

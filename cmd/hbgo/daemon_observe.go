@@ -84,8 +84,56 @@ func (c observedController) Status(ctx context.Context) (*crm.Status, error) {
 	if err == nil && st != nil {
 		st.Ldirectors = c.o.ldirectorStatus(ctx)
 		st.BGP = c.o.bgpStatus(ctx)
+		if st.BGP != nil {
+			st.BGP.Withheld = c.o.withheld(st)
+		}
 	}
 	return st, err
+}
+
+// withheld lists the anycast VIPs of haresources this director does not
+// announce, with the reason: its group does not run here (hb_standby, a
+// stop, a failed start), or no ldirector has a real server up for it.
+func (o *observer) withheld(st *crm.Status) []crm.WithheldVIP {
+	announced := map[string]bool{}
+	for _, p := range st.BGP.Announced {
+		announced[p] = true
+	}
+	state := map[string]string{}
+	for _, g := range st.Groups {
+		if g.Anycast {
+			state[g.Name] = g.State
+		}
+	}
+	var out []crm.WithheldVIP
+	if o.cfg.Resources == nil {
+		return nil
+	}
+	for _, g := range o.cfg.Resources.Groups {
+		if !g.IsAnycast() {
+			continue
+		}
+		for _, r := range g.Resources {
+			if r.Name != conf.AgentBGPaddr {
+				continue
+			}
+			p, err := conf.ParseBGPaddrArgs(r.Args)
+			if err != nil || announced[p.String()] {
+				continue
+			}
+			why := "not announced yet"
+			switch s := state[g.Name]; {
+			case s != "running":
+				why = fmt.Sprintf("its group is %s on this director (hb_standby, a stop or a failed start)", orDash(s))
+			case o.warm != nil:
+				if served, known := o.warm.Serves(p.Addr()); known && !served {
+					why = "no real server is up for it in this director's ldirector"
+				}
+			}
+			out = append(out, crm.WithheldVIP{VIP: p.String(), Why: why})
+		}
+	}
+	return out
 }
 
 // start opens the kernel's IPVS table for its counters and, when ha.cf

@@ -224,9 +224,12 @@ func writeBGP(w io.Writer, b *crm.BGPStatus) {
 	tw.Flush()
 	if len(b.Announced) == 0 {
 		fmt.Fprintln(w, "Announced: none")
-		return
+	} else {
+		fmt.Fprintf(w, "Announced: %s\n", strings.Join(b.Announced, " "))
 	}
-	fmt.Fprintf(w, "Announced: %s\n", strings.Join(b.Announced, " "))
+	for _, v := range b.Withheld {
+		fmt.Fprintf(w, "Not announced: %s: %s\n", v.VIP, v.Why)
+	}
 }
 
 // statusNow is the clock of the check ages (tests set it).

@@ -49,6 +49,9 @@ func TestClusterAnycastBGP(t *testing.T) {
 	web.Close()
 	took := r.WaitNextHops(vip, nil, 20*time.Second).Sub(t3)
 	t.Logf("the real server went down: the VIP withdrawn by every director %v later", took.Round(time.Millisecond))
+	if out, _ := c.Command("n1", "status"); !strings.Contains(out, "Not announced: "+vip.String()+": no real server is up") {
+		t.Errorf("hbgo status on n1 with the real server down does not say why the VIP is not announced:\n%s", out)
+	}
 	t3 = time.Now()
 	web = StartListener(t, l.RS, ":80")
 	took = r.WaitNextHops(vip, all, 20*time.Second).Sub(t3)
@@ -78,7 +81,8 @@ func TestClusterAnycastBGP(t *testing.T) {
 	} else {
 		t.Logf("flows through hb_standby on n2: %d, none failed", f.Total)
 	}
-	if out, _ := c.Command("n2", "status"); !strings.Contains(out, "BGPaddr") || !strings.Contains(out, "Announced: none") {
+	if out, _ := c.Command("n2", "status"); !strings.Contains(out, "BGPaddr") || !strings.Contains(out, "Announced: none") ||
+		!strings.Contains(out, "Not announced: "+vip.String()+": its group is stopped") {
 		t.Errorf("hbgo status on n2 after hb_standby does not list the anycast group, or does not say nothing is announced:\n%s", out)
 	}
 	if out, code := c.Command("n2", "hb_takeover"); code != 0 {
