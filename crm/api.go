@@ -130,7 +130,7 @@ type BGPStatus struct {
 	// Withheld are the anycast VIPs of haresources this director does not
 	// announce now, each with the reason.
 	Withheld []WithheldVIP `json:"withheld,omitempty"`
-	Error     string       `json:"error,omitempty"`
+	Error    string        `json:"error,omitempty"`
 }
 
 // WithheldVIP is an anycast VIP not announced, and why.
