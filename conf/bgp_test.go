@@ -54,6 +54,7 @@ func TestHACFBGP(t *testing.T) {
 			"bgp_neighbor 10.0.0.6 65000 bfd bfd_interval",
 			"bgp_neighbor 10.0.0.7 65000 bfd_interval 1s",
 			"bgp_neighbor 10.0.0.8 65000 hold 3 bfd_interval 500ms bfd_multiplier 10",
+			"bgp_neighbor 10.0.0.9 65000 source 10.0.0.50 bfd",
 		}, want: []string{
 			`ha.cf:1: error: bgp_as: "0" is not an AS number (1-4294967295, or HIGH.LOW)`,
 			`ha.cf:2: error: bgp_as: "4294967296" is not an AS number (1-4294967295, or HIGH.LOW)`,
@@ -74,6 +75,7 @@ func TestHACFBGP(t *testing.T) {
 			`ha.cf:17: error: bgp_neighbor 10.0.0.6: "bfd_interval" wants a value (hold SECONDS, password SECRET, port PORT, source ADDR, bfd_interval DURATION, bfd_multiplier N, passive, bfd)`,
 			`ha.cf:18: warning: bgp_neighbor 10.0.0.7: BFD declares the router dead after 3s (bfd_interval x bfd_multiplier), no sooner than the BGP hold time 3s: BFD gains nothing here`,
 			`ha.cf:19: warning: bgp_neighbor 10.0.0.8: BFD declares the router dead after 5s (bfd_interval x bfd_multiplier), no sooner than the BGP hold time 3s: BFD gains nothing here`,
+			`ha.cf:20: warning: bgp_neighbor 10.0.0.9: BFD packets leave from the address the kernel picks toward the router, not from source 10.0.0.50: unless that is the address, the router's BFD session for 10.0.0.50 does not come up`,
 		}},
 	})
 }

@@ -1382,6 +1382,10 @@ func (p *hacfParser) bgpNeighbor(l Line, args []string) {
 		if detect := n.BFDDetectTime(); detect >= hold {
 			p.warnf(l.Num, "bgp_neighbor %s: BFD declares the router dead after %s (bfd_interval x bfd_multiplier), no sooner than the BGP hold time %s: BFD gains nothing here", n.Addr, hacfDur(detect), hacfDur(hold))
 		}
+		if n.Source.IsValid() {
+			// GoBGP's BFD socket binds no address (pkg/server/bfd_peer.go).
+			p.warnf(l.Num, "bgp_neighbor %s: BFD packets leave from the address the kernel picks toward the router, not from source %s: unless that is the address, the router's BFD session for %s does not come up", n.Addr, n.Source, n.Source)
+		}
 	}
 	b := p.bgp()
 	b.Neighbors = append(b.Neighbors, n)
