@@ -118,11 +118,10 @@ func daemonMain(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLog()
 
-	// A daemon at rest allocates a few kilobytes a second: with the
-	// runtime's default GOGC of 100 its heap grows to the 4 MB floor
-	// before the first collection, half of it never needed. 50 halves the
-	// floor for a collection every minute or so (GOGC in the environment
-	// still wins).
+	// With the runtime's default GOGC of 100 the heap grows to a 4 MB
+	// floor before each collection; 50 halves the floor, for smaller and
+	// more frequent collections (a fraction of a millisecond each). GOGC
+	// in the environment still wins.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(daemonGCPercent)
 	}

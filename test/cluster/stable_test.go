@@ -69,6 +69,32 @@ func BenchmarkStable(b *testing.B) {
 						b.Logf("%s %s %s at +%v", r.Op, r.Node, r.Group, r.At.Sub(from).Round(time.Millisecond))
 					}
 				}
+				if moves > 0 && os.Getenv("HBGO_STABLE_LOGS") != "" {
+					// For the developers: every node's lines from 1.5 s
+					// before each move to just after it.
+					for _, r := range c.Records() {
+						if !r.At.After(from) || r.Op != "STOP" {
+							continue
+						}
+						fmt.Printf("--- around %s %s %s at +%v\n", r.Op, r.Node, r.Group, r.At.Sub(from).Round(time.Millisecond))
+						for _, n := range c.order {
+							for _, l := range strings.Split(c.DaemonLog(n)[logs[n]:], "\n") {
+								f := strings.Fields(l)
+								if len(f) < 3 {
+									continue
+								}
+								at, err := time.ParseInLocation("Jan 2 15:04:05.000", f[0]+" "+f[1]+" "+f[2], time.Local)
+								if err != nil {
+									continue
+								}
+								at = at.AddDate(r.At.Year(), 0, 0)
+								if at.After(r.At.Add(-1500*time.Millisecond)) && at.Before(r.At.Add(200*time.Millisecond)) {
+									fmt.Printf("%s\n", l)
+								}
+							}
+						}
+					}
+				}
 				dead, elections := 0, 0
 				for _, n := range c.order {
 					for _, l := range strings.Split(c.DaemonLog(n)[logs[n]:], "\n") {
